@@ -1,0 +1,23 @@
+# mmdet-gghost: `make demo` (the main job) and `make test`.
+PYTHON_SYS ?= python3.11
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+DEMO_DIR   ?= work_dirs/demo
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo demo-cls clean-demo
+
+setup:
+	@$(PYTHON_SYS) tools/setup_env.py --venv $(VENV)
+
+test: setup
+	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
+
+demo: setup
+	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+
+demo-cls: setup
+	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only cls
+
+clean-demo:
+	rm -rf $(DEMO_DIR) data/demo_det data/demo_cls

@@ -1,0 +1,2 @@
+"""G-GhostNet backbones for OpenMMLab (mmdet and mmpretrain)."""
+__version__ = '0.1.0'
