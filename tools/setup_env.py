@@ -140,9 +140,11 @@ def build_mmcv_wheel(venv, out_dir, log_dir):
     """Download the mmcv sdist, patch it and build a wheel with its ops."""
     with tempfile.TemporaryDirectory(prefix='mmcv-build-') as tmp:
         tmp = Path(tmp)
+        # --no-build-isolation: the sdist's metadata step imports
+        # pkg_resources, which an isolated (latest) setuptools lacks.
         run(venv.pip('download', '--no-deps', '--no-binary', ':all:',
-                     f'mmcv=={MMCV_VERSION}', '-d', tmp / 'sdist'),
-            'mmcv-download', log_dir)
+                     '--no-build-isolation', f'mmcv=={MMCV_VERSION}', '-d',
+                     tmp / 'sdist'), 'mmcv-download', log_dir)
         sdist = next((tmp / 'sdist').glob('mmcv-*.tar.gz'))
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp / 'src', filter='data')

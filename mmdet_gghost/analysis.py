@@ -1,0 +1,436 @@
+"""Model complexity: parameters, MACs and activations per backbone stage.
+
+All counting is done by mmengine's jit-trace based analyzers
+(:class:`mmengine.analysis.FlopAnalyzer`, :class:`ActivationAnalyzer`,
+:func:`parameter_count`); this module only decides *what* to trace and how
+to group the per-module counts into backbone stages.
+
+Definitions (the ones the G-GhostNet paper uses):
+
+* **MACs** -- multiply-accumulates. mmengine's ``FlopAnalyzer`` counts one
+  fused multiply-add as one "flop", so its numbers *are* MACs; we never
+  double them here. BatchNorm is **not** counted by default: at inference it
+  folds into the preceding conv, and counting it (mmengine's estimate is
+  2 ops per element) would make a fused and an unfused copy of the same
+  network disagree. ``count_bn=True`` restores mmengine's default.
+* **Activations** -- total number of elements of the outputs of every conv
+  (and linear/matmul) layer, mmengine's ``ActivationAnalyzer``. The paper
+  uses this as its proxy of GPU latency.
+* **Params** -- learnable parameters (buffers such as BN running stats are
+  not parameters). Folding BN into convs *changes* this number (each BN's
+  ``weight``/``bias`` disappear, each conv gains a ``bias``), which is why
+  every report says whether BN was fused.
+"""
+import copy
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
+                               parameter_count)
+
+__all__ = [
+    'arch_to_backbone_cfg', 'build_backbone_from_arch',
+    'build_model_from_config', 'load_config', 'infer_stage_groups',
+    'complexity_report', 'complexity_table', 'print_complexity_report',
+    'format_count', 'count_bn_layers'
+]
+
+# --------------------------------------------------------------------------
+# building models
+# --------------------------------------------------------------------------
+
+_ARCH_PATTERNS = [
+    # (regex, function(match) -> backbone config dict)
+    (r'gghost_resnet(\d+)', lambda m: dict(
+        type='GGhostResNet', depth=int(m.group(1)))),
+    (r'resnet(\d+)', lambda m: dict(type='ResNet', depth=int(m.group(1)))),
+    (r'gghost_regnetx_[\d.]+[mg]f', lambda m: dict(
+        type='GGhostRegNet', arch=m.group(0))),
+    (r'regnetx_[\d.]+[mg]f', lambda m: dict(type='RegNet', arch=m.group(0))),
+    (r'cghostnet_([\d.]+)x', lambda m: dict(
+        type='CGhostNet', widen_factor=float(m.group(1)))),
+]
+
+ARCH_EXAMPLES = ('gghost_resnet34', 'resnet34', 'gghost_regnetx_3.2gf',
+                 'regnetx_3.2gf', 'cghostnet_1.0x')
+
+
+def arch_to_backbone_cfg(arch: str) -> dict:
+    """Map a backbone name such as ``'gghost_resnet34'`` to a config dict.
+
+    Returns:
+        dict: e.g. ``dict(type='GGhostResNet', depth=34)``, buildable from
+        mmdet's ``MODELS`` once ``mmdet_gghost`` is imported.
+
+    Raises:
+        ValueError: for a name none of the known patterns match.
+    """
+    name = arch.strip().lower()
+    for pattern, make in _ARCH_PATTERNS:
+        m = re.fullmatch(pattern, name)
+        if m:
+            return make(m)
+    raise ValueError(f'Unknown backbone arch {arch!r}; expected a config '
+                     f'file or one of the forms {", ".join(ARCH_EXAMPLES)}')
+
+
+def _import_project_modules(custom_imports: Optional[dict] = None) -> None:
+    """Register our backbones (and a config's ``custom_imports``)."""
+    try:
+        import mmdet_gghost.models  # noqa: F401  (registers the backbones)
+    except ImportError:
+        # The stock models still work; a G-Ghost type will then fail to
+        # build with the registry's own "not in the registry" message.
+        pass
+    if custom_imports:
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**custom_imports)
+
+
+def _toolbox_models(scope: str):
+    """The ``MODELS`` registry of an OpenMMLab toolbox, all modules loaded."""
+    if scope == 'mmpretrain':
+        from mmpretrain.registry import MODELS
+        from mmpretrain.utils import register_all_modules
+    elif scope == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        raise ValueError(f'Unsupported default_scope {scope!r} '
+                         "(expected 'mmdet' or 'mmpretrain')")
+    register_all_modules(init_default_scope=False)
+    return MODELS
+
+
+def build_backbone_from_arch(arch: str, **overrides) -> nn.Module:
+    """Build a bare backbone (eval mode, random init) from an arch name."""
+    from mmengine.registry import DefaultScope
+    cfg = arch_to_backbone_cfg(arch)
+    cfg.update(overrides)
+    _import_project_modules()
+    models = _toolbox_models('mmdet')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = models.build(cfg)
+    return model.eval()
+
+
+def load_config(cfg_path, cfg_options: Optional[dict] = None):
+    """Read a config file; a missing file raises one clear error."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    if isinstance(cfg_path, Config):
+        cfg = copy.deepcopy(cfg_path)
+    else:
+        if not osp.isfile(str(cfg_path)):
+            raise FileNotFoundError(f'Config file not found: {cfg_path}')
+        cfg = Config.fromfile(str(cfg_path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def build_model_from_config(cfg, cfg_options: Optional[dict] = None):
+    """Build ``cfg.model`` with the registry of its ``default_scope``.
+
+    Works for mmdet (detectors) and mmpretrain (classifiers) configs. The
+    model is built without calling ``init_weights`` (so no pretrained
+    download) and SyncBN is reverted to BN (single process).
+
+    Args:
+        cfg (str | Config): config path or object.
+
+    Returns:
+        tuple[nn.Module, Config, str]: the model (eval mode, CPU), the
+        config and its scope (``'mmdet'`` or ``'mmpretrain'``).
+    """
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import DefaultScope
+    cfg = load_config(cfg, cfg_options)
+    scope = cfg.get('default_scope', None) or 'mmdet'
+    _import_project_modules(cfg.get('custom_imports', None))
+    models = _toolbox_models(scope)
+    model_cfg = copy.deepcopy(cfg.model)
+    # mmpretrain configs keep ``data_preprocessor`` at top level; mmengine's
+    # Runner merges it into the model the same way.
+    if cfg.get('data_preprocessor', None) is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    # Build under the config's scope: mmengine's Registry.build otherwise
+    # follows whatever default scope the process last initialised, so an
+    # mmdet config could be built from mmpretrain's registry (or vice versa)
+    # when both are benchmarked in one process.
+    with DefaultScope.overwrite_default_scope(scope):
+        model = models.build(model_cfg)
+    model = revert_sync_batchnorm(model)
+    return model.eval(), cfg, scope
+
+
+# --------------------------------------------------------------------------
+# stages
+# --------------------------------------------------------------------------
+
+
+def infer_stage_groups(backbone: nn.Module,
+                       stage_names: Optional[Sequence[str]] = None
+                       ) -> 'OrderedDict[str, List[str]]':
+    """Group a backbone's child modules into stages.
+
+    Priority: explicit ``stage_names``; the backbone's ``stage_names``
+    attribute (our G-Ghost backbones); OpenMMLab ResNet-likes (``res_layers``
+    attribute, e.g. mmdet ResNet/RegNet), whose stem is several children
+    (``conv1``, ``bn1``, ``relu``, ``maxpool``) grouped as ``'stem'``;
+    otherwise every top-level child is its own stage.
+
+    Returns:
+        OrderedDict: stage name -> list of child module names (relative to
+        the backbone).
+    """
+    names = stage_names or getattr(backbone, 'stage_names', None)
+    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
+    if names:
+        for n in names:
+            groups[n] = [n]
+        return groups
+    children = [n for n, _ in backbone.named_children()]
+    res_layers = list(getattr(backbone, 'res_layers', []) or [])
+    if res_layers:
+        stem = [n for n in children if n not in res_layers]
+        if stem:
+            groups['stem'] = stem
+        for n in res_layers:
+            groups[n] = [n]
+        return groups
+    for n in children:
+        groups[n] = [n]
+    return groups
+
+
+def count_bn_layers(model: nn.Module) -> int:
+    """Number of BatchNorm layers left in ``model`` (0 after fusing)."""
+    return sum(
+        isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for m in model.modules())
+
+
+# --------------------------------------------------------------------------
+# counting
+# --------------------------------------------------------------------------
+
+
+class _TensorForward:
+    """Make ``model(x)`` trace the pure network part of an OpenMMLab model.
+
+    Detectors/classifiers (mmengine ``BaseModel``) are traced in
+    ``mode='tensor'``: backbone + neck + head, no data preprocessing and no
+    post-processing (decoding, NMS), as mmdet's ``get_flops.py`` does. The
+    instance attribute ``forward`` is patched (and restored) instead of
+    wrapping the model so module names stay the model's own.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.patch = hasattr(model, 'data_preprocessor') and hasattr(
+            model, '_run_forward')
+
+    def __enter__(self):
+        if self.patch:
+            orig = self.model.forward
+
+            def forward(x):
+                return orig(x, mode='tensor')
+
+            self.model.forward = forward
+        return self.model
+
+    def __exit__(self, *exc):
+        if self.patch:
+            del self.model.forward  # back to the class' method
+
+
+def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 2:
+        shape = (3, ) + shape
+    if len(shape) == 3:
+        shape = (1, ) + shape
+    if len(shape) != 4:
+        raise ValueError(f'input_shape must be (H, W), (C, H, W) or '
+                         f'(N, C, H, W), got {input_shape}')
+    return shape
+
+
+def _stats(params: Dict[str, int], macs: Dict[str, int],
+           acts: Dict[str, int], names: Sequence[str]) -> dict:
+    return dict(
+        params=int(sum(params.get(n, 0) for n in names)),
+        macs=int(sum(macs.get(n, 0) for n in names)),
+        activations=int(sum(acts.get(n, 0) for n in names)))
+
+
+def complexity_report(model: nn.Module,
+                      input_shape: Sequence[int],
+                      stage_names: Optional[Sequence[str]] = None,
+                      count_bn: bool = False,
+                      bn_fused: Optional[bool] = None) -> dict:
+    """Params, MACs and activations of ``model``, total and per stage.
+
+    Args:
+        model: a bare backbone, or an OpenMMLab detector/classifier with a
+            ``backbone`` attribute (traced in ``mode='tensor'``, i.e.
+            without preprocessing and post-processing).
+        input_shape: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)`` of the
+            *network* input (for detectors: after padding). Counts are for
+            that batch size (1 unless given).
+        stage_names: backbone stage module names in order; by default the
+            backbone's ``stage_names`` attribute or :func:`infer_stage_groups`.
+        count_bn: count BatchNorm ops in MACs (mmengine's default); off by
+            default since BN folds into convs at inference.
+        bn_fused: recorded as is (whether the caller folded BN); ``None``
+            means "fused iff no BatchNorm layer is left".
+
+    Returns:
+        dict with keys ``input_shape`` (list of 4 ints), ``bn_fused``,
+        ``bn_layers`` (BN layers left), ``bn_macs_counted``, ``total``,
+        ``parts`` (top-level children, detectors/classifiers only),
+        ``backbone`` (with ``name``: its module path, '' for a bare
+        backbone), ``stages`` (list of dicts with ``name`` and ``modules``),
+        ``other`` (backbone total minus its stages: ops run directly in the
+        backbone's ``forward``), ``unsupported_ops`` (op -> count, ops
+        mmengine does not count: ReLU, add, pooling...). Every stats dict
+        has integer ``params``, ``macs``, ``activations``.
+    """
+    shape = _as_input_shape(input_shape)
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device('cpu')
+    x = torch.randn(*shape, device=device)
+
+    backbone = getattr(model, 'backbone', None)
+    prefix = 'backbone' if isinstance(backbone, nn.Module) else ''
+    if not prefix:
+        backbone = model
+    groups = infer_stage_groups(backbone, stage_names)
+
+    try:
+        with _TensorForward(model) as traced, torch.no_grad():
+            flops = FlopAnalyzer(traced, (x, ))
+            if not count_bn:
+                flops.set_op_handle('aten::batch_norm', None)
+            acts = ActivationAnalyzer(traced, (x, ))
+            for analyzer in (flops, acts):
+                # ReLU/add/pool are "unsupported" by design; the list is
+                # returned instead of logged for every op.
+                analyzer.unsupported_ops_warnings(False)
+                analyzer.uncalled_modules_warnings(False)
+            macs_by_mod = dict(flops.by_module())
+            acts_by_mod = dict(acts.by_module())
+            unsupported = dict(flops.unsupported_ops())
+    finally:
+        model.train(was_training)
+    params_by_mod = dict(parameter_count(model))
+
+    def full(name):
+        return f'{prefix}.{name}' if prefix and name else (prefix or name)
+
+    def stats(names):
+        return _stats(params_by_mod, macs_by_mod, acts_by_mod,
+                      [full(n) for n in names])
+
+    bb = stats([''])
+    bb['name'] = prefix
+    stages = []
+    for name, mods in groups.items():
+        s = stats(mods)
+        s.update(name=name, modules=list(mods))
+        stages.append(s)
+    other = {
+        k: bb[k] - sum(s[k] for s in stages)
+        for k in ('params', 'macs', 'activations')
+    }
+    parts = []
+    if prefix:
+        for name, _ in model.named_children():
+            s = _stats(params_by_mod, macs_by_mod, acts_by_mod, [name])
+            s['name'] = name
+            parts.append(s)
+    n_bn = count_bn_layers(model)
+    return dict(
+        input_shape=list(shape),
+        bn_fused=(n_bn == 0) if bn_fused is None else bool(bn_fused),
+        bn_layers=n_bn,
+        bn_macs_counted=bool(count_bn),
+        total=_stats(params_by_mod, macs_by_mod, acts_by_mod, ['']),
+        parts=parts,
+        backbone=bb,
+        stages=stages,
+        other=other,
+        unsupported_ops=unsupported)
+
+
+# --------------------------------------------------------------------------
+# printing
+# --------------------------------------------------------------------------
+
+
+def format_count(x: Union[int, float, None], digits: int = 3) -> str:
+    """``21284672 -> '21.3M'``; K/M/G/T suffixes, 3 significant digits."""
+    if x is None:
+        return '-'
+    for div, suffix in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'K')):
+        if abs(x) >= div:
+            return f'{x / div:.{digits}g}{suffix}'
+    return f'{x:.{digits}g}' if isinstance(x, float) else str(x)
+
+
+def complexity_table(report: dict, title: Optional[str] = None):
+    """A :class:`rich.table.Table` of a :func:`complexity_report` dict."""
+    from rich.table import Table
+    n, c, h, w = report['input_shape']
+    fused = ('yes' if report['bn_fused'] else
+             f'no ({report["bn_layers"]} BN layers)')
+    caption = (f'input {n}x{c}x{h}x{w}; BN fused: {fused}; MACs = '
+               'multiply-accumulates (mmengine FlopAnalyzer "flops"), BN '
+               f'ops {"counted" if report["bn_macs_counted"] else "not counted"}'
+               '; activations = elements of conv/linear outputs')
+    table = Table(title=title, caption=caption, caption_justify='left')
+    table.add_column('module')
+    for col in ('params', 'MACs', 'activations'):
+        table.add_column(col, justify='right')
+    table.add_column('% backbone MACs', justify='right')
+    bb_macs = report['backbone']['macs'] or 1
+
+    def row(name, s, style=None, share=True):
+        table.add_row(
+            name,
+            format_count(s['params']),
+            format_count(s['macs']),
+            format_count(s['activations']),
+            f'{100.0 * s["macs"] / bb_macs:.1f}' if share else '',
+            style=style)
+
+    if report['parts']:
+        row('model (total)', report['total'], style='bold', share=False)
+        for p in report['parts']:
+            row(f'  {p["name"]}', p, share=False)
+        table.add_section()
+    bb_name = report['backbone']['name'] or 'backbone'
+    row(f'{bb_name} (total)', report['backbone'], style='bold')
+    for s in report['stages']:
+        row(f'  {s["name"]}', s)
+    if any(report['other'].values()):
+        row('  (outside stages)', report['other'])
+    return table
+
+
+def print_complexity_report(report: dict,
+                            title: Optional[str] = None,
+                            console=None) -> None:
+    """Print :func:`complexity_table` with rich."""
+    from rich.console import Console
+    (console or Console()).print(complexity_table(report, title))

@@ -1,0 +1,215 @@
+"""Helpers shared by :mod:`mmdet_gghost.apis.train` and ``.test``.
+
+Config loading, toolbox (default scope) registration, dataset checks and
+CPU-friendly distributed setup.
+"""
+import importlib
+import logging
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+# ``launcher`` values understood by mmengine's Runner.
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+# Toolboxes whose ``<scope>.utils.register_all_modules`` we call.  Any other
+# scope is tried the same way (mmseg, mmpose ... follow that convention).
+KNOWN_SCOPES = ('mmdet', 'mmpretrain')
+
+
+def load_config(config_path: str, cfg_options: Optional[dict] = None
+                ) -> Config:
+    """Read a config file and merge ``--cfg-options`` into it."""
+    if not osp.isfile(config_path):
+        raise FileNotFoundError(f'Config file not found: {config_path}')
+    cfg = Config.fromfile(config_path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def set_work_dir(cfg: Config, config_path: str,
+                 work_dir: Optional[str]) -> None:
+    """Work dir priority, like mmdet: argument > config > config name."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        name = osp.splitext(osp.basename(config_path))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+
+
+def register_toolbox(cfg: Config) -> str:
+    """Register the modules of the toolbox named by ``cfg.default_scope``.
+
+    ``'mmdet'`` -> ``mmdet.utils.register_all_modules``; ``'mmpretrain'``
+    -> ``mmpretrain.utils.register_all_modules``.  The default scope itself
+    is set by the Runner from the config.  Also imports ``mmdet_gghost`` so
+    its backbones and the safe checkpoint loading are active.
+    """
+    import mmdet_gghost  # noqa: F401  (side effects: safe loading)
+
+    scope = cfg.get('default_scope', None)
+    if not scope:
+        raise ValueError(
+            'The config has no `default_scope`; set it to one of '
+            f'{KNOWN_SCOPES} so the tools know which toolbox to use.')
+    try:
+        utils = importlib.import_module(f'{scope}.utils')
+    except ImportError as error:
+        raise ImportError(
+            f'Config default_scope={scope!r} needs the {scope!r} package, '
+            f'which cannot be imported: {error}') from error
+    register = getattr(utils, 'register_all_modules', None)
+    if register is None:
+        raise ValueError(f'{scope}.utils has no register_all_modules(); '
+                         f'default_scope={scope!r} is not supported.')
+    # The Runner creates the DefaultScope from cfg.default_scope itself.
+    register(init_default_scope=False)
+    _import_gghost_models()
+    return scope
+
+
+def _import_gghost_models() -> None:
+    """Register our backbones (if the models package is present)."""
+    try:
+        importlib.import_module('mmdet_gghost.models')
+    except ModuleNotFoundError as error:
+        if error.name not in ('mmdet_gghost.models',):
+            raise
+
+
+def check_datasets(cfg: Config, splits: Sequence[str]) -> None:
+    """Validate the datasets of ``<split>_dataloader`` before building.
+
+    Uses ``mmdet_gghost.datasets.checks.check_dataset_cfg`` when that module
+    exists; it raises clear errors (missing images, annotation file ...)
+    long before mmengine would fail deep inside a worker.
+    """
+    try:
+        checks = importlib.import_module('mmdet_gghost.datasets.checks')
+    except ModuleNotFoundError as error:
+        if error.name in ('mmdet_gghost.datasets',
+                          'mmdet_gghost.datasets.checks'):
+            return  # optional module not installed: nothing to check
+        raise
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader', None)
+        if loader is not None and loader.get('dataset', None) is not None:
+            checks.check_dataset_cfg(loader.dataset)
+
+
+# --------------------------------------------------------------------------
+# Distributed runs without CUDA
+# --------------------------------------------------------------------------
+def cuda_missing() -> bool:
+    return not torch.cuda.is_available()
+
+
+def prepare_distributed(cfg: Config, launcher: str) -> None:
+    """Make ``launcher != 'none'`` work on CPU-only machines.
+
+    mmengine assumes CUDA for distributed runs: its ``init_dist`` calls
+    ``torch.cuda.set_device`` (fails without a GPU), the mmdet default
+    backend is ``nccl`` (CUDA only), and ``MMDistributedDataParallel`` is
+    built with ``device_ids=[LOCAL_RANK]`` (rejected for CPU modules).
+    Without CUDA we therefore switch to ``gloo``, initialise the process
+    group ourselves (the Runner skips ``init_dist`` when one exists) and
+    build DDP with ``device_ids=None``.
+    """
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'launcher must be one of {LAUNCHERS}, '
+                         f'got {launcher!r}')
+    cfg.launcher = launcher
+    if launcher == 'none' or not cuda_missing():
+        return
+    if cfg.get('env_cfg', None) is None:
+        cfg.env_cfg = dict()
+    if cfg.env_cfg.get('dist_cfg', None) is None:
+        cfg.env_cfg.dist_cfg = dict()
+    dist_cfg = cfg.env_cfg.dist_cfg
+    if dist_cfg.get('backend', 'nccl') != 'gloo':
+        print_log(
+            f"No CUDA device: using the 'gloo' distributed backend instead "
+            f"of {dist_cfg.get('backend', 'nccl')!r}.",
+            logger='current', level=logging.WARNING)
+    dist_cfg['backend'] = 'gloo'
+    _use_cpu_ddp(cfg)
+    if not torch_dist.is_initialized():
+        _init_cpu_process_group(launcher, dict(dist_cfg))
+
+
+def _use_cpu_ddp(cfg: Config) -> None:
+    """Build (MM)DistributedDataParallel without ``device_ids`` on CPU."""
+    wrapper = cfg.get('model_wrapper_cfg', None)
+    if wrapper is None:
+        # Same defaults as Runner.wrap_model uses without a wrapper cfg.
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            device_ids=None)
+    elif _is_ddp_wrapper(wrapper.get('type', 'MMDistributedDataParallel')):
+        # Values in the cfg win over the Runner's default_args.
+        wrapper.setdefault('device_ids', None)
+
+
+def _is_ddp_wrapper(wrapper_type) -> bool:
+    """Whether Runner.wrap_model would pass ``device_ids`` to it."""
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
+    cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(
+        wrapper_type, str) else wrapper_type
+    return isinstance(cls, type) and issubclass(cls, DistributedDataParallel)
+
+
+def _init_cpu_process_group(launcher: str, dist_cfg: dict) -> None:
+    """``init_process_group('gloo')`` from the launcher's environment."""
+    from datetime import timedelta
+    if launcher == 'slurm':
+        _env_from_slurm(dist_cfg.pop('port', None))
+    elif launcher == 'mpi':
+        _env_from_mpi()
+    kwargs = {}
+    if 'timeout' in dist_cfg:
+        kwargs['timeout'] = timedelta(seconds=dist_cfg['timeout'])
+    torch_dist.init_process_group(
+        backend='gloo',
+        rank=int(os.environ['RANK']),
+        world_size=int(os.environ['WORLD_SIZE']),
+        **kwargs)
+
+
+def _env_from_slurm(port: Optional[int]) -> None:
+    """Set torch's env:// variables from SLURM's (like mmengine does)."""
+    import subprocess
+    node_list = os.environ['SLURM_NODELIST']
+    addr = subprocess.getoutput(
+        f'scontrol show hostname {node_list} | head -n1')
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ.setdefault('MASTER_ADDR', addr)
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+
+
+def _env_from_mpi() -> None:
+    """Set torch's env:// variables from Open MPI's (like mmengine does)."""
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        raise KeyError('The environment variable MASTER_ADDR is not set')
+    os.environ['WORLD_SIZE'] = os.environ['OMPI_COMM_WORLD_SIZE']
+    os.environ['RANK'] = os.environ['OMPI_COMM_WORLD_RANK']
+    os.environ['LOCAL_RANK'] = os.environ['OMPI_COMM_WORLD_LOCAL_RANK']
+
+
+def cleanup_distributed() -> None:
+    """Destroy the process group at the end of a CLI run (quiet exit)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

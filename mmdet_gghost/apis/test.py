@@ -1,0 +1,145 @@
+"""Evaluate a checkpoint of an mmdet or mmpretrain config (tools/test.py).
+
+Writes the metrics to a JSON file that the benchmark tool reads::
+
+    {"config": "/abs/cfg.py", "checkpoint": "/abs/iter_8.pth",
+     "timestamp": "2026-11-28T14:50:00+00:00",
+     "metrics": {"coco/bbox_mAP": 0.1, ...}}
+"""
+import datetime
+import json
+import numbers
+import os
+import os.path as osp
+from typing import Any, Optional
+
+from mmengine.config import Config
+from mmengine.dist import get_rank
+
+from .common import (check_datasets, load_config, prepare_distributed,
+                     register_toolbox, set_work_dir)
+from .train import build_runner, used_splits
+
+# Default name of the metrics file, inside the work dir.
+METRICS_FILENAME = 'metrics.json'
+
+
+def _check_checkpoint(checkpoint: str) -> None:
+    """Fail early, naming the path, for a missing local checkpoint."""
+    if '://' in checkpoint:
+        return  # URL / remote backend: let mmengine fetch it
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
+
+
+def _enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
+    """Save painted predictions to ``show_dir`` (mmdet/mmpretrain hooks)."""
+    hooks = cfg.get('default_hooks', None) or {}
+    if 'visualization' not in hooks:
+        raise RuntimeError(
+            '--show-dir needs a VisualizationHook: add '
+            "default_hooks=dict(visualization=dict(type='"
+            "VisualizationHook')) to the config.")
+    hook = cfg.default_hooks.visualization
+    if scope == 'mmdet':
+        hook.draw = True
+        hook.test_out_dir = show_dir
+    else:  # mmpretrain's hook
+        hook.enable = True
+        hook.out_dir = show_dir
+
+
+def build_test_cfg(config: str,
+                   checkpoint: str,
+                   work_dir: Optional[str] = None,
+                   cfg_options: Optional[dict] = None,
+                   launcher: str = 'none') -> Config:
+    """Load ``config`` set up to evaluate ``checkpoint``."""
+    cfg = load_config(config, cfg_options)
+    _check_checkpoint(checkpoint)
+    cfg.launcher = launcher
+    set_work_dir(cfg, config, work_dir)
+    cfg.load_from = checkpoint
+    cfg.resume = False
+    return cfg
+
+
+def _add_dump_metric(runner, scope: str, out: str) -> None:
+    """Also dump raw predictions to ``out`` (a .pkl file)."""
+    if not out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl/.pickle file, got {out}')
+    if scope == 'mmdet':
+        from mmdet.evaluation import DumpDetResults as Dump
+    else:
+        from mmengine.evaluator import DumpResults as Dump
+    runner.test_evaluator.metrics.append(Dump(out_file_path=out))
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy/torch values -> plain JSON types (metrics may hold them)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    if isinstance(value, numbers.Number):
+        return value if isinstance(value, (int, float)) else float(value)
+    if hasattr(value, 'tolist'):
+        return _jsonable(value.tolist())
+    return str(value)
+
+
+def write_metrics_json(path: str, metrics: dict, config: str,
+                       checkpoint: str) -> str:
+    """Write ``metrics`` with provenance to ``path``; returns ``path``."""
+    payload = dict(
+        config=osp.abspath(config),
+        checkpoint=checkpoint if '://' in checkpoint else
+        osp.abspath(checkpoint),
+        timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        metrics=_jsonable(metrics),
+    )
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(payload, f, indent=2)
+    return path
+
+
+def test(config: str,
+         checkpoint: str,
+         work_dir: Optional[str] = None,
+         out: Optional[str] = None,
+         metrics_json: Optional[str] = None,
+         cfg_options: Optional[dict] = None,
+         launcher: str = 'none',
+         show_dir: Optional[str] = None) -> dict:
+    """Evaluate ``checkpoint`` on the config's test set; return metrics.
+
+    Args:
+        config: mmdet or mmpretrain config file (``default_scope`` picks
+            the toolbox).
+        checkpoint: Checkpoint file (loaded with the safe loader).
+        work_dir: Logs go here; default like mmdet's test.py.
+        out: Optional ``.pkl`` to dump raw predictions to.
+        metrics_json: Where the metrics JSON goes; default
+            ``<work_dir>/metrics.json``.  Written by rank 0 only.
+        cfg_options: Config overrides.
+        launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        show_dir: Save painted predictions there.
+    """
+    cfg = build_test_cfg(config, checkpoint, work_dir, cfg_options, launcher)
+    scope = register_toolbox(cfg)
+    if show_dir:
+        _enable_visualization(cfg, scope, show_dir)
+    check_datasets(cfg, used_splits(cfg, 'test'))
+    prepare_distributed(cfg, launcher)
+    runner = build_runner(cfg)
+    if out:
+        _add_dump_metric(runner, scope, out)
+    metrics = runner.test()
+    if get_rank() == 0:
+        path = metrics_json or osp.join(cfg.work_dir, METRICS_FILENAME)
+        write_metrics_json(path, metrics, config, checkpoint)
+        runner.logger.info(f'Metrics written to {path}')
+    return metrics

@@ -1,0 +1,130 @@
+"""Train an mmdet or mmpretrain config (the engine behind tools/train.py)."""
+import importlib
+import os.path as osp
+from typing import Optional, Union
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from .common import (check_datasets, load_config, prepare_distributed,
+                     register_toolbox, set_work_dir)
+
+ResumeArg = Union[bool, str, None]
+
+
+def _accelerator_available() -> bool:
+    """Whether AmpOptimWrapper can run (it asserts CUDA/NPU/MLU)."""
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_npu_available)
+    return is_cuda_available() or is_npu_available() or is_mlu_available()
+
+
+def _set_amp(cfg: Config) -> None:
+    """Turn on automatic mixed precision, as mmdet's ``--amp`` does."""
+    if not _accelerator_available():
+        raise RuntimeError(
+            'amp=True (--amp) needs a CUDA, NPU or MLU device; mmengine\'s '
+            'AmpOptimWrapper does not support CPU-only training.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def _set_resume(cfg: Config, resume: ResumeArg) -> None:
+    """``True``/``'auto'``: latest checkpoint of the work dir; a path: it."""
+    if resume is None or resume is False:
+        return
+    cfg.resume = True
+    if resume is True or resume == 'auto':
+        # mmengine reads <work_dir>/last_checkpoint; starts afresh if none.
+        cfg.load_from = None
+        return
+    resume = str(resume)
+    if '://' not in resume and not osp.isfile(resume):
+        raise FileNotFoundError(f'Checkpoint to resume from not found: '
+                                f'{resume}')
+    cfg.load_from = resume
+
+
+def _set_auto_scale_lr(cfg: Config) -> None:
+    """Enable ``auto_scale_lr`` (needs ``base_batch_size`` in the config)."""
+    scale = cfg.get('auto_scale_lr', None)
+    if not scale or 'base_batch_size' not in scale:
+        raise RuntimeError('auto_scale_lr=True needs '
+                           '`auto_scale_lr = dict(base_batch_size=...)` in '
+                           'the config.')
+    cfg.auto_scale_lr.enable = True
+
+
+def build_train_cfg(config: str,
+                    work_dir: Optional[str] = None,
+                    resume: ResumeArg = False,
+                    cfg_options: Optional[dict] = None,
+                    launcher: str = 'none',
+                    amp: bool = False,
+                    auto_scale_lr: bool = False) -> Config:
+    """Load ``config`` and apply the train CLI's options to it.
+
+    Args:
+        config: Path of an mmdet or mmpretrain config file.
+        work_dir: Where logs and checkpoints go; default: the config's
+            ``work_dir`` or ``./work_dirs/<config name>``.
+        resume: ``True``/``'auto'`` resumes from the latest checkpoint in
+            the work dir, a path resumes from that checkpoint.
+        cfg_options: Overrides merged into the config (``--cfg-options``).
+        launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        amp: Use mixed precision (``AmpOptimWrapper``).
+        auto_scale_lr: Scale the LR by the actual total batch size.
+    """
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    set_work_dir(cfg, config, work_dir)
+    if amp:
+        _set_amp(cfg)
+    if auto_scale_lr:
+        _set_auto_scale_lr(cfg)
+    _set_resume(cfg, resume)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """``Runner.from_cfg`` or the config's ``runner_type`` (mmdet style)."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    registry = importlib.import_module(f'{cfg.default_scope}.registry')
+    return registry.RUNNERS.build(cfg)
+
+
+def used_splits(cfg: Config, stage: str) -> list:
+    """The dataloaders a ``stage`` ('train' or 'test') will build."""
+    if stage == 'test':
+        return ['test']
+    splits = ['train']
+    if cfg.get('val_cfg', None) is not None and cfg.get(
+            'val_dataloader', None) is not None:
+        splits.append('val')
+    return splits
+
+
+def train(config: str,
+          work_dir: Optional[str] = None,
+          resume: ResumeArg = False,
+          cfg_options: Optional[dict] = None,
+          launcher: str = 'none',
+          amp: bool = False,
+          auto_scale_lr: bool = False) -> Runner:
+    """Train ``config`` and return the finished :class:`Runner`.
+
+    The toolbox is picked from the config's ``default_scope`` (``'mmdet'``
+    or ``'mmpretrain'``); checkpoints are loaded with the safe
+    ``weights_only`` loader of :mod:`mmdet_gghost.checkpoint`.  Without
+    CUDA, distributed launchers use gloo (see ``prepare_distributed``).
+    ``runner.work_dir`` holds the logs and checkpoints.
+    """
+    cfg = build_train_cfg(config, work_dir, resume, cfg_options, launcher,
+                          amp, auto_scale_lr)
+    register_toolbox(cfg)
+    check_datasets(cfg, used_splits(cfg, 'train'))
+    prepare_distributed(cfg, launcher)
+    runner = build_runner(cfg)
+    runner.train()
+    return runner

@@ -1,0 +1,958 @@
+"""Inference-speed benchmark for mmdet and mmpretrain configs.
+
+What is timed (``task='full'``, the default): ``model.test_step(batch)``,
+i.e. data preprocessor (to device, normalise, pad) + network forward +
+post-processing (box decoding, NMS) -- exactly what mmengine's test loop
+runs per batch. Data *loading* is excluded: batches are built (synthetic) or
+loaded (``--data``) before timing and reused. ``task='backbone'`` times the
+backbone alone on the already preprocessed tensor.
+
+Fairness on a noisy machine: all models are timed in *interleaved rounds*
+(round r = one timed call of model 1, 2, ..., n, in that order), so slow
+drifts of the machine (thermal, other jobs) hit every model alike. The
+speed ratio of model i to the first model is computed inside each round and
+the median over rounds is reported. On CUDA every timed call is bracketed by
+``torch.cuda.synchronize()`` (kernel launches are asynchronous; timing
+without it measures the launch, not the work).
+
+Detections after NMS: a randomly initialised RetinaNet emits arbitrary
+scores, so with the config's ``score_thr`` (0.05) one model may keep almost
+no candidate and another thousands, making post-processing cost (and FPS)
+depend on the random init rather than on the architecture. With synthetic
+inputs we therefore set ``score_thr=0`` by default: every FPN level sends
+its top ``nms_pre`` (1000) candidates to NMS and ``max_per_img`` (100) boxes
+come out, for every model alike -- the load a trained detector sees on busy
+images. The mean number of detections per image is reported per model.
+
+The public functions are usable without the CLI (see ``tools/benchmark.py``).
+"""
+import copy
+import csv
+import datetime
+import itertools
+import json
+import os
+import os.path as osp
+import platform
+import time
+from contextlib import nullcontext
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .analysis import (build_model_from_config, complexity_report,
+                       format_count, load_config)
+
+__all__ = [
+    'load_model', 'make_inputs', 'make_step_fn', 'time_interleaved',
+    'summarize', 'write_reports', 'plot_map_vs_fps', 'load_metric',
+    'collect_env', 'count_detections', 'run_benchmark', 'CSV_FIELDS',
+    'UsageError'
+]
+
+DEFAULT_SHAPES = {'det': (800, 1333), 'cls': (224, 224)}
+
+
+class UsageError(ValueError):
+    """Inconsistent options or unusable inputs (reported without trace)."""
+
+
+# --------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------
+
+
+def _check_file(path: Optional[str], what: str) -> None:
+    if path is not None and not osp.isfile(str(path)):
+        raise FileNotFoundError(f'{what} not found: {path}')
+
+
+def _override_test_cfg(test_cfg, key: str, value) -> int:
+    """Set ``key`` wherever it already exists in a (nested) test_cfg.
+
+    The ``rpn`` sub-dict of two-stage detectors is skipped: its
+    ``max_per_img`` is the number of proposals, not of final detections.
+
+    Returns:
+        int: how many places were set.
+    """
+    if not isinstance(test_cfg, dict):
+        return 0
+    n = 0
+    for k, v in test_cfg.items():
+        if k == key:
+            test_cfg[k] = value
+            n += 1
+        elif isinstance(v, dict) and k != 'rpn':
+            n += _override_test_cfg(v, key, value)
+    return n
+
+
+def fuse_bn(model: nn.Module) -> nn.Module:
+    """Fold every BN into its conv, in place.
+
+    Uses ``mmdet_gghost.models.fuse_model`` (knows our G-Ghost blocks) and
+    falls back to ``mmcv.cnn.fuse_conv_bn`` (conv followed by BN in module
+    registration order) when the project's fuser is unavailable.
+    """
+    try:
+        from mmdet_gghost.models import fuse_model
+    except ImportError:
+        from mmcv.cnn import fuse_conv_bn as fuse_model
+    out = fuse_model(model)
+    return model if out is None else out
+
+
+def load_model(cfg_path,
+               checkpoint: Optional[str] = None,
+               device: str = 'cpu',
+               fuse: bool = False,
+               channels_last: bool = False,
+               score_thr: Optional[float] = None,
+               max_per_img: Optional[int] = None,
+               cfg_options: Optional[dict] = None):
+    """Build a detector/classifier from a config for benchmarking.
+
+    Args:
+        cfg_path: mmdet or mmpretrain config file (or ``Config``).
+        checkpoint: weights file; ``None`` keeps the random initialisation
+            (speed does not depend on the values, see the module doc).
+        device: ``'cpu'`` or ``'cuda'``/``'cuda:N'``.
+        fuse: fold BN into convs.
+        channels_last: convert weights to NHWC.
+        score_thr, max_per_img: override these keys of ``model.test_cfg``
+            where present (detectors).
+
+    Returns:
+        tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
+        ``info`` = dict(scope, task ('det' | 'cls'), config, checkpoint,
+        bn_fused, test_cfg).
+
+    Raises:
+        FileNotFoundError: naming the missing config or checkpoint.
+    """
+    _check_file(None if not isinstance(cfg_path, (str, os.PathLike)) else
+                cfg_path, 'Config file')
+    _check_file(checkpoint, 'Checkpoint file')
+    cfg = load_config(cfg_path, cfg_options)
+    test_cfg = cfg.model.get('test_cfg', None)
+    if score_thr is not None:
+        _override_test_cfg(test_cfg, 'score_thr', float(score_thr))
+    if max_per_img is not None:
+        _override_test_cfg(test_cfg, 'max_per_img', int(max_per_img))
+    model, cfg, scope = build_model_from_config(cfg)
+    if checkpoint is not None:
+        from mmengine.runner import load_checkpoint
+        load_checkpoint(model, checkpoint, map_location='cpu',
+                        logger='silent')
+    model = model.to(device).eval()
+    if fuse:
+        model = fuse_bn(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    task = _task_of(model, scope)
+    info = dict(
+        scope=scope,
+        task=task,
+        config=str(cfg_path),
+        checkpoint=checkpoint,
+        bn_fused=bool(fuse),
+        test_cfg=_to_plain(cfg.model.get('test_cfg', None)))
+    return model, cfg, info
+
+
+def _task_of(model: nn.Module, scope: str) -> str:
+    try:
+        from mmdet.models.detectors import BaseDetector
+        if isinstance(model, BaseDetector):
+            return 'det'
+    except ImportError:
+        pass
+    return 'det' if scope == 'mmdet' else 'cls'
+
+
+def _to_plain(obj):
+    """ConfigDict/tuples -> JSON-serialisable builtins."""
+    if isinstance(obj, dict):
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    return obj
+
+
+# --------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------
+
+
+def make_inputs(task: str,
+                shape: Sequence[int],
+                batch_size: int = 1,
+                num_batches: int = 1,
+                seed: int = 0) -> List[dict]:
+    """Synthetic batches in the format a dataloader hands to ``test_step``.
+
+    Args:
+        task: ``'det'`` (adds ``DetDataSample`` metainfo: ``img_shape`` =
+            ``ori_shape`` = shape, ``scale_factor`` 1) or ``'cls'``.
+        shape: ``(H, W)`` of every image.
+
+    Returns:
+        list of ``num_batches`` dicts ``{'inputs': [uint8 tensor (3, H, W)] *
+        batch_size, 'data_samples': [...] or None}`` on the CPU (moving them
+        to the device is part of the data preprocessor, as in testing).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for b in range(num_batches):
+        imgs = [
+            torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
+            for _ in range(batch_size)
+        ]
+        samples = None
+        if task == 'det':
+            from mmdet.structures import DetDataSample
+            samples = [
+                DetDataSample(
+                    metainfo=dict(
+                        img_id=b * batch_size + i,
+                        img_shape=(h, w),
+                        ori_shape=(h, w),
+                        scale_factor=(1.0, 1.0))) for i in range(batch_size)
+            ]
+        batches.append(dict(inputs=imgs, data_samples=samples))
+    return batches
+
+
+def make_data_inputs(cfg,
+                     scope: str,
+                     batch_size: int = 1,
+                     num_batches: int = 4) -> List[dict]:
+    """Load ``num_batches`` batches of the config's test dataloader.
+
+    They are loaded once, before timing (loading is not what we measure).
+    """
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    loader_cfg = copy.deepcopy(cfg.test_dataloader)
+    loader_cfg.update(
+        batch_size=batch_size, num_workers=0, persistent_workers=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+        batches = list(itertools.islice(iter(loader), num_batches))
+    if not batches:
+        raise UsageError('the test dataloader yielded no batch')
+    return batches
+
+
+def count_detections(outputs) -> Optional[float]:
+    """Mean number of predicted boxes per image, ``None`` if not detection."""
+    counts = [
+        len(o.pred_instances) for o in outputs
+        if hasattr(o, 'pred_instances')
+    ]
+    return float(np.mean(counts)) if counts else None
+
+
+def _compile_parts(model: nn.Module, task: str) -> None:
+    """torch.compile the network parts' ``forward`` in place.
+
+    Only the tensor-in/tensor-out parts are compiled; pre/post-processing
+    (python lists, data samples, NMS with data-dependent shapes) stays
+    eager. Patching ``forward`` keeps mmdet's attribute access
+    (``model.bbox_head.predict`` ...) working.
+    """
+    names = ['backbone'] if task == 'backbone' else [
+        'backbone', 'neck', 'bbox_head', 'head', 'rpn_head'
+    ]
+    for name in names:
+        part = getattr(model, name, None)
+        if isinstance(part, nn.Module):
+            part.forward = torch.compile(part.forward)
+
+
+def make_step_fn(model: nn.Module,
+                 batches: Sequence[dict],
+                 task: str = 'full',
+                 amp: bool = False,
+                 channels_last: bool = False) -> Callable[[], Any]:
+    """A zero-argument callable running one inference step per call.
+
+    Successive calls cycle through ``batches``; models called the same
+    number of times therefore see the same batch in the same round.
+
+    Args:
+        task: ``'full'`` -> ``model.test_step(batch)`` (returns data
+            samples); ``'backbone'`` -> ``model.backbone(x)`` on the
+            preprocessed tensor (prepared here, outside the timing).
+    """
+    if task == 'backbone':
+        backbone = getattr(model, 'backbone', None)
+        if backbone is None:
+            raise UsageError('--task backbone: the model has no backbone')
+        with torch.no_grad():
+            tensors = [
+                model.data_preprocessor(b, False)['inputs'] for b in batches
+            ]
+        if channels_last:
+            tensors = [t.contiguous(memory_format=torch.channels_last)
+                       for t in tensors]
+        it = itertools.cycle(tensors)
+
+        def run():
+            return backbone(next(it))
+    else:
+        it = itertools.cycle(batches)
+
+        def run():
+            return model.test_step(next(it))
+
+    device_type = _device_of(model).type
+
+    def step():
+        amp_ctx = (torch.autocast(device_type=device_type, dtype=torch.float16)
+                   if amp else nullcontext())
+        with torch.no_grad(), amp_ctx:
+            return run()
+
+    return step
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device('cpu')
+
+
+# --------------------------------------------------------------------------
+# timing and statistics
+# --------------------------------------------------------------------------
+
+
+def time_interleaved(callables: Sequence[Callable[[], Any]],
+                     rounds: int,
+                     warmup: int = 0,
+                     sync: Optional[Callable[[], None]] = None,
+                     on_round: Optional[Callable[[int], None]] = None
+                     ) -> List[np.ndarray]:
+    """Time callables in interleaved rounds: A B C, A B C, ...
+
+    Args:
+        callables: zero-argument functions (one per model).
+        rounds: timed rounds; each round times one call of every callable.
+        warmup: untimed rounds run first (same interleaving).
+        sync: called right before starting and right before stopping each
+            timer (``torch.cuda.synchronize`` on CUDA), so asynchronous
+            work is inside the measured interval.
+        on_round: called with the round index after each round (progress).
+
+    Returns:
+        list (one per callable) of float64 arrays of shape ``(rounds,)``:
+        wall-clock seconds of each call, aligned by round.
+    """
+    sync = sync or (lambda: None)
+    for _ in range(warmup):
+        for fn in callables:
+            fn()
+    sync()
+    lat = np.zeros((len(callables), rounds), dtype=np.float64)
+    for r in range(rounds):
+        for i, fn in enumerate(callables):
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            lat[i, r] = time.perf_counter() - t0
+        if on_round is not None:
+            on_round(r)
+    return [lat[i] for i in range(len(callables))]
+
+
+def summarize(latencies: Sequence[np.ndarray],
+              batch_sizes: Union[int, Sequence[int]] = 1,
+              names: Optional[Sequence[str]] = None,
+              macs: Optional[Sequence[Optional[float]]] = None
+              ) -> List[dict]:
+    """Per-model statistics of interleaved latencies.
+
+    Args:
+        latencies: per model, seconds per call, shape ``(rounds,)``, all
+            aligned by round (as :func:`time_interleaved` returns them).
+        batch_sizes: images per call (one int for all, or one per model).
+        macs: MACs per image of each model's timed network (or ``None``).
+
+    Returns:
+        list of dicts (one per model): ``name, batch_size, rounds,
+        median_ms, mean_ms, p10_ms, p90_ms, fps`` (= batch / median
+        latency), ``fps_ratio`` (median over rounds of this model's FPS
+        divided by the first model's FPS *in the same round*),
+        ``fps_ratio_p10/p90`` (spread of those per-round ratios) and
+        ``gflops_per_s`` (= 2 * MACs * batch / median latency / 1e9; one
+        MAC = two floating-point operations; ``None`` without MACs).
+    """
+    lat = [np.asarray(x, dtype=np.float64) for x in latencies]
+    n = len(lat)
+    if n == 0:
+        return []
+    rounds = len(lat[0])
+    if any(len(x) != rounds for x in lat):
+        raise ValueError('latency arrays must be aligned by round '
+                         '(same length)')
+    bs = ([int(batch_sizes)] * n if np.isscalar(batch_sizes) else
+          [int(b) for b in batch_sizes])
+    names = list(names) if names is not None else [f'model{i}'
+                                                   for i in range(n)]
+    macs = list(macs) if macs is not None else [None] * n
+    ref_fps = bs[0] / lat[0]  # per round
+    rows = []
+    for i in range(n):
+        med = float(np.median(lat[i]))
+        ratios = (bs[i] / lat[i]) / ref_fps
+        row = dict(
+            name=names[i],
+            batch_size=bs[i],
+            rounds=rounds,
+            median_ms=med * 1e3,
+            mean_ms=float(np.mean(lat[i])) * 1e3,
+            p10_ms=float(np.percentile(lat[i], 10)) * 1e3,
+            p90_ms=float(np.percentile(lat[i], 90)) * 1e3,
+            fps=bs[i] / med,
+            fps_ratio=float(np.median(ratios)),
+            fps_ratio_p10=float(np.percentile(ratios, 10)),
+            fps_ratio_p90=float(np.percentile(ratios, 90)),
+            gflops_per_s=(None if macs[i] is None else
+                          2.0 * float(macs[i]) * bs[i] / med / 1e9))
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------
+# eval results, environment, reports, plot
+# --------------------------------------------------------------------------
+
+METRIC_KEYS = ('coco/bbox_mAP', 'bbox_mAP', 'pascal_voc/mAP', 'mAP',
+               'accuracy/top1', 'top1')
+
+
+def load_metric(path: str, key: Optional[str] = None):
+    """Read a metric from a ``tools/test.py`` results JSON.
+
+    Accepts ``{"metrics": {...}}``, a flat ``{"coco/bbox_mAP": ...}`` dict,
+    or mmengine's JSON-lines logs (last line holding the key wins).
+
+    Args:
+        key: metric name; default: the first of :data:`METRIC_KEYS` present.
+
+    Returns:
+        tuple[str, float]: the key used and its value.
+    """
+    _check_file(path, 'Eval results file')
+    with open(path) as f:
+        text = f.read()
+    try:
+        records = [json.loads(text)]
+    except json.JSONDecodeError:
+        records = [json.loads(line) for line in text.splitlines()
+                   if line.strip()]
+    dicts = []
+    for rec in records:
+        if isinstance(rec, dict):
+            metrics = rec.get('metrics', rec)
+            if isinstance(metrics, dict):
+                dicts.append(metrics)
+    keys = [key] if key else list(METRIC_KEYS)
+    for d in reversed(dicts):
+        for k in keys:
+            if k in d and isinstance(d[k], (int, float)):
+                return k, float(d[k])
+    raise UsageError(f'{path}: no metric {" / ".join(keys)} found '
+                   '(use --metric-key)')
+
+
+def collect_env(device: str = 'cpu') -> dict:
+    """Hardware and software the numbers were measured with."""
+    env = dict(
+        date=datetime.datetime.now().astimezone().isoformat(
+            timespec='seconds'),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        cpu=_cpu_model(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch_interop_threads=torch.get_num_interop_threads(),
+        torch=torch.__version__,
+        device=device)
+    for mod in ('mmengine', 'mmcv', 'mmdet', 'mmpretrain', 'mmdet_gghost',
+                'numpy'):
+        try:
+            env[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001  (absent or broken: record it)
+            env[mod] = None
+    if str(device).startswith('cuda') and torch.cuda.is_available():
+        dev = torch.device(device)
+        env.update(
+            gpu=torch.cuda.get_device_name(dev),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            cudnn_benchmark=torch.backends.cudnn.benchmark)
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.lower().startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# one row per model; the CSV has exactly these columns in this order
+CSV_FIELDS = [
+    'name', 'config', 'checkpoint', 'task', 'input_shape', 'batch_size',
+    'rounds', 'params', 'macs', 'activations', 'bn_fused', 'dets_per_img',
+    'first_call_s', 'median_ms', 'mean_ms', 'p10_ms', 'p90_ms', 'fps',
+    'fps_ratio', 'fps_ratio_p10', 'fps_ratio_p90', 'gflops_per_s',
+    'metric_key', 'metric'
+]
+
+NOTES = [
+    'latency = wall-clock time of one call ({what}); median, p10, p90 over '
+    'the timed rounds',
+    'FPS = batch size / median latency',
+    'ratio = median over rounds of (FPS of the model / FPS of the first '
+    'model in the same round); models were timed interleaved, round by round',
+    'params / MACs / activations: mmengine analysis of the network part '
+    '(traced in tensor mode, no post-processing), per image at the input '
+    'shape; 1 MAC = one multiply-add; BN ops not counted in MACs',
+    'GFLOP/s (achieved) = 2 x MACs x batch / median latency',
+]
+
+
+def _fmt(v, nd=2):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return '-'
+    if isinstance(v, bool):
+        return 'yes' if v else 'no'
+    if isinstance(v, float):
+        return f'{v:.{nd}f}'
+    return str(v)
+
+
+# (header, key, formatter) of the console / Markdown table
+_TABLE_COLUMNS = [
+    ('model', 'name', str),
+    ('params', 'params', format_count),
+    ('MACs', 'macs', format_count),
+    ('acts', 'activations', format_count),
+    ('BN fused', 'bn_fused', _fmt),
+    ('dets/img', 'dets_per_img', lambda v: _fmt(v, 1)),
+    ('median ms', 'median_ms', _fmt),
+    ('p10 ms', 'p10_ms', _fmt),
+    ('p90 ms', 'p90_ms', _fmt),
+    ('FPS', 'fps', _fmt),
+    ('ratio', 'fps_ratio', lambda v: _fmt(v, 3)),
+    ('GFLOP/s', 'gflops_per_s', lambda v: _fmt(v, 1)),
+    ('metric', 'metric', lambda v: _fmt(v, 3)),
+]
+
+
+def table_rows(rows: Sequence[dict]) -> List[List[str]]:
+    """Formatted cells of the console/Markdown table (header first)."""
+    cols = [c for c in _TABLE_COLUMNS
+            if c[1] != 'metric' or any(r.get('metric') is not None
+                                       for r in rows)]
+    out = [[c[0] for c in cols]]
+    for r in rows:
+        out.append([c[2](r.get(c[1])) for c in cols])
+    return out
+
+
+def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
+    """Print the results as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+    cells = table_rows(rows)
+    table = Table(
+        title=_title(settings),
+        caption='ratio: median of per-round FPS ratios to the first model; '
+        'GFLOP/s = 2 x MACs x batch / median latency',
+        caption_justify='left')
+    for i, h in enumerate(cells[0]):
+        table.add_column(h, justify='left' if i == 0 else 'right')
+    for r in cells[1:]:
+        table.add_row(*r)
+    (console or Console()).print(table)
+
+
+def _title(settings: dict) -> str:
+    flags = [f'{k}' for k in ('fuse_conv_bn', 'channels_last', 'amp',
+                              'compile') if settings.get(k)]
+    return (f'{settings.get("task", "full")} inference on '
+            f'{settings.get("device", "?")}, batch '
+            f'{settings.get("batch_size", "?")}, '
+            f'{settings.get("rounds", "?")} rounds'
+            + (f' [{", ".join(flags)}]' if flags else ''))
+
+
+def write_reports(out_dir: str,
+                  rows: Sequence[dict],
+                  env: dict,
+                  settings: dict,
+                  extra: Optional[dict] = None) -> Dict[str, str]:
+    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``.
+
+    The JSON holds everything (rows incl. raw per-round latencies under
+    ``latencies_ms`` if present, env, settings, ``extra``); the CSV holds
+    :data:`CSV_FIELDS` of each row at full precision; the Markdown file is
+    the console table plus environment and settings.
+
+    Returns:
+        dict: ``{'json': path, 'csv': path, 'md': path}``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {
+        k: osp.join(out_dir, f'benchmark.{k}')
+        for k in ('json', 'csv', 'md')
+    }
+    doc = dict(
+        settings=_to_plain(settings),
+        env=_to_plain(env),
+        results=_to_plain(list(rows)),
+        **_to_plain(extra or {}))
+    with open(paths['json'], 'w') as f:
+        json.dump(doc, f, indent=2)
+    with open(paths['csv'], 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS,
+                                extrasaction='ignore')
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({
+                k: ('x'.join(map(str, r[k])) if isinstance(
+                    r.get(k), (list, tuple)) else r.get(k))
+                for k in CSV_FIELDS
+            })
+    cells = table_rows(rows)
+    what = ('model.test_step: preprocess + forward + post-processing/NMS'
+            if settings.get('task', 'full') == 'full' else
+            'backbone forward')
+    lines = [f'# Benchmark: {_title(settings)}', '']
+    lines.append('| ' + ' | '.join(cells[0]) + ' |')
+    lines.append('|' + '|'.join(['---'] + ['---:'] *
+                                (len(cells[0]) - 1)) + '|')
+    for c in cells[1:]:
+        lines.append('| ' + ' | '.join(c) + ' |')
+    lines += ['', '## Notes', '']
+    lines += [f'- {n.format(what=what)}' for n in NOTES]
+    if settings.get('detections_note'):
+        lines.append(f'- {settings["detections_note"]}')
+    lines += ['', '## Models', '']
+    for r in rows:
+        lines.append(f'- **{r["name"]}**: config `{r.get("config")}`, '
+                     f'checkpoint `{r.get("checkpoint") or "random init"}`'
+                     f', input {_fmt_shape(r.get("input_shape"))}'
+                     + (f', first call {r["first_call_s"]:.2f} s'
+                        if r.get('first_call_s') is not None else ''))
+    lines += ['', '## Settings', '']
+    lines += [f'- {k}: `{v}`' for k, v in settings.items()]
+    lines += ['', '## Environment', '']
+    lines += [f'- {k}: `{v}`' for k, v in env.items()]
+    with open(paths['md'], 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return paths
+
+
+def _fmt_shape(shape) -> str:
+    return 'x'.join(map(str, shape)) if shape else '-'
+
+
+def plot_map_vs_fps(names: Sequence[str],
+                    fps: Sequence[float],
+                    metrics: Sequence[float],
+                    out_path: Optional[str] = None,
+                    metric_name: str = 'mAP',
+                    title: Optional[str] = None):
+    """Accuracy vs speed scatter, one labelled point per model.
+
+    Uses matplotlib's object API with the Agg canvas (no global backend
+    switch, no display needed).
+
+    Returns:
+        tuple: ``(fig, ax)``; ``ax.collections[0]`` holds the points.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    if not (len(names) == len(fps) == len(metrics)):
+        raise ValueError('names, fps and metrics must have the same length')
+    fig = Figure(figsize=(6, 4.5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    colors = [f'C{i % 10}' for i in range(len(names))]
+    ax.scatter(list(fps), list(metrics), c=colors, s=60, zorder=3)
+    for name, x, y in zip(names, fps, metrics):
+        ax.annotate(
+            name, (x, y),
+            textcoords='offset points',
+            xytext=(6, 6),
+            fontsize=9)
+    ax.set_xlabel('FPS (images / s, higher is better)')
+    ax.set_ylabel(metric_name)
+    ax.grid(True, alpha=0.3)
+    ax.margins(x=0.25, y=0.25)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    if out_path:
+        os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+        fig.savefig(out_path)
+    return fig, ax
+
+
+# --------------------------------------------------------------------------
+# the whole run
+# --------------------------------------------------------------------------
+
+
+def _unique_names(configs: Sequence[str]) -> List[str]:
+    base = [osp.splitext(osp.basename(str(c)))[0] for c in configs]
+    return [
+        b if base.count(b) == 1 else f'{b}#{i}' for i, b in enumerate(base)
+    ]
+
+
+def _per_config(values, n, what):
+    """Expand an optional per-config list; 'none'/'-' mean "not given"."""
+    if not values:
+        return [None] * n
+    if len(values) != n:
+        raise UsageError(f'{what}: give one per config ({n}), got '
+                         f'{len(values)} (use "none" as placeholder)')
+    return [None if v in (None, 'none', 'None', '-') else v for v in values]
+
+
+def run_benchmark(configs: Sequence[str],
+                  checkpoints: Optional[Sequence[Optional[str]]] = None,
+                  names: Optional[Sequence[str]] = None,
+                  task: str = 'full',
+                  shape: Optional[Sequence[int]] = None,
+                  data: bool = False,
+                  data_batches: int = 4,
+                  device: str = 'cpu',
+                  threads: Optional[int] = None,
+                  warmup: Optional[int] = None,
+                  rounds: Optional[int] = None,
+                  batch_size: int = 1,
+                  fuse_conv_bn: bool = False,
+                  channels_last: bool = False,
+                  amp: bool = False,
+                  compile: bool = False,
+                  score_thr: Union[float, str, None] = 'auto',
+                  max_per_img: Optional[int] = None,
+                  complexity: bool = True,
+                  eval_results: Optional[Sequence[Optional[str]]] = None,
+                  metric_key: Optional[str] = None,
+                  out_dir: Optional[str] = None,
+                  plot: Optional[str] = None,
+                  progress: bool = True,
+                  console=None) -> dict:
+    """Benchmark several configs against each other (see module doc).
+
+    Returns:
+        dict(rows=[...], env={...}, settings={...}, paths={...},
+        complexity={name: report}, figure=(fig, ax) or None).
+
+    Raises:
+        FileNotFoundError: a config, checkpoint or eval-results file is
+            missing (checked before anything is built).
+        UsageError: inconsistent options (a ``ValueError``).
+    """
+    from rich.console import Console
+    console = console or Console()
+    n = len(configs)
+    if n == 0:
+        raise UsageError('give at least one config')
+    checkpoints = _per_config(checkpoints, n, '--checkpoint')
+    eval_results = _per_config(eval_results, n, '--eval-results')
+    # fail fast, before minutes of model building
+    for c in configs:
+        _check_file(c, 'Config file')
+    for c in checkpoints:
+        _check_file(c, 'Checkpoint file')
+    for e in eval_results:
+        _check_file(e, 'Eval results file')
+    if task not in ('full', 'backbone'):
+        raise UsageError(f'task must be "full" or "backbone", got {task!r}')
+    is_cuda = str(device).startswith('cuda')
+    if is_cuda and not torch.cuda.is_available():
+        raise UsageError(f'--device {device}: CUDA is not available')
+    if amp and not is_cuda:
+        raise UsageError('--amp is CUDA autocast (float16): use '
+                         '--device cuda')
+    if plot and not any(e is not None for e in eval_results):
+        raise UsageError('--plot draws mAP vs FPS: give --eval-results')
+    names = list(names) if names else _unique_names(configs)
+    if len(names) != n:
+        raise UsageError(f'--names: give one per config ({n})')
+    if threads:
+        torch.set_num_threads(int(threads))
+    warmup = (20 if is_cuda else 3) if warmup is None else int(warmup)
+    rounds = (100 if is_cuda else 20) if rounds is None else int(rounds)
+    if rounds < 1:
+        raise UsageError('--iters must be >= 1')
+    if score_thr == 'auto':
+        # synthetic images: make post-processing load model-independent
+        # (module doc); real images: keep the config's threshold
+        score_thr = None if data else 0.0
+
+    settings = dict(
+        task=task,
+        device=device,
+        batch_size=batch_size,
+        shape=list(shape) if shape else None,
+        inputs='test dataloader' if data else 'synthetic uint8 noise',
+        warmup=warmup,
+        rounds=rounds,
+        threads=torch.get_num_threads(),
+        fuse_conv_bn=fuse_conv_bn,
+        channels_last=channels_last,
+        amp=amp,
+        compile=compile,
+        score_thr=score_thr,
+        max_per_img=max_per_img)
+    sync = torch.cuda.synchronize if is_cuda else None
+
+    entries = []
+    for i, cfg_path in enumerate(configs):
+        console.log(f'building {names[i]} from {cfg_path}')
+        model, cfg, info = load_model(
+            cfg_path,
+            checkpoints[i],
+            device=device,
+            fuse=fuse_conv_bn,
+            channels_last=channels_last,
+            score_thr=score_thr if task == 'full' else None,
+            max_per_img=max_per_img if task == 'full' else None)
+        if data:
+            batches = make_data_inputs(cfg, info['scope'], batch_size,
+                                       data_batches)
+        else:
+            hw = shape or DEFAULT_SHAPES[info['task']]
+            batches = make_inputs(info['task'], hw, batch_size)
+        with torch.no_grad():
+            net_in = model.data_preprocessor(batches[0], False)['inputs']
+        in_shape = [1] + list(net_in.shape[1:])
+        report = None
+        if complexity:
+            console.log(f'counting complexity of {names[i]} at '
+                        f'{_fmt_shape(in_shape)}')
+            target = model.backbone if task == 'backbone' else model
+            report = complexity_report(
+                target, in_shape, bn_fused=fuse_conv_bn)
+        if compile:
+            _compile_parts(model, task)
+        fn = make_step_fn(model, batches, task, amp, channels_last)
+        entries.append(
+            dict(
+                name=names[i],
+                model=model,
+                info=info,
+                fn=fn,
+                in_shape=in_shape,
+                report=report))
+
+    # One untimed call per model: compile time (with --compile) or lazy
+    # init, and the detections-after-NMS count of these inputs.
+    for e in entries:
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        out = e['fn']()
+        if sync:
+            sync()
+        e['first_call_s'] = time.perf_counter() - t0
+        e['dets'] = (count_detections(out) if task == 'full'
+                     and isinstance(out, (list, tuple)) else None)
+
+    fns = [e['fn'] for e in entries]
+    if progress:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                                   TextColumn, TimeRemainingColumn)
+        with Progress(
+                TextColumn('[bold]timing'),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console) as bar:
+            job = bar.add_task('timing', total=warmup + rounds)
+            for _ in range(warmup):  # visible warmup, then timed rounds
+                time_interleaved(fns, rounds=0, warmup=1)
+                bar.advance(job)
+            lats = time_interleaved(
+                fns, rounds, warmup=0, sync=sync,
+                on_round=lambda r: bar.advance(job))
+    else:
+        lats = time_interleaved(fns, rounds, warmup=warmup, sync=sync)
+
+    macs = [e['report']['total']['macs'] if e['report'] else None
+            for e in entries]
+    rows = summarize(lats, batch_size, names, macs)
+    metric_names = set()
+    for e, r, lat, ev in zip(entries, rows, lats, eval_results):
+        rep = e['report']
+        r.update(
+            config=e['info']['config'],
+            checkpoint=e['info']['checkpoint'],
+            task=task,
+            input_shape=e['in_shape'],
+            params=rep['total']['params'] if rep else None,
+            macs=rep['total']['macs'] if rep else None,
+            activations=rep['total']['activations'] if rep else None,
+            bn_fused=fuse_conv_bn,
+            dets_per_img=e['dets'],
+            first_call_s=e['first_call_s'],
+            metric_key=None,
+            metric=None,
+            latencies_ms=[float(x) * 1e3 for x in lat])
+        if ev is not None:
+            r['metric_key'], r['metric'] = load_metric(ev, metric_key)
+            metric_names.add(r['metric_key'])
+
+    if task == 'full' and any(r['dets_per_img'] is not None for r in rows):
+        settings['detections_note'] = (
+            'dets/img = mean boxes per image after NMS on these inputs; '
+            + ('score_thr forced to 0 so every model post-processes a full '
+               'candidate set and returns max_per_img boxes'
+               if score_thr == 0.0 else f'score_thr={score_thr}'))
+    env = collect_env(device)
+    print_table(rows, settings, console)
+    result = dict(
+        rows=rows,
+        env=env,
+        settings=settings,
+        complexity={e['name']: e['report'] for e in entries},
+        paths={},
+        figure=None)
+    if out_dir:
+        result['paths'] = write_reports(
+            out_dir, rows, env, settings,
+            extra=dict(complexity=result['complexity']))
+    if plot:
+        pts = [r for r in rows if r['metric'] is not None]
+        result['figure'] = plot_map_vs_fps(
+            [r['name'] for r in pts], [r['fps'] for r in pts],
+            [r['metric'] for r in pts],
+            plot,
+            metric_name=' / '.join(sorted(metric_names)) or 'mAP',
+            title=_title(settings))
+        result['paths']['plot'] = plot
+    for k, p in result['paths'].items():
+        console.log(f'wrote {p}')
+    return result

@@ -1,0 +1,198 @@
+"""The OpenMMLab backbone contract, handled once for every backbone here.
+
+Subclasses build ``self.stem`` and one module per stage, list the stage
+attribute names in ``self.stage_names`` (stem first) and their output widths in
+``self.out_channels``; this base class does ``out_indices``,
+``frozen_stages``, ``norm_eval``, ``zero_init_residual``, ``Pretrained``
+loading (with ``prefix``, official-checkpoint conversion and no silently
+skipped keys) and the deploy (BN-fused) form.
+"""
+import os.path as osp
+
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .blocks import ResidualBlock
+from .deploy import fuse_model
+
+DEFAULT_INIT_CFG = [
+    dict(type='Kaiming', layer='Conv2d'),
+    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+]
+
+
+def check_contract(out_indices, frozen_stages, num_stages):
+    """Validate ``out_indices`` / ``frozen_stages``; returns ``out_indices``
+    as a sorted tuple of non-negative indices."""
+    if isinstance(out_indices, int):
+        out_indices = (out_indices, )
+    out_indices = tuple(out_indices)
+    if not out_indices:
+        raise ValueError('out_indices is empty; give at least one stage index '
+                         f'in [0, {num_stages - 1}]')
+    resolved = []
+    for index in out_indices:
+        if not isinstance(index, int) or not -num_stages <= index < num_stages:
+            raise ValueError(
+                f'out_indices {out_indices} contains {index!r}, outside the '
+                f'{num_stages} stages of this backbone (valid: 0..'
+                f'{num_stages - 1}, or negative from the end)')
+        resolved.append(index % num_stages)
+    if not isinstance(frozen_stages, int) or not \
+            -1 <= frozen_stages <= num_stages:
+        raise ValueError(
+            f'frozen_stages={frozen_stages!r} is out of range: use -1 (train '
+            f'everything), 0 (freeze the stem) .. {num_stages} (freeze the '
+            'stem and that many stages)')
+    return tuple(sorted(set(resolved)))
+
+
+class MultiStageBackbone(BaseModule):
+    """Base class of the G-Ghost backbones (see module docstring).
+
+    Forward: ``(N, 3, H, W)`` -> tuple of the stages in ``out_indices``,
+    stage ``i`` being ``(N, out_channels[i], H / s_i, W / s_i)`` with strides
+    ``s = (4, 8, 16, 32)``.
+    """
+
+    def __init__(self, out_indices=(0, 1, 2, 3), frozen_stages=-1,
+                 norm_eval=False, zero_init_residual=True, init_cfg=None):
+        if init_cfg is None:
+            init_cfg = DEFAULT_INIT_CFG
+        super().__init__(init_cfg=init_cfg)
+        self.out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
+        self.deploy = False
+
+    def _finish_init(self):
+        """Call at the end of a subclass ``__init__``."""
+        num_stages = len(self.stage_names) - 1
+        self.out_indices = check_contract(self.out_indices, self.frozen_stages,
+                                          num_stages)
+        self._freeze_stages()
+
+    @property
+    def num_stages(self):
+        return len(self.stage_names) - 1
+
+    def forward(self, x):
+        """(N, 3, H, W) -> tuple of ``len(out_indices)`` feature maps."""
+        x = self.stem(x)
+        outs = []
+        for i, name in enumerate(self.stage_names[1:]):
+            x = getattr(self, name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        for name in self.stage_names[:self.frozen_stages + 1]:
+            module = getattr(self, name)
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    # -- initialisation ---------------------------------------------------
+    def _pretrained_cfg(self):
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [
+            self.init_cfg
+        ]
+        for cfg in cfgs:
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+                return cfg
+        return None
+
+    def init_weights(self):
+        pretrained = self._pretrained_cfg()
+        if pretrained is None:
+            super().init_weights()
+            if self.zero_init_residual:
+                for m in self.modules():
+                    if isinstance(m, ResidualBlock):
+                        m.last_norm.weight.data.zero_()
+            return
+        load_pretrained(self, pretrained['checkpoint'],
+                        prefix=pretrained.get('prefix'),
+                        map_location=pretrained.get('map_location', 'cpu'))
+        self._is_init = True
+
+    # -- deploy -----------------------------------------------------------
+    def switch_to_deploy(self):
+        """Fold every BN (blocks, cheap path and mix branch) into its conv.
+
+        Only valid for inference: the result equals the eval-mode model.
+        """
+        fuse_model(self)
+        self.deploy = True
+        return self
+
+
+def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
+    """Load ``checkpoint`` into ``module``, refusing partial matches.
+
+    ``prefix`` (e.g. ``'backbone.'``) selects and strips a sub-model's keys,
+    as mmengine's ``Pretrained`` init does. A checkpoint of the official
+    G-Ghost RegNet code is converted on the fly. Unlike mmengine's
+    ``Pretrained`` init (``strict=False``), a key that does not map is an
+    error, so that no pretrained weight is silently dropped.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from .converters import convert_official_gghost_regnet, is_official_layout
+
+    if '://' not in str(checkpoint) and not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'pretrained checkpoint {checkpoint!r} not found. Train the '
+            'ImageNet classifier (configs/imagenet/) or convert the official '
+            'G-Ghost RegNet weights with tools/model_converters/'
+            'gghost_official_to_mmpretrain.py and put the file there; to '
+            'train from scratch instead, say so explicitly with '
+            '--cfg-options model.backbone.init_cfg=None')
+    ckpt = _load_checkpoint(checkpoint, map_location=map_location)
+    state = ckpt.get('state_dict', ckpt.get('model', ckpt))
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items()
+                 if k.startswith(prefix)}
+        if not state:
+            raise ValueError(f'no key of {checkpoint} starts with prefix '
+                             f'{prefix!r}; check init_cfg.prefix')
+    logger = MMLogger.get_current_instance()
+    if is_official_layout(state):
+        state, unmapped = convert_official_gghost_regnet(state)
+        state = {k[len('backbone.'):]: v for k, v in state.items()
+                 if k.startswith('backbone.')}
+        logger.info(f'{checkpoint}: official G-Ghost RegNet layout, converted '
+                    'on the fly (tools/model_converters/'
+                    'gghost_official_to_mmpretrain.py does it once)')
+        if unmapped:
+            raise ValueError(f'{checkpoint}: official keys with no counterpart '
+                             f'here: {unmapped[:10]}')
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
+                  for k, v in own.items()
+                  if k in state and state[k].shape != v.shape]
+    if missing or unexpected or mismatched:
+        raise ValueError(
+            f'{checkpoint} does not match {type(module).__name__}: '
+            f'{len(missing)} missing keys (e.g. {missing[:5]}), '
+            f'{len(unexpected)} unexpected keys (e.g. {unexpected[:5]}), '
+            f'{len(mismatched)} shape mismatches (e.g. {mismatched[:3]}). '
+            'Check the arch/depth and init_cfg.prefix (classifier '
+            "checkpoints need prefix='backbone.')")
+    module.load_state_dict(state, strict=True)
+    logger.info(f'loaded {len(state)} tensors from {checkpoint} into '
+                f'{type(module).__name__}')

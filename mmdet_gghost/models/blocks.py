@@ -1,0 +1,109 @@
+"""Residual blocks that plug into plain stages and into :class:`GGhostStage`.
+
+One class covers the three block families the paper uses, because they only
+differ in their conv stack:
+
+=============  =========================================  ====================
+``kind``       conv stack (each conv + norm, ReLU between)  inner width
+=============  =========================================  ====================
+``basic``      3x3 (stride) -> 3x3                          ``out``
+``bottleneck`` 1x1 -> 3x3 (stride) -> 1x1                   ``out // 4``
+``regnetx``    1x1 -> 3x3 grouped (stride) -> 1x1           ``out``
+=============  =========================================  ====================
+
+The shortcut is the identity when shapes match, else a strided 1x1 conv +
+norm (``downsample``); ReLU follows the residual add. Parameter names
+(``conv1.conv``, ``conv1.bn``, ..., ``downsample.conv``) are what the
+official-checkpoint converter maps to.
+"""
+import torch.utils.checkpoint as cp
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from torch import nn
+
+BLOCK_KINDS = ('basic', 'bottleneck', 'regnetx')
+
+
+class ResidualBlock(BaseModule):
+    """A residual block.
+
+    Args:
+        in_channels (int): ``C_in`` of the input ``(N, C_in, H, W)``.
+        out_channels (int): ``C_out`` of the output
+            ``(N, C_out, H / stride, W / stride)``.
+        stride (int): stride of the 3x3 conv (and of the projection).
+        kind (str): one of :data:`BLOCK_KINDS`.
+        group_width (int, optional): channels per group of the 3x3 conv of a
+            ``regnetx`` block (RegNet's ``w / g``); ignored otherwise.
+        expansion (int): ``out_channels / inner width`` of a ``bottleneck``.
+        with_cp (bool): recompute the block in backward to save memory.
+    """
+
+    def __init__(self, in_channels, out_channels, stride=1, kind='basic',
+                 group_width=None, expansion=4, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 act_cfg=dict(type='ReLU'), with_cp=False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if kind not in BLOCK_KINDS:
+            raise ValueError(f'unknown block kind {kind!r}; expected one of '
+                             f'{BLOCK_KINDS}')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kind = kind
+        self.with_cp = with_cp
+        common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, bias=False)
+        if kind == 'basic':
+            convs = [
+                ConvModule(in_channels, out_channels, 3, stride, 1,
+                           act_cfg=act_cfg, **common),
+                ConvModule(out_channels, out_channels, 3, 1, 1, act_cfg=None,
+                           **common),
+            ]
+        else:
+            if kind == 'bottleneck':
+                mid, groups = out_channels // expansion, 1
+            else:
+                mid = out_channels
+                gw = min(mid, group_width or mid)
+                if mid % gw:
+                    raise ValueError(
+                        f'regnetx block width {mid} is not a multiple of its '
+                        f'group width {gw}; pick widths divisible by the '
+                        'group width')
+                groups = mid // gw
+            convs = [
+                ConvModule(in_channels, mid, 1, 1, 0, act_cfg=act_cfg,
+                           **common),
+                ConvModule(mid, mid, 3, stride, 1, groups=groups,
+                           act_cfg=act_cfg, **common),
+                ConvModule(mid, out_channels, 1, 1, 0, act_cfg=None, **common),
+            ]
+        for i, conv in enumerate(convs, 1):
+            self.add_module(f'conv{i}', conv)
+        self.num_convs = len(convs)
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = ConvModule(in_channels, out_channels, 1, stride,
+                                         0, act_cfg=None, **common)
+        else:
+            self.downsample = None
+        self.act = nn.ReLU(inplace=True)
+
+    @property
+    def last_norm(self):
+        """The norm layer whose zero-init turns the block into identity."""
+        return getattr(self, f'conv{self.num_convs}').norm
+
+    def _residual(self, x):
+        out = x
+        for i in range(1, self.num_convs + 1):
+            out = getattr(self, f'conv{i}')(out)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return out + shortcut
+
+    def forward(self, x):
+        """(N, C_in, H, W) -> (N, C_out, H / stride, W / stride)."""
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(self._residual, x, use_reentrant=False)
+        else:
+            out = self._residual(x)
+        return self.act(out)

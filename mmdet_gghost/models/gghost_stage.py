@@ -1,0 +1,147 @@
+"""The G-Ghost stage: the one place where the G-Ghost idea lives.
+
+A plain stage of ``n`` blocks at width ``c`` is rebuilt as (Han et al.,
+IJCV 2022, Sec. 4)::
+
+                 x  (N, C_in, H, W)
+                 |
+             first block  (full width c, does the downsampling)
+                 | x0  (N, c, H', W')
+        +--------+-----------------------------+
+        | x0[:, :raw]                          | x0[:, raw:]
+   complex blocks (width raw = (1-lambda) c)   cheap op (1x1 conv + BN,
+        |  each output also pooled --+          or 3x3 depthwise + BN)
+        |                            |                |
+        |            GAP(x0), GAP(each complex output)|
+        |                 -> mix (1x1 conv-BN-ReLU-   |
+        |                    1x1 conv-BN) ------------+ (broadcast add)
+        |                                             |  ReLU
+        +------------- concat [complex, ghost] -------+
+                            | (N, c, H', W')
+                     [end block, official RegNet layout only]
+
+``mix`` restores the deep information the cheap path lacks. It pools every
+feature separately and concatenates the pooled vectors, which equals pooling
+their concatenation but never materialises an ``(N, c + k*raw, H', W')``
+tensor that exists only to be averaged.
+"""
+import torch
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from torch import nn
+
+CHEAP_OPS = ('conv1x1', 'dwconv3x3')
+
+
+def split_channels(channels, cheap_ratio, divisor=1):
+    """Channels of the complex and the cheap path, as the official code.
+
+    ``raw = int(channels * (1 - cheap_ratio) / divisor) * divisor``,
+    ``cheap = channels - raw``.
+
+    Raises:
+        ValueError: if ``cheap_ratio`` is outside (0, 1) or either path
+            would get no channels.
+    """
+    if not 0 < cheap_ratio < 1:
+        raise ValueError(f'cheap_ratio must be in (0, 1), got {cheap_ratio}; '
+                         'the paper uses 0.4-0.5')
+    raw = int(channels * (1 - cheap_ratio) / divisor) * divisor
+    cheap = channels - raw
+    if raw <= 0 or cheap <= 0:
+        raise ValueError(
+            f'a stage of {channels} channels with cheap_ratio={cheap_ratio} '
+            f'and channel divisor {divisor} leaves {raw} complex and {cheap} '
+            'cheap channels; both must be > 0: choose a cheap_ratio closer to '
+            '0.5, or make this stage a plain stage')
+    return raw, cheap
+
+
+class GGhostStage(BaseModule):
+    """A G-Ghost stage; any residual block type plugs in through
+    ``make_block``.
+
+    Args:
+        make_block (callable): ``make_block(in_channels, out_channels, stride,
+            role)`` returns a block mapping ``(N, in, H, W)`` to
+            ``(N, out, H / stride, W / stride)``; ``role`` is ``'first'``,
+            ``'complex'`` or ``'end'`` (``'plain'`` in plain stages) so a
+            family can change e.g. the group width of its complex blocks.
+        in_channels (int): ``C_in``.
+        out_channels (int): ``c``, the stage's output width.
+        num_blocks (int): ``n``, the depth of the plain stage it replaces.
+            The complex path gets ``n - 1`` blocks (``n - 2`` with
+            ``end_block``), so the stage keeps ``n`` blocks in depth.
+        stride (int): stride of the first block.
+        cheap_ratio (float): ``lambda``, fraction of output channels made by
+            the cheap path.
+        cheap_op (str): ``'conv1x1'`` (official) or ``'dwconv3x3'``.
+        mix (bool): add the mix branch (on in the paper's final models).
+        end_block (bool): official G-Ghost RegNet layout: one more
+            full-width block after the concat.
+        channel_divisor (int): the complex width is rounded down to a
+            multiple of this (e.g. the complex blocks' group width).
+
+    Shapes: ``(N, C_in, H, W) -> (N, c, H / stride, W / stride)``.
+    """
+
+    def __init__(self, make_block, in_channels, out_channels, num_blocks,
+                 stride=2, cheap_ratio=0.5, cheap_op='conv1x1', mix=True,
+                 end_block=False, channel_divisor=1, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 act_cfg=dict(type='ReLU'), init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        if cheap_op not in CHEAP_OPS:
+            raise ValueError(f'unknown cheap_op {cheap_op!r}; expected one of '
+                             f'{CHEAP_OPS}')
+        num_complex = num_blocks - (2 if end_block else 1)
+        if num_complex < 1:
+            raise ValueError(
+                f'a G-Ghost stage needs at least {3 if end_block else 2} '
+                f'blocks{" with end_block" if end_block else ""}, got '
+                f'{num_blocks}; keep this stage plain')
+        raw, cheap = split_channels(out_channels, cheap_ratio, channel_divisor)
+        self.out_channels = out_channels
+        self.complex_channels = raw
+        self.cheap_channels = cheap
+        self.with_mix = mix
+
+        self.first = make_block(in_channels, out_channels, stride, 'first')
+        self.complex_blocks = nn.Sequential(
+            *[make_block(raw, raw, 1, 'complex') for _ in range(num_complex)])
+        if cheap_op == 'conv1x1':
+            cheap_conv = dict(kernel_size=1, padding=0, groups=1)
+        else:
+            cheap_conv = dict(kernel_size=3, padding=1, groups=cheap)
+        self.cheap = ConvModule(cheap, cheap, conv_cfg=conv_cfg,
+                                norm_cfg=norm_cfg, act_cfg=None, bias=False,
+                                **cheap_conv)
+        if mix:
+            pooled_channels = out_channels + raw * num_complex
+            self.mix = nn.Sequential(
+                ConvModule(pooled_channels, cheap, 1, conv_cfg=conv_cfg,
+                           norm_cfg=norm_cfg, act_cfg=act_cfg, bias=False),
+                ConvModule(cheap, cheap, 1, conv_cfg=conv_cfg,
+                           norm_cfg=norm_cfg, act_cfg=None, bias=False))
+        else:
+            self.mix = None
+        self.cheap_act = nn.ReLU(inplace=True)
+        self.end = (make_block(out_channels, out_channels, 1, 'end')
+                    if end_block else None)
+
+    def forward(self, x):
+        """(N, C_in, H, W) -> (N, c, H', W')."""
+        x0 = self.first(x)
+        # Channel slices of an NCHW tensor are views; with N == 1 they are
+        # even contiguous, so the convs below read them without a copy.
+        complex_feat = x0[:, :self.complex_channels]
+        pooled = [x0.mean((2, 3), keepdim=True)] if self.with_mix else None
+        for block in self.complex_blocks:
+            complex_feat = block(complex_feat)
+            if pooled is not None:
+                pooled.append(complex_feat.mean((2, 3), keepdim=True))
+        ghost = self.cheap(x0[:, self.complex_channels:])
+        if self.mix is not None:
+            ghost = ghost + self.mix(torch.cat(pooled, dim=1))
+        out = torch.cat([complex_feat, self.cheap_act(ghost)], dim=1)
+        return out if self.end is None else self.end(out)

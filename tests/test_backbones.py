@@ -1,0 +1,310 @@
+"""Backbones: shapes, official parity, the backbone contract, deploy form."""
+import copy
+
+import pytest
+import torch
+from mmengine.analysis import get_model_complexity_info
+from torch.nn.modules.batchnorm import _BatchNorm
+
+import mmdet_gghost  # noqa: F401  (registers the models)
+from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
+                                 GGhostStage, ResidualBlock,
+                                 convert_official_gghost_regnet,
+                                 split_channels)
+
+from official_reference import RefGGhostRegNet, randomize_norms
+
+torch.set_num_threads(2)
+
+BACKBONES = [
+    (GGhostResNet, dict(depth=18)),
+    (GGhostResNet, dict(depth=34)),
+    (GGhostResNet, dict(depth=50)),
+    (GGhostResNet, dict(depth=34, gghost_stages=(), widen_factor=0.8)),
+    (GGhostResNet, dict(depth=34, cheap_op='dwconv3x3', mix=False)),
+    (GGhostRegNet, dict(arch='gghost_regnetx_200mf')),
+    (GGhostRegNet, dict(arch='gghost_regnetx_3.2gf')),
+    (CGhostNet, dict(widen_factor=0.5)),
+    (CGhostNet, dict(widen_factor=1.0)),
+]
+
+
+def _ids(params):
+    cls, kwargs = params
+    return cls.__name__ + '-' + '-'.join(f'{k}={v}' for k, v in kwargs.items())
+
+
+@pytest.mark.parametrize('spec', BACKBONES, ids=[_ids(b) for b in BACKBONES])
+def test_output_shapes_and_strides(spec):
+    cls, kwargs = spec
+    model = cls(**kwargs).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 64, 96))
+    assert len(outs) == 4
+    for i, out in enumerate(outs):
+        stride = 2**(i + 2)
+        assert out.shape == (2, model.out_channels[i], 64 // stride,
+                             96 // stride)
+
+
+def test_known_widths():
+    assert GGhostResNet(depth=50).out_channels == [256, 512, 1024, 2048]
+    assert GGhostRegNet(arch='gghost_regnetx_3.2gf').out_channels == [
+        96, 192, 432, 1008]
+    assert CGhostNet().out_channels == [24, 40, 112, 960]
+    # 0.8x widths rounded to multiples of 8
+    assert GGhostResNet(depth=34, gghost_stages=(),
+                        widen_factor=0.8).out_channels == [48, 104, 208, 408]
+
+
+@pytest.mark.parametrize('out_indices', [(0, ), (1, 3), (3, ), (0, 1, 2, 3)])
+def test_out_indices(out_indices):
+    model = GGhostResNet(depth=18, out_indices=out_indices).eval()
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [model.out_channels[i]
+                                          for i in out_indices]
+
+
+# Official counts (mmengine get_model_complexity_info, 224x224, BN not
+# counted): classifier params, backbone params, MACs of the classifier.
+OFFICIAL = {
+    'gghost_regnetx_3.2gf': (10.511e6, 9.502e6, 1.820e9),
+    'gghost_regnetx_4.0gf': (15.726e6, 14.365e6, 2.249e9),
+    'gghost_regnetx_8.0gf': (24.587e6, 22.666e6, 4.172e9),
+    'gghost_regnetx_16gf': (32.382e6, 30.333e6, 9.039e9),
+}
+
+
+@pytest.mark.parametrize('arch', sorted(OFFICIAL))
+def test_regnet_matches_official_counts(arch):
+    cls_params, backbone_params, macs = OFFICIAL[arch]
+    model = GGhostRegNet(arch=arch).eval()
+    ours = sum(p.numel() for p in model.parameters())
+    fc = model.out_channels[-1] * 1000 + 1000
+    assert ours == pytest.approx(backbone_params, rel=5e-3)
+    assert ours + fc == pytest.approx(cls_params, rel=5e-3)
+    info = get_model_complexity_info(model, input_shape=(3, 224, 224),
+                                     show_table=False, show_arch=False)
+    fc_macs = model.out_channels[-1] * 1000
+    assert info['flops'] + fc_macs == pytest.approx(macs, rel=5e-3)
+
+
+def test_plain_resnet34_matches_mmdet_resnet34():
+    from mmdet.models.backbones import ResNet
+    ours = GGhostResNet(depth=34, gghost_stages=())
+    theirs = ResNet(depth=34)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) == count(theirs)
+
+
+def test_gghost_resnet34_is_cheaper_than_resnet34():
+    shape = (3, 224, 224)
+    infos = [get_model_complexity_info(m.eval(), input_shape=shape,
+                                       show_table=False, show_arch=False)
+             for m in (GGhostResNet(depth=34),
+                       GGhostResNet(depth=34, gghost_stages=()))]
+    ratio = infos[0]['flops'] / infos[1]['flops']
+    assert 0.35 < ratio < 0.55  # multiply-adds of blocks 2..n shrink ~4x
+    assert infos[0]['activations'] < infos[1]['activations']
+
+
+def _official_and_ours(arch='gghost_regnetx_200mf'):
+    settings = GGhostRegNet.arch_settings[arch]
+    ref = RefGGhostRegNet(settings['depths'], settings['widths'],
+                          settings['group_width'])
+    randomize_norms(ref).eval()
+    converted, unmapped = convert_official_gghost_regnet(ref.state_dict())
+    return ref, converted, unmapped
+
+
+def test_official_checkpoint_converts_and_reproduces_outputs():
+    ref, converted, unmapped = _official_and_ours()
+    assert unmapped == []
+    ours = GGhostRegNet(arch='gghost_regnetx_200mf').eval()
+    backbone_state = {k[len('backbone.'):]: v for k, v in converted.items()
+                      if k.startswith('backbone.')}
+    ours.load_state_dict(backbone_state, strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(ref.features(x), ours(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert set(converted) - {'backbone.' + k for k in backbone_state} == {
+        'head.fc.weight', 'head.fc.bias'}
+
+
+def test_converter_reports_unknown_keys():
+    _, _, unmapped = _official_and_ours()
+    state = {'layer3.mystery.weight': torch.zeros(1), 'fc.weight':
+             torch.zeros(1)}
+    converted, unmapped = convert_official_gghost_regnet(state)
+    assert unmapped == ['layer3.mystery.weight']
+    assert list(converted) == ['head.fc.weight']
+
+
+def test_pretrained_official_file_loads_through_init_cfg(tmp_path):
+    ref, _, _ = _official_and_ours()
+    path = tmp_path / 'official.pth'
+    torch.save(ref.state_dict(), path)
+    ours = GGhostRegNet(arch='gghost_regnetx_200mf',
+                        init_cfg=dict(type='Pretrained',
+                                      checkpoint=str(path)))
+    ours.init_weights()
+    ours.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[-1], ref.features(x)[-1],
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_pretrained_prefix_and_mismatch_errors(tmp_path):
+    src = GGhostResNet(depth=18)
+    path = tmp_path / 'cls.pth'
+    torch.save({'state_dict': {'backbone.' + k: v
+                               for k, v in src.state_dict().items()}}, path)
+    dst = GGhostResNet(depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    dst.init_weights()
+    for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values()):
+        assert torch.equal(a, b), k
+    wrong = GGhostResNet(depth=34, init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    with pytest.raises(ValueError, match='missing keys'):
+        wrong.init_weights()
+    missing = GGhostResNet(depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
+    with pytest.raises(FileNotFoundError, match='init_cfg=None'):
+        missing.init_weights()
+
+
+def test_zero_init_residual():
+    model = GGhostResNet(depth=18)
+    model.init_weights()
+    blocks = [m for m in model.modules() if isinstance(m, ResidualBlock)]
+    assert blocks and all(b.last_norm.weight.abs().sum() == 0 for b in blocks)
+    model = GGhostResNet(depth=18, zero_init_residual=False)
+    model.init_weights()
+    assert all(b.last_norm.weight.abs().sum() > 0 for b in model.modules()
+               if isinstance(b, ResidualBlock))
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 1, 3])
+def test_frozen_stages(frozen_stages):
+    model = GGhostResNet(depth=18, frozen_stages=frozen_stages)
+    model.train()
+    for i, name in enumerate(model.stage_names):
+        module = getattr(model, name)
+        frozen = i <= frozen_stages
+        assert all(p.requires_grad != frozen for p in module.parameters())
+        for m in module.modules():
+            if isinstance(m, _BatchNorm):
+                assert m.training != frozen
+
+
+def test_norm_eval_and_gradients_reach_every_trainable_param():
+    model = GGhostRegNet(arch='gghost_regnetx_200mf', norm_eval=True,
+                         frozen_stages=1)
+    model.train()
+    assert all(not m.training for m in model.modules()
+               if isinstance(m, _BatchNorm))
+    sum(o.mean() for o in model(torch.randn(2, 3, 64, 64))).backward()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None, name
+
+
+def test_with_cp_gives_same_gradients():
+    torch.manual_seed(0)
+    a = GGhostResNet(depth=18, zero_init_residual=False)
+    a.init_weights()
+    b = copy.deepcopy(a)
+    for blk in b.modules():
+        if isinstance(blk, ResidualBlock):
+            blk.with_cp = True
+    x = torch.randn(2, 3, 64, 64, requires_grad=True)
+    for m in (a, b):
+        sum(o.sum() for o in m(x)).backward()
+    for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, msg=n)
+
+
+def _stage(mix=True, end_block=False, cheap_op='conv1x1'):
+    def make_block(i, o, s, role):
+        return ResidualBlock(i, o, s, kind='basic')
+    return GGhostStage(make_block, 16, 32, 4, stride=2, cheap_ratio=0.5,
+                       mix=mix, end_block=end_block, cheap_op=cheap_op)
+
+
+def test_mix_changes_output_and_pooling_per_feature_equals_pooled_concat():
+    torch.manual_seed(0)
+    stage = _stage(mix=True)
+    randomize_norms(stage).eval()
+    no_mix = _stage(mix=False)
+    no_mix.load_state_dict({k: v for k, v in stage.state_dict().items()
+                            if not k.startswith('mix.')})
+    no_mix.eval()
+    x = torch.randn(2, 16, 32, 32)
+    with torch.no_grad():
+        out = stage(x)
+        assert out.shape == (2, 32, 16, 16)
+        assert not torch.allclose(out, no_mix(x))
+        # The stage pools every feature separately; pooling the
+        # concatenation (what the official code does) must give the same.
+        x0 = stage.first(x)
+        feats, e = [x0], x0[:, :stage.complex_channels]
+        for blk in stage.complex_blocks:
+            e = blk(e)
+            feats.append(e)
+        pooled_concat = torch.cat(feats, 1).mean((2, 3), keepdim=True)
+        ghost = stage.cheap(x0[:, stage.complex_channels:]) + stage.mix(
+            pooled_concat)
+        expected = torch.cat([e, torch.relu(ghost)], 1)
+    torch.testing.assert_close(out, expected)
+    # both mix paths are identical in the complex half
+    torch.testing.assert_close(out[:, :16], no_mix(x)[:, :16])
+
+
+@pytest.mark.parametrize('spec', BACKBONES, ids=[_ids(b) for b in BACKBONES])
+def test_deploy_form_equals_eval_form(spec):
+    cls, kwargs = spec
+    torch.manual_seed(0)
+    model = cls(**kwargs, zero_init_residual=False) if cls is not CGhostNet \
+        else cls(**kwargs)
+    model.init_weights()
+    randomize_norms(model).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        model.switch_to_deploy()
+        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+        got = model(x)
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * a.abs().max())
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(cheap_ratio=0.0), 'cheap_ratio must be in'),
+    (dict(cheap_ratio=1.0), 'cheap_ratio must be in'),
+    (dict(out_indices=(4, )), 'out_indices'),
+    (dict(frozen_stages=5), 'frozen_stages'),
+    (dict(depth=42), 'unknown depth'),
+    (dict(cheap_op='maxpool'), 'unknown cheap_op'),
+    (dict(gghost_stages=(7, )), 'gghost_stages'),
+    (dict(cheap_ratio=0.99), 'both must be > 0'),
+])
+def test_bad_resnet_arguments(kwargs, match):
+    kwargs = dict(dict(depth=18), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        GGhostResNet(**kwargs)
+
+
+def test_bad_regnet_and_ghostnet_arguments():
+    with pytest.raises(ValueError, match='unknown arch'):
+        GGhostRegNet(arch='gghost_regnetx_7gf')
+    with pytest.raises(ValueError, match='>= 3 blocks'):
+        GGhostRegNet(arch='gghost_regnetx_3.2gf', gghost_stages=(0, ))
+    with pytest.raises(ValueError, match='widen_factor'):
+        CGhostNet(widen_factor=0)
+    with pytest.raises(ValueError, match='both must be > 0'):
+        split_channels(8, 0.5, divisor=16)

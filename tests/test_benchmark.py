@@ -1,0 +1,340 @@
+"""The FPS benchmark (mmdet_gghost.benchmark, tools/benchmark.py).
+
+Tiny models (ResNet-18 with 8 base channels), 64x96 images and a handful of
+rounds. Nothing here passes or fails on a timing value.
+"""
+import csv
+import json
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from mmdet_gghost.benchmark import (CSV_FIELDS, UsageError, load_metric,
+                                    load_model, make_inputs, make_step_fn,
+                                    plot_map_vs_fps, run_benchmark,
+                                    summarize, time_interleaved,
+                                    write_reports)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+TINY_RETINANET = """
+default_scope = 'mmdet'
+model = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet', depth={depth}, base_channels=8, num_stages=4,
+        out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN'), init_cfg=None),
+    neck=dict(
+        type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
+        start_level=1, add_extra_convs='on_input', num_outs=5),
+    bbox_head=dict(
+        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
+        feat_channels=16,
+        anchor_generator=dict(
+            type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
+            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+            target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
+                      alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
+                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+"""
+
+TINY_CLASSIFIER = """
+default_scope = 'mmpretrain'
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=5, in_channels=64,
+              loss=dict(type='CrossEntropyLoss')))
+data_preprocessor = dict(
+    num_classes=5, mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375], to_rgb=True)
+"""
+
+
+@pytest.fixture(scope='module')
+def cfgs(tmp_path_factory):
+    d = tmp_path_factory.mktemp('cfgs')
+    paths = {}
+    for name, text in (('det18', TINY_RETINANET.format(depth=18)),
+                       ('det34', TINY_RETINANET.format(depth=34)),
+                       ('cls18', TINY_CLASSIFIER)):
+        paths[name] = str(d / f'{name}.py')
+        with open(paths[name], 'w') as f:
+            f.write(text)
+    return paths
+
+
+FAST = dict(shape=(64, 96), warmup=1, rounds=3, progress=False)
+
+
+# -------------------------------------------------------------- statistics
+
+
+def test_summarize_ratio_is_median_of_per_round_ratios():
+    a = np.array([1.0, 1.0, 3.0])
+    b = np.array([2.0, 0.5, 1.0])
+    rows = summarize([a, b], batch_sizes=1, names=['a', 'b'],
+                     macs=[1e9, 5e8])
+    ra, rb = rows
+    # per round FPS ratios b/a: 0.5, 2, 3 -> median 2, while the ratio of
+    # the median FPS would be 1: the report must give the former
+    assert rb['fps_ratio'] == pytest.approx(2.0)
+    assert ra['fps_ratio'] == pytest.approx(1.0)
+    assert rb['fps_ratio_p10'] == pytest.approx(np.percentile([.5, 2, 3], 10))
+    assert ra['median_ms'] == pytest.approx(1000.0)
+    assert rb['median_ms'] == pytest.approx(1000.0)
+    assert rb['fps'] == pytest.approx(1.0)
+    assert ra['p10_ms'] == pytest.approx(1000.0)
+    assert ra['p90_ms'] == pytest.approx(np.percentile(a, 90) * 1e3)
+    assert ra['mean_ms'] == pytest.approx(a.mean() * 1e3)
+    # 2 flops per MAC, per second of median latency
+    assert ra['gflops_per_s'] == pytest.approx(2.0)
+    assert rb['gflops_per_s'] == pytest.approx(1.0)
+    assert [r['rounds'] for r in rows] == [3, 3]
+
+
+def test_summarize_batch_sizes_enter_fps_and_ratio():
+    lat = [np.array([0.1, 0.2]), np.array([0.4, 0.4])]
+    ra, rb = summarize(lat, batch_sizes=[1, 8], macs=None)
+    assert ra['fps'] == pytest.approx(1 / 0.15)
+    assert rb['fps'] == pytest.approx(8 / 0.4)
+    # rounds: (8/.4)/(1/.1) = 2, (8/.4)/(1/.2) = 4 -> median 3
+    assert rb['fps_ratio'] == pytest.approx(3.0)
+    assert ra['gflops_per_s'] is None
+    with pytest.raises(ValueError, match='aligned'):
+        summarize([np.ones(3), np.ones(2)])
+
+
+def test_time_interleaved_order_sync_and_warmup():
+    log, syncs = [], []
+
+    def make(name, sleep):
+
+        def fn():
+            log.append(name)
+            time.sleep(sleep)
+
+        return fn
+
+    lats = time_interleaved([make('A', 0.01), make('B', 0.0)],
+                            rounds=4,
+                            warmup=2,
+                            sync=lambda: syncs.append(1))
+    assert log == ['A', 'B'] * 6  # 2 warmup + 4 timed rounds, interleaved
+    assert [x.shape for x in lats] == [(4, ), (4, )]
+    # each timed call is bracketed by two syncs (+1 after the warmup)
+    assert len(syncs) == 4 * 2 * 2 + 1
+    assert (lats[0] >= 0.01).all()  # the sleep is inside the timed interval
+    assert (lats[1] >= 0).all()
+
+
+# --------------------------------------------------------------- reports
+
+
+def _fake_rows():
+    rows = summarize([np.array([0.10, 0.12, 0.11]),
+                      np.array([0.08, 0.09, 0.085])], 2, ['r34', 'gg34'],
+                     macs=[2e9, 1.5e9])
+    for r, m, p in zip(rows, [0.365, 0.357], [21_000_000, 18_000_000]):
+        r.update(config=f'configs/{r["name"]}.py', checkpoint=None,
+                 task='full', input_shape=[1, 3, 800, 1344], params=p,
+                 macs=2e9, activations=3e7, bn_fused=False, dets_per_img=100.,
+                 first_call_s=0.5, metric_key='coco/bbox_mAP', metric=m)
+    return rows
+
+
+def test_reports_are_well_formed_and_consistent(tmp_path):
+    rows = _fake_rows()
+    env = {'cpu': 'test cpu', 'torch': torch.__version__}
+    settings = {'task': 'full', 'device': 'cpu', 'batch_size': 2,
+                'rounds': 3}
+    paths = write_reports(str(tmp_path), rows, env, settings,
+                          extra={'complexity': {'r34': None}})
+    doc = json.load(open(paths['json']))
+    assert doc['env'] == env and doc['settings'] == settings
+    assert doc['complexity'] == {'r34': None}
+    with open(paths['csv'], newline='') as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == CSV_FIELDS
+        csv_rows = list(reader)
+    md = open(paths['md']).read().splitlines()
+    table = [line for line in md if line.startswith('|')]
+    assert len(doc['results']) == len(csv_rows) == len(table) - 2 == 2
+    n_cols = table[0].count('|')
+    assert all(line.count('|') == n_cols for line in table)
+    for j, c, line in zip(doc['results'], csv_rows, table[2:]):
+        assert j['name'] == c['name']
+        for key in ('fps', 'fps_ratio', 'median_ms', 'p90_ms', 'metric',
+                    'gflops_per_s'):
+            assert float(c[key]) == pytest.approx(j[key], rel=1e-12)
+        assert c['input_shape'] == '1x3x800x1344'
+        cells = [x.strip() for x in line.strip('|').split('|')]
+        assert cells[0] == j['name']
+        assert f'{j["fps"]:.2f}' in cells
+        assert f'{j["fps_ratio"]:.3f}' in cells
+        assert f'{j["metric"]:.3f}' in cells
+    assert any(line.startswith('- cpu: `test cpu`') for line in md)
+
+
+def test_plot_has_one_labelled_point_per_model(tmp_path):
+    out = tmp_path / 'plot' / 'map_vs_fps.png'
+    fig, ax = plot_map_vs_fps(['R34', 'G-Ghost-R34', 'R18'], [21.9, 25.9,
+                                                              30.1],
+                              [36.5, 35.8, 31.7], str(out))
+    with open(out, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    offsets = ax.collections[0].get_offsets()
+    assert offsets.shape == (3, 2)
+    assert offsets[1].tolist() == [25.9, 35.8]
+    assert [t.get_text() for t in ax.texts] == ['R34', 'G-Ghost-R34', 'R18']
+    assert ax.get_xlabel().startswith('FPS')
+    with pytest.raises(ValueError):
+        plot_map_vs_fps(['a'], [1.0, 2.0], [3.0])
+
+
+def test_load_metric_formats(tmp_path):
+    flat = tmp_path / 'flat.json'
+    flat.write_text(json.dumps({'coco/bbox_mAP': 0.31, 'coco/bbox_mAP_50':
+                                0.5}))
+    assert load_metric(str(flat)) == ('coco/bbox_mAP', 0.31)
+    nested = tmp_path / 'nested.json'
+    nested.write_text(json.dumps({'metrics': {'accuracy/top1': 71.5}}))
+    assert load_metric(str(nested)) == ('accuracy/top1', 71.5)
+    lines = tmp_path / 'scalars.json'
+    lines.write_text('{"coco/bbox_mAP": 0.1, "step": 1}\n'
+                     '{"coco/bbox_mAP": 0.2, "step": 2}\n')
+    assert load_metric(str(lines)) == ('coco/bbox_mAP', 0.2)
+    assert load_metric(str(flat), 'coco/bbox_mAP_50') == ('coco/bbox_mAP_50',
+                                                          0.5)
+    with pytest.raises(UsageError, match='no metric'):
+        load_metric(str(flat), 'accuracy/top5')
+    with pytest.raises(FileNotFoundError, match='missing.json'):
+        load_metric(str(tmp_path / 'missing.json'))
+
+
+# ----------------------------------------------------------- real models
+
+
+def test_load_model_and_step(cfgs, tmp_path):
+    model, cfg, info = load_model(cfgs['det18'], score_thr=0.0,
+                                  max_per_img=7)
+    assert info['task'] == 'det' and info['scope'] == 'mmdet'
+    assert model.bbox_head.test_cfg['score_thr'] == 0.0
+    assert model.bbox_head.test_cfg['max_per_img'] == 7
+    # a checkpoint is loaded (values, not just accepted)
+    ckpt = tmp_path / 'det18.pth'
+    state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v
+             for k, v in model.state_dict().items()}
+    torch.save({'state_dict': state}, ckpt)
+    loaded, _, info = load_model(cfgs['det18'], str(ckpt))
+    assert info['checkpoint'] == str(ckpt)
+    assert torch.all(loaded.backbone.conv1.weight == 0.5)
+
+    batches = make_inputs('det', (64, 96), batch_size=2)
+    step = make_step_fn(model, batches)
+    out = step()
+    assert len(out) == 2
+    # random weights + score_thr 0: NMS sees a full candidate set and
+    # every image comes out capped at max_per_img
+    assert [len(o.pred_instances) for o in out] == [7, 7]
+    feats = make_step_fn(model, batches, task='backbone')()
+    assert len(feats) == 4 and feats[0].shape[0] == 2
+
+
+def test_missing_files_give_clear_errors(cfgs, tmp_path):
+    missing = str(tmp_path / 'no_such_config.py')
+    with pytest.raises(FileNotFoundError, match='Config file not found: .*'
+                       'no_such_config.py'):
+        run_benchmark([cfgs['det18'], missing], **FAST)
+    ckpt = str(tmp_path / 'no_such.pth')
+    with pytest.raises(FileNotFoundError, match='Checkpoint file not found'):
+        run_benchmark([cfgs['det18']], checkpoints=[ckpt], **FAST)
+    with pytest.raises(UsageError, match='one per config'):
+        run_benchmark([cfgs['det18'], cfgs['det34']],
+                      checkpoints=['none'], **FAST)
+    with pytest.raises(UsageError, match='--plot'):
+        run_benchmark([cfgs['det18']], plot=str(tmp_path / 'x.png'), **FAST)
+    # the CLI: one line naming the path, no traceback
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'benchmark.py'),
+         cfgs['det18'], missing, '--no-progress'],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert f'error: Config file not found: {missing}' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_backbone_task_mixed_toolboxes(cfgs):
+    res = run_benchmark([cfgs['det18'], cfgs['cls18']], task='backbone',
+                        batch_size=2, **FAST)
+    det, cls = res['rows']
+    assert det['task'] == cls['task'] == 'backbone'
+    assert det['dets_per_img'] is None
+    assert det['input_shape'] == [1, 3, 64, 96]
+    rep = res['complexity'][det['name']]
+    assert rep['backbone']['name'] == ''  # traced the backbone alone
+    assert rep['parts'] == [] and det['macs'] == rep['total']['macs']
+    assert det['batch_size'] == 2 and len(det['latencies_ms']) == 3
+    assert all(r['gflops_per_s'] > 0 for r in res['rows'])
+
+
+def test_cli_end_to_end(cfgs, tmp_path):
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        import benchmark as cli
+    finally:
+        sys.path.pop(0)
+    evals = []
+    for name, m in (('a', 0.30), ('b', 0.32)):
+        evals.append(str(tmp_path / f'{name}.json'))
+        with open(evals[-1], 'w') as f:
+            json.dump({'coco/bbox_mAP': m}, f)
+    out = tmp_path / 'out'
+    threads = torch.get_num_threads()
+    try:
+        res = cli.main([
+            cfgs['det18'], cfgs['det34'], '--shape', '64', '96', '--warmup',
+            '1', '--iters', '3', '--threads', '1', '--max-per-img', '20',
+            '--fuse-conv-bn', '--eval-results', *evals, '--out', str(out),
+            '--plot', str(out / 'plot.png'), '--no-progress'
+        ])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)  # --threads is process-wide
+    rows = res['rows']
+    assert [r['name'] for r in rows] == ['det18', 'det34']
+    assert rows[0]['fps_ratio'] == 1.0
+    assert [r['metric'] for r in rows] == [0.30, 0.32]
+    # comparable post-processing: every image gets max_per_img boxes
+    assert [r['dets_per_img'] for r in rows] == [20.0, 20.0]
+    assert res['settings']['score_thr'] == 0.0
+    assert res['settings']['threads'] == 1
+    assert all(r['bn_fused'] for r in rows)
+    assert all(rep['bn_layers'] == 0 for rep in res['complexity'].values())
+    # ResNet-34 does more work than ResNet-18 (complexity columns filled)
+    assert rows[1]['macs'] > rows[0]['macs']
+    assert rows[1]['params'] > rows[0]['params']
+    doc = json.load(open(out / 'benchmark.json'))
+    assert doc['settings']['fuse_conv_bn'] is True
+    assert doc['env']['mmdet'] and doc['env']['torch'] == torch.__version__
+    assert [r['fps'] for r in doc['results']] == [r['fps'] for r in rows]
+    assert set(doc['complexity']) == {'det18', 'det34'}
+    assert (out / 'benchmark.csv').read_text().count('\n') == 3
+    assert 'det34' in (out / 'benchmark.md').read_text()
+    with open(out / 'plot.png', 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    assert len(res['figure'][1].collections[0].get_offsets()) == 2

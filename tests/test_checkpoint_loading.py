@@ -1,0 +1,157 @@
+"""Safe (weights_only=True) loading of OpenMMLab training checkpoints."""
+import glob
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import mmdet_gghost  # noqa: F401  (enables safe checkpoint loading)
+from mmdet_gghost.checkpoint import (UnsafeCheckpointError,
+                                     allow_checkpoint_globals,
+                                     enable_safe_checkpoint_loading,
+                                     load_checkpoint_file)
+from tools_helpers import (det_config, dump_config, iter_tag,
+                           make_coco_dataset, tool_env)
+
+
+class Untrusted:
+    """Stands for any class a checkpoint should not smuggle in."""
+
+    def __init__(self, value=1):
+        self.value = value
+
+
+class GetattrEscape:
+    """Pickles as ``getattr(HistoryBuffer, '__init__')``."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return getattr, (HistoryBuffer, '__init__')
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """4 iterations of a tiny RetinaNet, checkpoints every 2 iterations."""
+    from mmdet_gghost.apis import train
+    root = tmp_path_factory.mktemp('ckpt_loading')
+    data = make_coco_dataset(str(root / 'data'))
+    config = dump_config(det_config(data, max_iters=4, ckpt_interval=2),
+                         root / 'retinanet_tiny.py')
+    work_dir = str(root / 'work')
+    runner = train(config, work_dir=work_dir,
+                   cfg_options={'experiment_name': 'first_run'})
+    return dict(config=config, work_dir=work_dir, runner=runner)
+
+
+def _run_log(runner):
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        return f.read()
+
+
+def test_hook_checkpoint_loads_with_default_torch_load(trained):
+    assert trained['runner'].iter == 4
+    path = osp.join(trained['work_dir'], 'iter_4.pth')
+    checkpoint = torch.load(path)  # default: weights_only=True
+    assert checkpoint['meta']['iter'] == 4
+    assert set(checkpoint) >= {'meta', 'state_dict', 'message_hub',
+                               'optimizer', 'param_schedulers'}
+    buffer = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert buffer.count > 0 and np.isfinite(buffer.mean())
+    assert checkpoint['meta']['dataset_meta']['classes'] == ('red', 'green')
+
+
+def test_plain_torch_refuses_without_our_allow_list(trained):
+    """Proves the allow-list is what makes these checkpoints loadable."""
+    path = osp.join(trained['work_dir'], 'iter_2.pth')
+    code = ('import sys, torch\n'
+            'try:\n    torch.load(sys.argv[1])\n'
+            'except Exception as e:\n    print("REFUSED", e)\n')
+    out = subprocess.run([sys.executable, '-c', code, path], env=tool_env(),
+                         capture_output=True, text=True, timeout=120).stdout
+    assert 'REFUSED' in out and 'Weights only load failed' in out
+
+
+def test_resume_restores_iteration(trained):
+    from mmdet_gghost.apis import train
+    runner = train(trained['config'], work_dir=trained['work_dir'],
+                   resume=True,
+                   cfg_options={'train_cfg.max_iters': 6,
+                                'experiment_name': 'resumed_run'})
+    assert runner.iter == 6
+    log = _run_log(runner)
+    assert 'resumed epoch: 0, iter: 4' in log
+    # The first iteration logged after resuming is iteration 5.
+    assert iter_tag(5, 6) in log and iter_tag(1, 6) not in log
+    assert torch.load(osp.join(trained['work_dir'],
+                               'iter_6.pth'))['meta']['iter'] == 6
+
+
+def test_unknown_object_is_refused_with_clear_error(tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = str(tmp_path / 'untrusted.pth')
+    torch.save({'state_dict': {'w': torch.ones(1)},
+                'meta': {'extra': Untrusted()}}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        _load_checkpoint(path, map_location='cpu')  # what Runner uses
+    message = str(info.value)
+    assert f'{__name__}.Untrusted' in message
+    assert path in message
+    assert 'allow_checkpoint_globals(Untrusted)' in message
+    assert 'torch.serialization.add_safe_globals' in message
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError)
+    assert info.value.refused == [f'{__name__}.Untrusted']
+    # The documented fix works when the user trusts the file ...
+    with torch.serialization.safe_globals([Untrusted]):
+        assert _load_checkpoint(path)['meta']['extra'].value == 1
+    # ... and allow_checkpoint_globals is the same thing, process-wide.
+    before = list(torch.serialization.get_safe_globals())
+    try:
+        allow_checkpoint_globals(Untrusted)
+        assert load_checkpoint_file(path)['meta']['extra'].value == 1
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+
+
+def test_getattr_is_restricted_to_history_buffer_methods(tmp_path):
+    path = str(tmp_path / 'escape.pth')
+    torch.save({'meta': GetattrEscape()}, path)
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r'HistoryBuffer\.__init__') as info:
+        load_checkpoint_file(path)
+    assert 'cannot be allow-listed' in str(info.value)
+
+
+def test_numpy_values_load(tmp_path):
+    path = str(tmp_path / 'numpy.pth')
+    values = dict(array=np.arange(3, dtype=np.float32), f64=np.float64(1.5),
+                  i64=np.int64(2), dtype=np.dtype('int16'),
+                  flag=np.bool_(True))
+    torch.save(values, path)
+    loaded = torch.load(path)
+    assert np.array_equal(loaded['array'], values['array'])
+    assert loaded['f64'] == 1.5 and loaded['i64'] == 2
+    assert loaded['dtype'] == np.dtype('int16') and bool(loaded['flag'])
+
+
+def test_enable_is_idempotent():
+    from mmengine.runner.checkpoint import CheckpointLoader
+    enable_safe_checkpoint_loading()
+    count = len(torch.serialization.get_safe_globals())
+    loader = CheckpointLoader.__dict__['load_checkpoint'].__func__
+    enable_safe_checkpoint_loading()
+    assert len(torch.serialization.get_safe_globals()) == count
+    assert CheckpointLoader.__dict__['load_checkpoint'].__func__ is loader
+    # Wrapped exactly once: the wrapped function is mmengine's own.
+    assert not hasattr(loader.__wrapped__, '__wrapped__')
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    missing = str(tmp_path / 'nope.pth')
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_checkpoint_file(missing)
+    assert not glob.glob(missing)

@@ -1,0 +1,131 @@
+"""Compare the inference speed of mmdet / mmpretrain configs.
+
+Examples::
+
+    # RetinaNet G-Ghost-R34 vs R34, full detector (preprocess + forward +
+    # NMS), synthetic 800x1333 images, CPU
+    python tools/benchmark.py configs/retinanet_r34_1x_coco.py \\
+        configs/retinanet_gghost_r34_1x_coco.py --out work_dirs/bench
+
+    # GPU, AMP, batch 8, with mAP from tools/test.py and the mAP-vs-FPS plot
+    python tools/benchmark.py A.py B.py --device cuda --amp --batch-size 8 \\
+        --checkpoint a.pth b.pth --eval-results a.json b.json \\
+        --plot work_dirs/bench/map_vs_fps.png --out work_dirs/bench
+
+    # the backbones alone
+    python tools/benchmark.py A.py B.py --task backbone
+
+Models are timed in interleaved rounds (A B A B ...); the FPS ratio to the
+first config is the median of per-round ratios. See
+``mmdet_gghost/benchmark.py`` for what exactly is timed.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Interleaved FPS benchmark of mmdet/mmpretrain configs',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('configs', nargs='+', help='config files; the first one '
+                   'is the reference of the FPS ratio')
+    p.add_argument('--checkpoint', nargs='+', default=None, metavar='CKPT',
+                   help='one per config ("none" = random init); default: '
+                   'random init (speed does not depend on weight values)')
+    p.add_argument('--names', nargs='+', default=None,
+                   help='labels, one per config (default: config file names)')
+    p.add_argument('--task', choices=['full', 'backbone'], default='full',
+                   help='full: model.test_step (preprocess + forward + '
+                   'post-processing/NMS); backbone: backbone forward only')
+    p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                   default=None, help='synthetic image size (default 800 '
+                   '1333 for detectors, 224 224 for classifiers)')
+    p.add_argument('--data', action='store_true',
+                   help='use real images from each config\'s test '
+                   'dataloader (loaded before timing) instead of synthetic')
+    p.add_argument('--data-batches', type=int, default=4,
+                   help='with --data: batches loaded and cycled through')
+    p.add_argument('--device', default='cpu', help='cpu | cuda | cuda:N')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch.set_num_threads for CPU runs (recorded)')
+    p.add_argument('--warmup', type=int, default=None,
+                   help='untimed rounds (default 3 on CPU, 20 on CUDA)')
+    p.add_argument('--iters', type=int, default=None,
+                   help='timed rounds, one call per model each (default 20 '
+                   'on CPU, 100 on CUDA)')
+    p.add_argument('--batch-size', type=int, default=1)
+    p.add_argument('--fuse-conv-bn', action='store_true',
+                   help='fold BN into convs (all models)')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--amp', action='store_true',
+                   help='CUDA autocast float16')
+    p.add_argument('--compile', action='store_true',
+                   help='torch.compile backbone/neck/head (compile time is '
+                   'reported apart, as the first call)')
+    p.add_argument('--score-thr', default='auto',
+                   help='detector test_cfg.score_thr; auto: 0 with '
+                   'synthetic inputs (every model runs NMS on a full '
+                   'candidate set), the config\'s value with --data; '
+                   'config: always the config\'s value')
+    p.add_argument('--max-per-img', type=int, default=None,
+                   help='detector test_cfg.max_per_img (default: config)')
+    p.add_argument('--no-complexity', action='store_true',
+                   help='skip the params/MACs/activations columns')
+    p.add_argument('--eval-results', nargs='+', default=None,
+                   metavar='JSON', help='tools/test.py metrics JSON, one '
+                   'per config ("none" for missing); adds a metric column')
+    p.add_argument('--metric-key', default=None,
+                   help='metric to read (default: coco/bbox_mAP, '
+                   'accuracy/top1, ... whichever is present)')
+    p.add_argument('--plot', default=None, metavar='PNG',
+                   help='draw metric vs FPS (needs --eval-results)')
+    p.add_argument('--out', default=None, metavar='DIR',
+                   help='write benchmark.json/.csv/.md here')
+    p.add_argument('--no-progress', action='store_true')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmdet_gghost.benchmark import UsageError, run_benchmark
+    score_thr = args.score_thr
+    if score_thr not in ('auto', 'config'):
+        score_thr = float(score_thr)
+    elif score_thr == 'config':
+        score_thr = None
+    try:
+        return run_benchmark(
+            args.configs,
+            checkpoints=args.checkpoint,
+            names=args.names,
+            task=args.task,
+            shape=args.shape,
+            data=args.data,
+            data_batches=args.data_batches,
+            device=args.device,
+            threads=args.threads,
+            warmup=args.warmup,
+            rounds=args.iters,
+            batch_size=args.batch_size,
+            fuse_conv_bn=args.fuse_conv_bn,
+            channels_last=args.channels_last,
+            amp=args.amp,
+            compile=args.compile,
+            score_thr=score_thr,
+            max_per_img=args.max_per_img,
+            complexity=not args.no_complexity,
+            eval_results=args.eval_results,
+            metric_key=args.metric_key,
+            out_dir=args.out,
+            plot=args.plot,
+            progress=not args.no_progress)
+    except (FileNotFoundError, UsageError) as e:
+        # one clear line instead of a traceback for user errors
+        sys.exit(f'error: {e}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,75 @@
+"""Evaluate a checkpoint of an mmdet or mmpretrain config.
+
+Usage (mmdet-style)::
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
+        [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+The metrics (plus config, checkpoint and a timestamp) are written as JSON
+to ``--metrics-json`` (default ``<work_dir>/metrics.json``).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+# Run from a checkout without installing the package.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a detector or classifier')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir for logs and the metrics file')
+    parser.add_argument(
+        '--out', help='dump raw predictions to this .pkl file')
+    parser.add_argument(
+        '--metrics-json',
+        help='where to write the metrics JSON (default: '
+        '<work_dir>/metrics.json)')
+    parser.add_argument(
+        '--show-dir', help='save images painted with predictions here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs (mmdet syntax)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmdet_gghost.apis import test
+    from mmdet_gghost.apis.common import cleanup_distributed
+    try:
+        test(
+            args.config,
+            args.checkpoint,
+            work_dir=args.work_dir,
+            out=args.out,
+            metrics_json=args.metrics_json,
+            cfg_options=args.cfg_options,
+            launcher=args.launcher,
+            show_dir=args.show_dir)
+    finally:
+        cleanup_distributed()
+
+
+if __name__ == '__main__':
+    main()

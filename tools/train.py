@@ -1,0 +1,76 @@
+"""Train an mmdet or mmpretrain config (G-GhostNet backbones included).
+
+Usage (mmdet-style)::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
+        [--amp] [--auto-scale-lr] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+The toolbox (mmdet or mmpretrain) follows the config's ``default_scope``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+# Run from a checkout without installing the package.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train a detector or classifier')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--amp', action='store_true', help='enable mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the LR by the actual total batch size')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs (mmdet syntax)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmdet_gghost.apis import train
+    from mmdet_gghost.apis.common import cleanup_distributed
+    try:
+        train(
+            args.config,
+            work_dir=args.work_dir,
+            resume=args.resume,
+            cfg_options=args.cfg_options,
+            launcher=args.launcher,
+            amp=args.amp,
+            auto_scale_lr=args.auto_scale_lr)
+    finally:
+        cleanup_distributed()
+
+
+if __name__ == '__main__':
+    main()
