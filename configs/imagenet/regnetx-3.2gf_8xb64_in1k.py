@@ -1,0 +1,4 @@
+# RegNetX-3.2GF baseline: mmpretrain's RegNet recipe as is.
+_base_ = 'mmpretrain::regnet/regnetx-3.2gf_8xb64_in1k.py'
+
+custom_imports = dict(imports=['mmdet_gghost'], allow_failed_imports=False)
