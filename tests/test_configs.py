@@ -44,8 +44,10 @@ def test_detection_config_trains_and_tests_one_step(path):
     assert cfg.default_scope == 'mmdet'
     model = _build(cfg, 'mmdet')
     # FPN in_channels must match what the backbone gives
-    assert list(cfg.model.neck.in_channels) == [
-        o.shape[1] for o in model.backbone(torch.zeros(1, 3, 64, 64))]
+    model.backbone.eval()  # mmdet's ResNet.train() returns None
+    with torch.no_grad():
+        feats = model.backbone(torch.zeros(1, 3, 64, 64))
+    assert list(cfg.model.neck.in_channels) == [f.shape[1] for f in feats]
     num_classes = cfg.model.get('bbox_head', {}).get('num_classes', 80)
     packed = demo_mm_inputs(2, [[3, 128, 160], [3, 96, 128]], num_items=[3, 2],
                             num_classes=num_classes)
