@@ -34,7 +34,8 @@ from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
 __all__ = [
     'arch_to_backbone_cfg', 'build_backbone_from_arch',
     'build_model_from_config', 'load_config', 'infer_stage_groups',
-    'complexity_report', 'complexity_table', 'print_complexity_report',
+    'complexity_report', 'complexity_table', 'complexity_notes',
+    'print_complexity_report',
     'format_count', 'count_bn_layers'
 ]
 
@@ -114,7 +115,9 @@ def build_backbone_from_arch(arch: str, **overrides) -> nn.Module:
     models = _toolbox_models('mmdet')
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = models.build(cfg)
-    return model.eval()
+    # not ``return model.eval()``: mmdet's ResNet.train() returns None
+    model.eval()
+    return model
 
 
 def load_config(cfg_path, cfg_options: Optional[dict] = None):
@@ -165,7 +168,8 @@ def build_model_from_config(cfg, cfg_options: Optional[dict] = None):
     with DefaultScope.overwrite_default_scope(scope):
         model = models.build(model_cfg)
     model = revert_sync_batchnorm(model)
-    return model.eval(), cfg, scope
+    model.eval()
+    return model, cfg, scope
 
 
 # --------------------------------------------------------------------------
@@ -250,6 +254,10 @@ class _TensorForward:
             del self.model.forward  # back to the class' method
 
 
+def _zero_handle(inputs, outputs) -> int:
+    return 0
+
+
 def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
     shape = tuple(int(s) for s in input_shape)
     if len(shape) == 2:
@@ -321,7 +329,9 @@ def complexity_report(model: nn.Module,
         with _TensorForward(model) as traced, torch.no_grad():
             flops = FlopAnalyzer(traced, (x, ))
             if not count_bn:
-                flops.set_op_handle('aten::batch_norm', None)
+                # a zero handle, not ``None``: mmengine only ignores ops
+                # that have no handle, and batch_norm has one by default
+                flops.set_op_handle('aten::batch_norm', _zero_handle)
             acts = ActivationAnalyzer(traced, (x, ))
             for analyzer in (flops, acts):
                 # ReLU/add/pool are "unsupported" by design; the list is
@@ -388,17 +398,21 @@ def format_count(x: Union[int, float, None], digits: int = 3) -> str:
     return f'{x:.{digits}g}' if isinstance(x, float) else str(x)
 
 
-def complexity_table(report: dict, title: Optional[str] = None):
-    """A :class:`rich.table.Table` of a :func:`complexity_report` dict."""
-    from rich.table import Table
+def complexity_notes(report: dict) -> str:
+    """One line saying what the numbers of a report mean (BN fused or not)."""
     n, c, h, w = report['input_shape']
     fused = ('yes' if report['bn_fused'] else
              f'no ({report["bn_layers"]} BN layers)')
-    caption = (f'input {n}x{c}x{h}x{w}; BN fused: {fused}; MACs = '
-               'multiply-accumulates (mmengine FlopAnalyzer "flops"), BN '
-               f'ops {"counted" if report["bn_macs_counted"] else "not counted"}'
-               '; activations = elements of conv/linear outputs')
-    table = Table(title=title, caption=caption, caption_justify='left')
+    bn_ops = 'counted' if report['bn_macs_counted'] else 'not counted'
+    return (f'input {n}x{c}x{h}x{w}; BN fused: {fused}; MACs = '
+            'multiply-accumulates (mmengine FlopAnalyzer "flops"; BN ops '
+            f'{bn_ops}); activations = elements of conv/linear outputs')
+
+
+def complexity_table(report: dict, title: Optional[str] = None):
+    """A :class:`rich.table.Table` of a :func:`complexity_report` dict."""
+    from rich.table import Table
+    table = Table(title=title)
     table.add_column('module')
     for col in ('params', 'MACs', 'activations'):
         table.add_column(col, justify='right')
@@ -431,6 +445,8 @@ def complexity_table(report: dict, title: Optional[str] = None):
 def print_complexity_report(report: dict,
                             title: Optional[str] = None,
                             console=None) -> None:
-    """Print :func:`complexity_table` with rich."""
+    """Print :func:`complexity_table` and :func:`complexity_notes`."""
     from rich.console import Console
-    (console or Console()).print(complexity_table(report, title))
+    console = console or Console()
+    console.print(complexity_table(report, title))
+    console.print(complexity_notes(report), soft_wrap=True)

@@ -147,7 +147,8 @@ def load_model(cfg_path,
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu',
                         logger='silent')
-    model = model.to(device).eval()
+    model = model.to(device)
+    model.eval()  # (some train() overrides return None: no chaining)
     if fuse:
         model = fuse_bn(model)
     if channels_last:

@@ -208,9 +208,10 @@ def make_unsafe_checkpoint_error(filename: Any,
     else:
         example = refused[0].rsplit('.', 1)[-1]
         hint = (
-            'Only if you trust this file, allow the type(s) explicitly before '
-            'loading, e.g.\n'
-            '    from mmdet_gghost.checkpoint import allow_checkpoint_globals\n'
+            'Only if you trust this file, allow the type(s) explicitly '
+            'before loading, e.g.\n'
+            '    from mmdet_gghost.checkpoint import '
+            'allow_checkpoint_globals\n'
             f'    allow_checkpoint_globals({example})\n'
             'or with torch.serialization.add_safe_globals([...]) / the '
             'torch.serialization.safe_globals([...]) context manager.')

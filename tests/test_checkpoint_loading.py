@@ -60,7 +60,7 @@ def test_hook_checkpoint_loads_with_default_torch_load(trained):
     assert set(checkpoint) >= {'meta', 'state_dict', 'message_hub',
                                'optimizer', 'param_schedulers'}
     buffer = checkpoint['message_hub']['log_scalars']['train/loss']
-    assert buffer.count > 0 and np.isfinite(buffer.mean())
+    assert len(buffer.data[0]) > 0 and np.isfinite(buffer.mean())
     assert checkpoint['meta']['dataset_meta']['classes'] == ('red', 'green')
 
 
@@ -155,3 +155,20 @@ def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         load_checkpoint_file(missing)
     assert not glob.glob(missing)
+
+
+def test_tools_refuse_untrusted_checkpoint_clearly(trained, tmp_path):
+    """Through tools/test.py: Runner.load_checkpoint -> our one-line error."""
+    from tools_helpers import run_tool
+    checkpoint = torch.load(osp.join(trained['work_dir'], 'iter_4.pth'))
+    checkpoint['meta']['extra'] = Untrusted()
+    path = str(tmp_path / 'untrusted_model.pth')
+    torch.save(checkpoint, path)
+    result = run_tool('test.py', trained['config'], path, '--work-dir',
+                      tmp_path / 'eval', check=False)
+    assert result.returncode != 0
+    assert 'Traceback' not in result.stderr
+    assert f'test.py: error: Refused to load checkpoint {path!r}' \
+        in result.stderr
+    assert f'{__name__}.Untrusted' in result.stderr
+    assert 'allow_checkpoint_globals(Untrusted)' in result.stderr

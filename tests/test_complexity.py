@@ -11,9 +11,9 @@ import torch.nn as nn
 
 from mmdet_gghost.analysis import (arch_to_backbone_cfg,
                                    build_backbone_from_arch,
-                                   build_model_from_config, complexity_report,
-                                   complexity_table, format_count,
-                                   infer_stage_groups)
+                                   build_model_from_config, complexity_notes,
+                                   complexity_report, complexity_table,
+                                   format_count, infer_stage_groups)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -106,8 +106,9 @@ def test_bn_not_counted_unless_asked_and_fusing_reported():
     assert rep_f['bn_fused'] is True and rep_f['bn_layers'] == 0
     assert rep_f['total']['macs'] == conv_macs  # MACs unchanged by fusing
     assert rep_f['total']['params'] == cin * cout * 9 + cout  # + conv bias
-    assert 'BN fused: yes' in str(complexity_table(rep_f).caption)
-    assert 'BN fused: no' in str(complexity_table(rep).caption)
+    assert 'BN fused: yes' in complexity_notes(rep_f)
+    assert 'BN fused: no (1 BN layers)' in complexity_notes(rep)
+    assert complexity_table(rep).row_count == 2  # backbone + its stage
 
 
 def test_mode_restored_after_counting():

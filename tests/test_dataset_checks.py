@@ -328,14 +328,20 @@ def transforms():
     return LoadImageFromFile, DET_TRANSFORMS, CLS_TRANSFORMS
 
 
-def test_plain_mmcv_loader_does_not_name_the_file(transforms, tmp_path):
-    """Why CheckedLoadImageFromFile exists (fails if mmcv ever fixes it)."""
+def test_plain_mmcv_loader_errors(transforms, tmp_path):
+    """Why CheckedLoadImageFromFile exists: mmcv 2.1 names an undecodable
+    file only in an AssertionError (even with ignore_empty=True) and an
+    empty file not at all (this fails if mmcv ever fixes it)."""
     LoadImageFromFile = transforms[0]
     bad = tmp_path / 'bad_image_xyz.png'
     bad.write_text('garbage')
+    with pytest.raises(AssertionError, match='bad_image_xyz'):
+        LoadImageFromFile(ignore_empty=True)(dict(img_path=str(bad)))
+    empty = tmp_path / 'empty_image_xyz.png'
+    empty.write_bytes(b'')
     with pytest.raises(Exception) as err:
-        LoadImageFromFile()(dict(img_path=str(bad)))
-    assert 'bad_image_xyz' not in str(err.value)
+        LoadImageFromFile()(dict(img_path=str(empty)))
+    assert 'empty_image_xyz' not in str(err.value)
 
 
 def test_checked_loader_names_the_file(transforms, tmp_path, pristine):
@@ -351,13 +357,15 @@ def test_checked_loader_names_the_file(transforms, tmp_path, pristine):
             load(dict(img_path=str(bad)))
         empty = tmp_path / 'empty.png'
         empty.write_bytes(b'')
-        with pytest.raises(ValueError, match=f'{empty}: .*delete or replace'):
+        with pytest.raises(ValueError,
+                           match=f'{empty}: .*buf.empty.*delete or replace'):
             load(dict(img_path=str(empty)))
         with pytest.raises(FileNotFoundError, match='missing.png'):
             load(dict(img_path=str(tmp_path / 'missing.png')))
     skip = det_transforms.build(dict(type='CheckedLoadImageFromFile',
                                      ignore_empty=True))
     assert skip(dict(img_path=str(tmp_path / 'bad.png'))) is None
+    assert skip(dict(img_path=str(tmp_path / 'empty.png'))) is None
 
 
 def test_corrupt_image_in_mmdet_dataset_names_the_file(transforms, det):

@@ -76,6 +76,27 @@ def test_det_json_loads_in_pycocotools(det_root, split, num):
         assert coco.annToMask(a).sum() == pytest.approx(a['area'], rel=0.25)
 
 
+def test_det_cocoeval_scores_ground_truth_as_perfect(det_root):
+    """The val json works for evaluation: the boxes as detections give
+    AP 1.0 (areas, iscrowd and empty images are handled)."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(det_root / 'annotations/instances_val2017.json'))
+        dets = [dict(image_id=a['image_id'], category_id=a['category_id'],
+                     bbox=a['bbox'], score=1.0)
+                for a in gt.loadAnns(gt.getAnnIds())]
+        ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)  # AP@[.5:.95]
+    assert ev.stats[1] == pytest.approx(1.0)  # AP@.5
+
+
 def test_det_every_class_and_1_to_6_objects_per_image(det_root):
     coco = json.loads(
         (det_root / 'annotations/instances_train2017.json').read_text())

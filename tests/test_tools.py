@@ -25,11 +25,18 @@ def _det_config(tmp_path, data, **kwargs):
     return dump_config(det_config(data, **kwargs), tmp_path / 'retina.py')
 
 
-def test_train_then_test_writes_coco_metrics(tmp_path, det_data):
-    config = _det_config(tmp_path, det_data, max_iters=2, ckpt_interval=2)
-    work_dir = tmp_path / 'work'
+@pytest.fixture(scope='module')
+def det_run(tmp_path_factory, det_data):
+    """``tools/train.py`` for 2 iterations (checkpoint at 2), run once."""
+    root = tmp_path_factory.mktemp('det_run')
+    config = _det_config(root, det_data, max_iters=2, ckpt_interval=2)
+    work_dir = root / 'work'
     run_tool('train.py', config, '--work-dir', work_dir)
-    checkpoint = work_dir / 'iter_2.pth'
+    return config, work_dir / 'iter_2.pth'
+
+
+def test_train_then_test_writes_coco_metrics(tmp_path, det_run):
+    config, checkpoint = det_run
     assert torch.load(checkpoint)['meta']['iter'] == 2
 
     metrics_json = tmp_path / 'eval' / 'metrics.json'
@@ -87,12 +94,10 @@ def test_sigkill_then_resume_continues(tmp_path, det_data):
     assert checkpoint['meta']['iter'] == final
 
 
-def test_resume_from_explicit_checkpoint_path(tmp_path, det_data):
-    config = _det_config(tmp_path, det_data, max_iters=2, ckpt_interval=2)
-    work_dir = tmp_path / 'work'
-    run_tool('train.py', config, '--work-dir', work_dir)
+def test_resume_from_explicit_checkpoint_path(tmp_path, det_run):
+    config, checkpoint = det_run
     result = run_tool('train.py', config, '--work-dir', tmp_path / 'work2',
-                      '--resume', work_dir / 'iter_2.pth', '--cfg-options',
+                      '--resume', checkpoint, '--cfg-options',
                       'train_cfg.max_iters=3', 'default_hooks.checkpoint.'
                       'interval=1')
     assert 'resumed epoch: 0, iter: 2' in result.stdout + result.stderr
@@ -141,7 +146,9 @@ def test_missing_config_is_a_clear_error(tmp_path):
     missing = tmp_path / 'no_such_config.py'
     result = run_tool('train.py', missing, check=False)
     assert result.returncode != 0
-    assert f'Config file not found: {missing}' in result.stderr
+    assert f"train.py: error: Config file not found: {missing}" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
     from mmdet_gghost.apis import test, train
     with pytest.raises(FileNotFoundError, match='no_such_config.py'):
         train(str(missing))
@@ -154,7 +161,9 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data):
     missing = tmp_path / 'no_such.pth'
     result = run_tool('test.py', config, missing, check=False)
     assert result.returncode != 0
-    assert f'Checkpoint file not found: {missing}' in result.stderr
+    assert f"test.py: error: Checkpoint file not found: {missing}" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
     from mmdet_gghost.apis import train
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         train(config, work_dir=str(tmp_path / 'w'), resume=str(missing))

@@ -163,8 +163,9 @@ def det_config(data_root, max_iters=4, ckpt_interval=2, img_size=96):
         test_dataloader=loader('val', test_pipeline, True),
         val_evaluator=evaluator,
         test_evaluator=evaluator,
+        # No validation while training (tools/test.py evaluates).
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                       val_interval=10000),
+                       val_interval=10**6, val_begin=10**6),
         val_cfg=dict(type='ValLoop'),
         test_cfg=dict(type='TestLoop'),
         optim_wrapper=dict(type='OptimWrapper',

@@ -56,7 +56,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmdet_gghost.apis import test
-    from mmdet_gghost.apis.common import cleanup_distributed
+    from mmdet_gghost.apis.common import USER_ERRORS, cleanup_distributed
     try:
         test(
             args.config,
@@ -67,6 +67,9 @@ def main(argv=None):
             cfg_options=args.cfg_options,
             launcher=args.launcher,
             show_dir=args.show_dir)
+    except USER_ERRORS as error:
+        # A missing/unsafe file or a bad data set: the message says it all.
+        sys.exit(f'{osp.basename(__file__)}: error: {error}')
     finally:
         cleanup_distributed()
 

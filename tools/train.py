@@ -58,7 +58,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmdet_gghost.apis import train
-    from mmdet_gghost.apis.common import cleanup_distributed
+    from mmdet_gghost.apis.common import USER_ERRORS, cleanup_distributed
     try:
         train(
             args.config,
@@ -68,6 +68,9 @@ def main(argv=None):
             launcher=args.launcher,
             amp=args.amp,
             auto_scale_lr=args.auto_scale_lr)
+    except USER_ERRORS as error:
+        # A missing/unsafe file or a bad data set: the message says it all.
+        sys.exit(f'{osp.basename(__file__)}: error: {error}')
     finally:
         cleanup_distributed()
 

@@ -22,9 +22,26 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 KNOWN_SCOPES = ('mmdet', 'mmpretrain')
 
 
+def _user_errors() -> tuple:
+    """Errors the CLIs report as one line instead of a traceback."""
+    from mmdet_gghost.checkpoint import UnsafeCheckpointError
+    errors = [FileNotFoundError, UnsafeCheckpointError]
+    try:
+        from mmdet_gghost.datasets.checks import DatasetError
+        errors.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+# Missing config/checkpoint/data files, refused checkpoints, bad data sets.
+USER_ERRORS = _user_errors()
+
+
 def load_config(config_path: str, cfg_options: Optional[dict] = None
                 ) -> Config:
     """Read a config file and merge ``--cfg-options`` into it."""
+    config_path = os.fspath(config_path)
     if not osp.isfile(config_path):
         raise FileNotFoundError(f'Config file not found: {config_path}')
     cfg = Config.fromfile(config_path)
@@ -37,7 +54,7 @@ def set_work_dir(cfg: Config, config_path: str,
                  work_dir: Optional[str]) -> None:
     """Work dir priority, like mmdet: argument > config > config name."""
     if work_dir is not None:
-        cfg.work_dir = work_dir
+        cfg.work_dir = os.fspath(work_dir)
     elif cfg.get('work_dir', None) is None:
         name = osp.splitext(osp.basename(config_path))[0]
         cfg.work_dir = osp.join('./work_dirs', name)
@@ -49,9 +66,9 @@ def register_toolbox(cfg: Config) -> str:
     ``'mmdet'`` -> ``mmdet.utils.register_all_modules``; ``'mmpretrain'``
     -> ``mmpretrain.utils.register_all_modules``.  The default scope itself
     is set by the Runner from the config.  Also imports ``mmdet_gghost`` so
-    its backbones and the safe checkpoint loading are active.
+    its backbones are registered and the safe checkpoint loading is active.
     """
-    import mmdet_gghost  # noqa: F401  (side effects: safe loading)
+    import mmdet_gghost  # noqa: F401  (backbones, safe loading)
 
     scope = cfg.get('default_scope', None)
     if not scope:
@@ -70,17 +87,7 @@ def register_toolbox(cfg: Config) -> str:
                          f'default_scope={scope!r} is not supported.')
     # The Runner creates the DefaultScope from cfg.default_scope itself.
     register(init_default_scope=False)
-    _import_gghost_models()
     return scope
-
-
-def _import_gghost_models() -> None:
-    """Register our backbones (if the models package is present)."""
-    try:
-        importlib.import_module('mmdet_gghost.models')
-    except ModuleNotFoundError as error:
-        if error.name not in ('mmdet_gghost.models',):
-            raise
 
 
 def check_datasets(cfg: Config, splits: Sequence[str]) -> None:
@@ -132,7 +139,10 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     if cfg.env_cfg.get('dist_cfg', None) is None:
         cfg.env_cfg.dist_cfg = dict()
     dist_cfg = cfg.env_cfg.dist_cfg
-    if dist_cfg.get('backend', 'nccl') != 'gloo':
+    # Only rank 0 says it (the process group, and so the logger's rank,
+    # does not exist yet).
+    if dist_cfg.get('backend', 'nccl') != 'gloo' and os.environ.get(
+            'RANK', '0') == '0':
         print_log(
             f"No CUDA device: using the 'gloo' distributed backend instead "
             f"of {dist_cfg.get('backend', 'nccl')!r}.",

@@ -55,6 +55,7 @@ def build_test_cfg(config: str,
                    cfg_options: Optional[dict] = None,
                    launcher: str = 'none') -> Config:
     """Load ``config`` set up to evaluate ``checkpoint``."""
+    checkpoint = os.fspath(checkpoint)
     cfg = load_config(config, cfg_options)
     _check_checkpoint(checkpoint)
     cfg.launcher = launcher
@@ -128,6 +129,7 @@ def test(config: str,
         launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
         show_dir: Save painted predictions there.
     """
+    config, checkpoint = os.fspath(config), os.fspath(checkpoint)
     cfg = build_test_cfg(config, checkpoint, work_dir, cfg_options, launcher)
     scope = register_toolbox(cfg)
     if show_dir:
@@ -139,7 +141,8 @@ def test(config: str,
         _add_dump_metric(runner, scope, out)
     metrics = runner.test()
     if get_rank() == 0:
-        path = metrics_json or osp.join(cfg.work_dir, METRICS_FILENAME)
+        path = osp.abspath(metrics_json
+                           or osp.join(cfg.work_dir, METRICS_FILENAME))
         write_metrics_json(path, metrics, config, checkpoint)
         runner.logger.info(f'Metrics written to {path}')
     return metrics

@@ -1,5 +1,6 @@
 """Train an mmdet or mmpretrain config (the engine behind tools/train.py)."""
 import importlib
+import os
 import os.path as osp
 from typing import Optional, Union
 
@@ -38,7 +39,7 @@ def _set_resume(cfg: Config, resume: ResumeArg) -> None:
         # mmengine reads <work_dir>/last_checkpoint; starts afresh if none.
         cfg.load_from = None
         return
-    resume = str(resume)
+    resume = os.fspath(resume)
     if '://' not in resume and not osp.isfile(resume):
         raise FileNotFoundError(f'Checkpoint to resume from not found: '
                                 f'{resume}')

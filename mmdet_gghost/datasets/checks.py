@@ -112,14 +112,16 @@ def _register_transform():
     class CheckedLoadImageFromFile(LoadImageFromFile):
         """mmcv's ``LoadImageFromFile`` with an error that names the file.
 
-        mmcv 2.1's version raises ``AttributeError: 'NoneType' object has
-        no attribute 'shape'`` for an undecodable image and a bare
-        ``cv2.error`` for an empty file, neither naming the image (and
-        ``ignore_empty=True`` does not catch the former).  This one raises
+        mmcv 2.1's version raises a bare ``cv2.error: (-215:Assertion
+        failed) !buf.empty()`` for an empty (0-byte) image, which does not
+        name the file, and ``AssertionError: failed to load image: <path>``
+        for an undecodable one (skipped under ``python -O``, and raised
+        even with ``ignore_empty=True``).  This one raises
         :class:`CorruptImageError` (a ``ValueError``) or
-        :class:`DatasetNotFoundError` naming the file, or returns None when
-        ``ignore_empty=True`` (the dataset then picks another sample in
-        training).  Same arguments as ``LoadImageFromFile``.
+        :class:`DatasetNotFoundError` (a ``FileNotFoundError``) naming the
+        file, or returns None when ``ignore_empty=True`` (in training the
+        dataset then picks another sample).  Same arguments as
+        ``LoadImageFromFile``.
         """
 
         def transform(self, results):
@@ -134,9 +136,12 @@ def _register_transform():
                         f'image file {filename} does not exist; restore it '
                         f'or remove it from the annotation file / class '
                         f'folder') from e
+                # One line: cv2 errors end in a newline.
+                reason = ' '.join(str(e).split())
                 raise CorruptImageError(
                     f'corrupt or unreadable image {filename}: '
-                    f'{type(e).__name__}: {e}; delete or replace it') from e
+                    f'{type(e).__name__}: {reason}; delete or replace '
+                    f'it') from e
 
     CheckedLoadImageFromFile.__module__ = __name__
     TRANSFORMS.register_module(module=CheckedLoadImageFromFile, force=True)
