@@ -7,4 +7,6 @@ enable_safe_checkpoint_loading()
 
 __version__ = '0.1.0'
 
-from . import models  # noqa: E402,F401  (registers the backbones)
+# Registers the backbones (mmdet + mmpretrain MODELS) and the checked image
+# loader (mmcv TRANSFORMS), so custom_imports=['mmdet_gghost'] is enough.
+from . import datasets, models  # noqa: E402,F401
