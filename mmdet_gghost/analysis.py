@@ -302,7 +302,8 @@ def complexity_report(model: nn.Module,
     Returns:
         dict with keys ``input_shape`` (list of 4 ints), ``bn_fused``,
         ``bn_layers`` (BN layers left), ``bn_macs_counted``, ``total``,
-        ``parts`` (top-level children, detectors/classifiers only),
+        ``parts`` (top-level children with a non-zero count, e.g.
+        backbone/neck/bbox_head; detectors and classifiers only),
         ``backbone`` (with ``name``: its module path, '' for a bare
         backbone), ``stages`` (list of dicts with ``name`` and ``modules``),
         ``other`` (backbone total minus its stages: ops run directly in the
@@ -367,8 +368,9 @@ def complexity_report(model: nn.Module,
     if prefix:
         for name, _ in model.named_children():
             s = _stats(params_by_mod, macs_by_mod, acts_by_mod, [name])
-            s['name'] = name
-            parts.append(s)
+            if any(s.values()):  # e.g. not the data preprocessor
+                s['name'] = name
+                parts.append(s)
     n_bn = count_bn_layers(model)
     return dict(
         input_shape=list(shape),

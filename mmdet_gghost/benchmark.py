@@ -15,14 +15,18 @@ the median over rounds is reported. On CUDA every timed call is bracketed by
 ``torch.cuda.synchronize()`` (kernel launches are asynchronous; timing
 without it measures the launch, not the work).
 
-Detections after NMS: a randomly initialised RetinaNet emits arbitrary
-scores, so with the config's ``score_thr`` (0.05) one model may keep almost
-no candidate and another thousands, making post-processing cost (and FPS)
-depend on the random init rather than on the architecture. With synthetic
-inputs we therefore set ``score_thr=0`` by default: every FPN level sends
-its top ``nms_pre`` (1000) candidates to NMS and ``max_per_img`` (100) boxes
-come out, for every model alike -- the load a trained detector sees on busy
-images. The mean number of detections per image is reported per model.
+Detections after NMS: without a checkpoint every model gets its own
+from-scratch initialisation, under which RetinaNet's classifier predicts the
+prior probability (0.01) everywhere -- below the config's ``score_thr``
+(0.05), so no box would reach NMS; a trained model on busy images sends
+hundreds. Scores on synthetic noise are meaningless for trained weights as
+well. With synthetic inputs we therefore set ``score_thr=0`` by default:
+every FPN level sends its top ``nms_pre`` (1000) candidates to NMS and
+``max_per_img`` (100) boxes come out, for every model alike -- the same,
+full post-processing load for all (about what a trained detector meets on
+busy images). The mean number of detections per image after NMS is
+reported per model (``dets/img``); with ``--data`` the config's threshold
+is kept.
 
 The public functions are usable without the CLI (see ``tools/benchmark.py``).
 """
@@ -48,8 +52,8 @@ from .analysis import (build_model_from_config, complexity_report,
 __all__ = [
     'load_model', 'make_inputs', 'make_step_fn', 'time_interleaved',
     'summarize', 'write_reports', 'plot_map_vs_fps', 'load_metric',
-    'collect_env', 'count_detections', 'run_benchmark', 'CSV_FIELDS',
-    'UsageError'
+    'collect_env', 'count_detections', 'outputs_finite', 'make_console',
+    'run_benchmark', 'CSV_FIELDS', 'UsageError'
 ]
 
 DEFAULT_SHAPES = {'det': (800, 1333), 'cls': (224, 224)}
@@ -105,6 +109,46 @@ def fuse_bn(model: nn.Module) -> nn.Module:
     return model if out is None else out
 
 
+def _strip_pretrained(cfg) -> int:
+    """Set every ``init_cfg`` that loads pretrained weights to ``None``.
+
+    Benchmarking never needs the ImageNet weights, and ``init_weights``
+    must not try to download or open them. Returns how many were removed.
+    """
+    n = 0
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            if k == 'init_cfg' and v is not None:
+                items = v if isinstance(v, (list, tuple)) else [v]
+                if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
+                       for i in items):
+                    cfg[k] = None
+                    n += 1
+            else:
+                n += _strip_pretrained(v)
+    elif isinstance(cfg, (list, tuple)):
+        for v in cfg:
+            n += _strip_pretrained(v)
+    return n
+
+
+def _init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
+    """``model.init_weights()`` with a fixed seed, without its INFO dump."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model.init_weights()
+    finally:
+        torch.random.set_rng_state(state)
+        logger.setLevel(level)
+
+
 def load_model(cfg_path,
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
@@ -112,13 +156,21 @@ def load_model(cfg_path,
                channels_last: bool = False,
                score_thr: Optional[float] = None,
                max_per_img: Optional[int] = None,
-               cfg_options: Optional[dict] = None):
+               cfg_options: Optional[dict] = None,
+               seed: int = 0):
     """Build a detector/classifier from a config for benchmarking.
+
+    Without a checkpoint the model gets its own from-scratch initialisation
+    (``init_weights()`` with pretrained ``init_cfg`` removed, fixed seed),
+    not PyTorch's layer defaults: with the latter, BN in eval mode does not
+    normalise and the features of a deep net grow by orders of magnitude
+    (RetinaNet G-Ghost-R34: classification logits of +-700, every sigmoid
+    score exactly 0, hence *no* box reaching NMS -- an unfairly cheap
+    post-processing). Values do not otherwise affect speed.
 
     Args:
         cfg_path: mmdet or mmpretrain config file (or ``Config``).
-        checkpoint: weights file; ``None`` keeps the random initialisation
-            (speed does not depend on the values, see the module doc).
+        checkpoint: weights file; ``None``: initialised as above.
         device: ``'cpu'`` or ``'cuda'``/``'cuda:N'``.
         fuse: fold BN into convs.
         channels_last: convert weights to NHWC.
@@ -128,7 +180,7 @@ def load_model(cfg_path,
     Returns:
         tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
         ``info`` = dict(scope, task ('det' | 'cls'), config, checkpoint,
-        bn_fused, test_cfg).
+        weights ('checkpoint' | 'init_weights'), bn_fused, test_cfg).
 
     Raises:
         FileNotFoundError: naming the missing config or checkpoint.
@@ -142,11 +194,15 @@ def load_model(cfg_path,
         _override_test_cfg(test_cfg, 'score_thr', float(score_thr))
     if max_per_img is not None:
         _override_test_cfg(test_cfg, 'max_per_img', int(max_per_img))
+    if checkpoint is None:
+        _strip_pretrained(cfg.model)
     model, cfg, scope = build_model_from_config(cfg)
     if checkpoint is not None:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu',
                         logger='silent')
+    elif hasattr(model, 'init_weights'):
+        _init_weights_quietly(model, seed)
     model = model.to(device)
     model.eval()  # (some train() overrides return None: no chaining)
     if fuse:
@@ -159,6 +215,7 @@ def load_model(cfg_path,
         task=task,
         config=str(cfg_path),
         checkpoint=checkpoint,
+        weights='checkpoint' if checkpoint else 'init_weights',
         bn_fused=bool(fuse),
         test_cfg=_to_plain(cfg.model.get('test_cfg', None)))
     return model, cfg, info
@@ -258,6 +315,26 @@ def count_detections(outputs) -> Optional[float]:
         if hasattr(o, 'pred_instances')
     ]
     return float(np.mean(counts)) if counts else None
+
+
+def outputs_finite(outputs) -> bool:
+    """Whether every tensor in a model output (tensors, tuples/lists of
+    them, data samples with ``pred_instances``/``pred_score``) is finite."""
+    if torch.is_tensor(outputs):
+        return (not outputs.is_floating_point()
+                or bool(torch.isfinite(outputs).all()))
+    if isinstance(outputs, (list, tuple)):
+        return all(outputs_finite(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return all(outputs_finite(o) for o in outputs.values())
+    for name in ('pred_instances', 'pred_score'):
+        field = getattr(outputs, name, None)
+        if field is None:
+            continue
+        values = field.values() if hasattr(field, 'values') else [field]
+        if not all(outputs_finite(v) for v in values if torch.is_tensor(v)):
+            return False
+    return True
 
 
 def _compile_parts(model: nn.Module, task: str) -> None:
@@ -520,9 +597,9 @@ def _cpu_model() -> str:
 CSV_FIELDS = [
     'name', 'config', 'checkpoint', 'task', 'input_shape', 'batch_size',
     'rounds', 'params', 'macs', 'activations', 'bn_fused', 'dets_per_img',
-    'first_call_s', 'median_ms', 'mean_ms', 'p10_ms', 'p90_ms', 'fps',
-    'fps_ratio', 'fps_ratio_p10', 'fps_ratio_p90', 'gflops_per_s',
-    'metric_key', 'metric'
+    'first_call_s', 'outputs_finite', 'median_ms', 'mean_ms', 'p10_ms',
+    'p90_ms', 'fps', 'fps_ratio', 'fps_ratio_p10', 'fps_ratio_p90',
+    'gflops_per_s', 'metric_key', 'metric'
 ]
 
 NOTES = [
@@ -577,9 +654,18 @@ def table_rows(rows: Sequence[dict]) -> List[List[str]]:
     return out
 
 
+def make_console():
+    """A rich console wide enough for the table also when piped to a file
+    (rich falls back to 80 columns without a terminal)."""
+    import shutil
+
+    from rich.console import Console
+    width = max(shutil.get_terminal_size((160, 24)).columns, 160)
+    return Console(width=width, log_path=False)
+
+
 def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
     """Print the results as a rich table."""
-    from rich.console import Console
     from rich.table import Table
     cells = table_rows(rows)
     table = Table(
@@ -591,7 +677,7 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
         table.add_column(h, justify='left' if i == 0 else 'right')
     for r in cells[1:]:
         table.add_row(*r)
-    (console or Console()).print(table)
+    (console or make_console()).print(table)
 
 
 def _title(settings: dict) -> str:
@@ -658,7 +744,7 @@ def write_reports(out_dir: str,
     lines += ['', '## Models', '']
     for r in rows:
         lines.append(f'- **{r["name"]}**: config `{r.get("config")}`, '
-                     f'checkpoint `{r.get("checkpoint") or "random init"}`'
+                     f'weights `{r.get("checkpoint") or "init_weights()"}`'
                      f', input {_fmt_shape(r.get("input_shape"))}'
                      + (f', first call {r["first_call_s"]:.2f} s'
                         if r.get('first_call_s') is not None else ''))
@@ -775,8 +861,7 @@ def run_benchmark(configs: Sequence[str],
             missing (checked before anything is built).
         UsageError: inconsistent options (a ``ValueError``).
     """
-    from rich.console import Console
-    console = console or Console()
+    console = console or make_console()
     n = len(configs)
     if n == 0:
         raise UsageError('give at least one config')
@@ -804,8 +889,10 @@ def run_benchmark(configs: Sequence[str],
         raise UsageError(f'--names: give one per config ({n})')
     if threads:
         torch.set_num_threads(int(threads))
-    warmup = (20 if is_cuda else 3) if warmup is None else int(warmup)
-    rounds = (100 if is_cuda else 20) if rounds is None else int(rounds)
+    # CPU: one RetinaNet-R34 call at 800x1333 takes ~8 s on 2 cores, so the
+    # default CPU run is short (raise --iters on a bigger machine)
+    warmup = (20 if is_cuda else 1) if warmup is None else int(warmup)
+    rounds = (100 if is_cuda else 6) if rounds is None else int(rounds)
     if rounds < 1:
         raise UsageError('--iters must be >= 1')
     if score_thr == 'auto':
@@ -881,6 +968,16 @@ def run_benchmark(configs: Sequence[str],
         e['first_call_s'] = time.perf_counter() - t0
         e['dets'] = (count_detections(out) if task == 'full'
                      and isinstance(out, (list, tuple)) else None)
+        if e['dets'] == 0:
+            console.log(f'[yellow]note: no box survives post-processing for '
+                        f'{e["name"]} (score_thr {score_thr!r}); NMS then '
+                        'costs ~nothing. Use --score-thr 0 or a trained '
+                        'checkpoint for a realistic load')
+        e['finite'] = outputs_finite(out)
+        if not e['finite']:
+            console.log(f'[red]warning: {e["name"]} produced non-finite '
+                        'outputs (inf/NaN): its timing may not be '
+                        'representative')
 
     fns = [e['fn'] for e in entries]
     if progress:
@@ -919,6 +1016,7 @@ def run_benchmark(configs: Sequence[str],
             bn_fused=fuse_conv_bn,
             dets_per_img=e['dets'],
             first_call_s=e['first_call_s'],
+            outputs_finite=e['finite'],
             metric_key=None,
             metric=None,
             latencies_ms=[float(x) * 1e3 for x in lat])

@@ -16,9 +16,9 @@ import torch
 
 from mmdet_gghost.benchmark import (CSV_FIELDS, UsageError, load_metric,
                                     load_model, make_inputs, make_step_fn,
-                                    plot_map_vs_fps, run_benchmark,
-                                    summarize, time_interleaved,
-                                    write_reports)
+                                    outputs_finite, plot_map_vs_fps,
+                                    run_benchmark, summarize,
+                                    time_interleaved, write_reports)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -31,7 +31,7 @@ model = dict(
         std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
     backbone=dict(
         type='ResNet', depth={depth}, base_channels=8, num_stages=4,
-        out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN'), init_cfg=None),
+        out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN'), init_cfg={init}),
     neck=dict(
         type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
         start_level=1, add_extra_convs='on_input', num_outs=5),
@@ -69,9 +69,12 @@ data_preprocessor = dict(
 def cfgs(tmp_path_factory):
     d = tmp_path_factory.mktemp('cfgs')
     paths = {}
-    for name, text in (('det18', TINY_RETINANET.format(depth=18)),
-                       ('det34', TINY_RETINANET.format(depth=34)),
-                       ('cls18', TINY_CLASSIFIER)):
+    pretrained = "dict(type='Pretrained', checkpoint='/nonexistent/r18.pth')"
+    for name, text in (
+        ('det18', TINY_RETINANET.format(depth=18, init=None)),
+        ('det34', TINY_RETINANET.format(depth=34, init=None)),
+        ('det18_pretrained', TINY_RETINANET.format(depth=18, init=pretrained)),
+        ('cls18', TINY_CLASSIFIER)):
         paths[name] = str(d / f'{name}.py')
         with open(paths[name], 'w') as f:
             f.write(text)
@@ -251,8 +254,29 @@ def test_load_model_and_step(cfgs, tmp_path):
     # random weights + score_thr 0: NMS sees a full candidate set and
     # every image comes out capped at max_per_img
     assert [len(o.pred_instances) for o in out] == [7, 7]
+    assert outputs_finite(out)
     feats = make_step_fn(model, batches, task='backbone')()
     assert len(feats) == 4 and feats[0].shape[0] == 2
+    assert outputs_finite(feats)
+    assert not outputs_finite((feats[0], feats[1] * float('nan')))
+
+
+def test_fresh_init_needs_score_thr_override(cfgs):
+    """Why score_thr is 0 for synthetic inputs: a freshly initialised
+    RetinaNet scores every anchor at its prior (0.01) < 0.05."""
+    # the pretrained init_cfg (a missing file) is dropped, not loaded
+    model, _, info = load_model(cfgs['det18_pretrained'])
+    assert info['weights'] == 'init_weights'
+    assert model.bbox_head.test_cfg['score_thr'] == 0.05
+    out = make_step_fn(model, make_inputs('det', (64, 96)))()
+    assert len(out[0].pred_instances) == 0
+    # init_weights ran: the classifier bias is the focal-loss prior
+    bias = model.bbox_head.retina_cls.bias
+    assert torch.allclose(torch.sigmoid(bias), torch.tensor(0.01), atol=1e-6)
+    # the same model with the benchmark's default for synthetic inputs
+    model, _, _ = load_model(cfgs['det18_pretrained'], score_thr=0.0)
+    out = make_step_fn(model, make_inputs('det', (64, 96)))()
+    assert len(out[0].pred_instances) == 100  # max_per_img of the config
 
 
 def test_missing_files_give_clear_errors(cfgs, tmp_path):
@@ -323,7 +347,7 @@ def test_cli_end_to_end(cfgs, tmp_path):
     assert [r['dets_per_img'] for r in rows] == [20.0, 20.0]
     assert res['settings']['score_thr'] == 0.0
     assert res['settings']['threads'] == 1
-    assert all(r['bn_fused'] for r in rows)
+    assert all(r['bn_fused'] and r['outputs_finite'] for r in rows)
     assert all(rep['bn_layers'] == 0 for rep in res['complexity'].values())
     # ResNet-34 does more work than ResNet-18 (complexity columns filled)
     assert rows[1]['macs'] > rows[0]['macs']

@@ -108,7 +108,9 @@ def test_bn_not_counted_unless_asked_and_fusing_reported():
     assert rep_f['total']['params'] == cin * cout * 9 + cout  # + conv bias
     assert 'BN fused: yes' in complexity_notes(rep_f)
     assert 'BN fused: no (1 BN layers)' in complexity_notes(rep)
-    assert complexity_table(rep).row_count == 2  # backbone + its stage
+    # one row for the backbone, one per stage (its children: conv, bn)
+    assert [s['name'] for s in rep['stages']] == ['conv', 'bn']
+    assert complexity_table(rep).row_count == 3
 
 
 def test_mode_restored_after_counting():

@@ -33,8 +33,9 @@ def parse_args(argv=None):
     p.add_argument('configs', nargs='+', help='config files; the first one '
                    'is the reference of the FPS ratio')
     p.add_argument('--checkpoint', nargs='+', default=None, metavar='CKPT',
-                   help='one per config ("none" = random init); default: '
-                   'random init (speed does not depend on weight values)')
+                   help='one per config ("none" = no checkpoint); default: '
+                   'none, i.e. the model\'s own init_weights() (pretrained '
+                   'init_cfg removed, fixed seed)')
     p.add_argument('--names', nargs='+', default=None,
                    help='labels, one per config (default: config file names)')
     p.add_argument('--task', choices=['full', 'backbone'], default='full',
@@ -52,9 +53,9 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads for CPU runs (recorded)')
     p.add_argument('--warmup', type=int, default=None,
-                   help='untimed rounds (default 3 on CPU, 20 on CUDA)')
+                   help='untimed rounds (default 1 on CPU, 20 on CUDA)')
     p.add_argument('--iters', type=int, default=None,
-                   help='timed rounds, one call per model each (default 20 '
+                   help='timed rounds, one call per model each (default 6 '
                    'on CPU, 100 on CUDA)')
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--fuse-conv-bn', action='store_true',

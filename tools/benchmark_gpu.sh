@@ -9,6 +9,8 @@
 #
 # Results: work_dirs/benchmark_gpu/<fp32|amp>_bs<1|8>/benchmark.{json,csv,md}
 # and work_dirs/benchmark_gpu/summary.md (all four tables in one).
+# Environment overrides: CONFIG_A/CONFIG_B, WARMUP, ITERS, OUT, PY, SHAPE
+# ("H W"), and DEVICE (cpu runs the fp32 part only: a dry run of the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,7 @@ B=${CONFIG_B:-configs/retinanet_gghost_r34_1x_coco.py}
 WARMUP=${WARMUP:-10}
 ITERS=${ITERS:-50}
 DEVICE=${DEVICE:-cuda}
+SHAPE=${SHAPE:-800 1333}
 
 extra=()
 if [ -n "${CKPT_A:-}${CKPT_B:-}" ]; then
@@ -29,21 +32,27 @@ if [ -n "${EVAL_A:-}${EVAL_B:-}" ]; then
     extra+=(--eval-results "${EVAL_A:-none}" "${EVAL_B:-none}")
 fi
 
-"$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else
+if [ "${DEVICE#cuda}" != "$DEVICE" ]; then
+    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else
   'benchmark_gpu.sh: no CUDA device visible to torch')"
+fi
 mkdir -p "$OUT"
 
 for bs in 1 8; do
     for prec in fp32 amp; do
         dir="$OUT/${prec}_bs${bs}"
         flags=()
-        [ "$prec" = amp ] && flags+=(--amp)
+        if [ "$prec" = amp ]; then
+            # autocast is CUDA-only in tools/benchmark.py
+            [ "${DEVICE#cuda}" != "$DEVICE" ] || continue
+            flags+=(--amp)
+        fi
         if [ -n "${EVAL_A:-}${EVAL_B:-}" ]; then
             flags+=(--plot "$dir/map_vs_fps.png")
         fi
         echo "=== $prec, batch $bs -> $dir"
         "$PY" tools/benchmark.py "$A" "$B" --names R34 G-Ghost-R34 \
-            --device "$DEVICE" --batch-size "$bs" --shape 800 1333 \
+            --device "$DEVICE" --batch-size "$bs" --shape $SHAPE \
             --warmup "$WARMUP" --iters "$ITERS" --no-progress \
             --out "$dir" ${flags[@]+"${flags[@]}"} ${extra[@]+"${extra[@]}"}
     done
