@@ -88,7 +88,7 @@ def benchmark_detectors(gghost, baseline, out_dir, shape=(256, 256),
         checkpoints=ckpts,
         names=['RetinaNet-R34 (demo)', 'RetinaNet-GGhost-R34 (demo)'],
         shape=shape, threads=threads, rounds=rounds, warmup=3,
-        fuse_conv_bn=True, score_thr='config', eval_results=evals,
+        fuse_conv_bn=True, eval_results=evals,
         metric_key='coco/bbox_mAP_50', out_dir=str(out_dir),
         plot=str(out_dir / 'map_vs_fps.png'))
 
