@@ -841,6 +841,7 @@ def run_benchmark(configs: Sequence[str],
                   channels_last: bool = False,
                   amp: bool = False,
                   compile: bool = False,
+                  cudnn_benchmark: bool = False,
                   score_thr: Union[float, str, None] = 'auto',
                   max_per_img: Optional[int] = None,
                   complexity: bool = True,
@@ -900,6 +901,10 @@ def run_benchmark(configs: Sequence[str],
         # (module doc); real images: keep the config's threshold
         score_thr = None if data else 0.0
 
+    if is_cuda:
+        # let cuDNN pick the fastest algorithm per conv shape (mmdet's
+        # env_cfg.cudnn_benchmark); the warm-up rounds absorb the search
+        torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
     settings = dict(
         task=task,
         device=device,
@@ -913,6 +918,7 @@ def run_benchmark(configs: Sequence[str],
         channels_last=channels_last,
         amp=amp,
         compile=compile,
+        cudnn_benchmark=bool(cudnn_benchmark) if is_cuda else None,
         score_thr=score_thr,
         max_per_img=max_per_img)
     sync = torch.cuda.synchronize if is_cuda else None

@@ -66,6 +66,8 @@ def parse_args(argv=None):
     p.add_argument('--compile', action='store_true',
                    help='torch.compile backbone/neck/head (compile time is '
                    'reported apart, as the first call)')
+    p.add_argument('--cudnn-benchmark', action='store_true',
+                   help='CUDA: torch.backends.cudnn.benchmark = True')
     p.add_argument('--score-thr', default='auto',
                    help='detector test_cfg.score_thr; auto: 0 with '
                    'synthetic inputs (every model runs NMS on a full '
@@ -115,6 +117,7 @@ def main(argv=None):
             channels_last=args.channels_last,
             amp=args.amp,
             compile=args.compile,
+            cudnn_benchmark=args.cudnn_benchmark,
             score_thr=score_thr,
             max_per_img=args.max_per_img,
             complexity=not args.no_complexity,
