@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from mmcv.transforms import TRANSFORMS, LoadImageFromFile
 
 # mmpretrain's CustomDataset default extensions.
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
@@ -97,58 +98,43 @@ def check_image_file(path):
     return img.shape
 
 
-def _register_transform():
-    """Define and register CheckedLoadImageFromFile if mmcv is installed.
+# Registered in mmcv's TRANSFORMS (a child of mmengine's root registry), so
+# dict(type='CheckedLoadImageFromFile') resolves from mmdet's and
+# mmpretrain's registries too.
+@TRANSFORMS.register_module(force=True)
+class CheckedLoadImageFromFile(LoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` with an error that names the file.
 
-    Registered in mmcv's ``TRANSFORMS`` (mmengine's root registry), so
-    ``dict(type='CheckedLoadImageFromFile')`` resolves from mmdet's and
-    mmpretrain's child registries too.
+    mmcv 2.1's version raises a bare ``cv2.error: (-215:Assertion
+    failed) !buf.empty()`` for an empty (0-byte) image, which does not
+    name the file, and ``AssertionError: failed to load image: <path>``
+    for an undecodable one (skipped under ``python -O``, and raised
+    even with ``ignore_empty=True``).  This one raises
+    :class:`CorruptImageError` (a ``ValueError``) or
+    :class:`DatasetNotFoundError` (a ``FileNotFoundError``) naming the
+    file, or returns None when ``ignore_empty=True`` (in training the
+    dataset then picks another sample).  Same arguments as
+    ``LoadImageFromFile``.
     """
-    try:
-        from mmcv.transforms import TRANSFORMS, LoadImageFromFile
-    except ImportError:  # checks work without mmcv; the transform needs it
-        return None
 
-    class CheckedLoadImageFromFile(LoadImageFromFile):
-        """mmcv's ``LoadImageFromFile`` with an error that names the file.
-
-        mmcv 2.1's version raises a bare ``cv2.error: (-215:Assertion
-        failed) !buf.empty()`` for an empty (0-byte) image, which does not
-        name the file, and ``AssertionError: failed to load image: <path>``
-        for an undecodable one (skipped under ``python -O``, and raised
-        even with ``ignore_empty=True``).  This one raises
-        :class:`CorruptImageError` (a ``ValueError``) or
-        :class:`DatasetNotFoundError` (a ``FileNotFoundError``) naming the
-        file, or returns None when ``ignore_empty=True`` (in training the
-        dataset then picks another sample).  Same arguments as
-        ``LoadImageFromFile``.
-        """
-
-        def transform(self, results):
-            filename = results['img_path']
-            try:
-                return super().transform(results)
-            except Exception as e:  # any failure to read or decode
-                if self.ignore_empty:
-                    return None
-                if isinstance(e, FileNotFoundError):
-                    raise DatasetNotFoundError(
-                        f'image file {filename} does not exist; restore it '
-                        f'or remove it from the annotation file / class '
-                        f'folder') from e
-                # One line: cv2 errors end in a newline.
-                reason = ' '.join(str(e).split())
-                raise CorruptImageError(
-                    f'corrupt or unreadable image {filename}: '
-                    f'{type(e).__name__}: {reason}; delete or replace '
-                    f'it') from e
-
-    CheckedLoadImageFromFile.__module__ = __name__
-    TRANSFORMS.register_module(module=CheckedLoadImageFromFile, force=True)
-    return CheckedLoadImageFromFile
-
-
-CheckedLoadImageFromFile = _register_transform()
+    def transform(self, results):
+        filename = results['img_path']
+        try:
+            return super().transform(results)
+        except Exception as e:  # any failure to read or decode
+            if self.ignore_empty:
+                return None
+            if isinstance(e, FileNotFoundError):
+                raise DatasetNotFoundError(
+                    f'image file {filename} does not exist; restore it '
+                    f'or remove it from the annotation file / class '
+                    f'folder') from e
+            # One line: cv2 errors end in a newline.
+            reason = ' '.join(str(e).split())
+            raise CorruptImageError(
+                f'corrupt or unreadable image {filename}: '
+                f'{type(e).__name__}: {reason}; delete or replace '
+                f'it') from e
 
 
 # --------------------------------------------------------------------------
