@@ -1,0 +1,74 @@
+"""CPU latency of a config's backbone (or whole tensor forward) in its
+inference forms: eval, BN-fused, channels-last, torch.compile'd.
+
+Example (docs/deploy.md)::
+
+    python tools/deploy/compare_forms.py configs/retinanet_gghost_r34_1x_coco.py \\
+        --forms eval fused compiled_eval compiled_fused \\
+        --shape 800 1216 --threads 2 --rounds 7
+
+Forms are timed in interleaved rounds (eval, fused, ..., eval, fused, ...);
+reported: median latency, the median over rounds of the per-round ratio to
+the first form, the untimed first call (compile time for ``compiled_*``),
+and each form's max relative output error vs the first form.
+``tools/benchmark.py`` applies ``--fuse-conv-bn`` / ``--compile`` to every
+config of a run, so it cannot put fused next to unfused; this tool does.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
+
+FORMS = ('eval', 'fused', 'channels_last', 'fused_channels_last')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Interleaved CPU latency of eval / fused / '
+        'channels-last / compiled forms of one model',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('config')
+    p.add_argument('--checkpoint', default=None)
+    p.add_argument('--target', choices=['backbone', 'model'],
+                   default='backbone')
+    p.add_argument('--forms', nargs='+', default=['eval', 'fused'],
+                   help='any of %s, each optionally prefixed by "compiled_"'
+                   % ', '.join(FORMS))
+    p.add_argument('--compile-backend', default='inductor')
+    p.add_argument('--shape', type=int, nargs=2, default=(800, 1216),
+                   metavar=('H', 'W'))
+    p.add_argument('--batch', type=int, default=1)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--rounds', type=int, default=7)
+    p.add_argument('--warmup', type=int, default=1)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    torch.set_num_threads(args.threads)
+    from mmdet_gghost.export import (build_model, deploy_forms, export_module,
+                                     time_forms)
+    model, _, scope = build_model(args.config, args.checkpoint)
+    module, kind = export_module(model, scope, args.target)
+    forms = deploy_forms(module, args.forms,
+                         compile_backend=args.compile_backend)
+    shape = (args.batch, 3, *args.shape)
+    res = time_forms(forms, shape, rounds=args.rounds, warmup=args.warmup)
+    print(f'{kind} of {args.config}, input {"x".join(map(str, shape))}, '
+          f'{args.threads} threads, {args.rounds} interleaved rounds, '
+          f'torch {torch.__version__}')
+    print(f'{"form":<26}{"median ms":>11}{"min ms":>9}{"ratio":>8}'
+          f'{"1st call s":>12}{"max rel err":>13}')
+    for name, r in res.items():
+        print(f'{name:<26}{r["median_s"] * 1e3:>11.1f}'
+              f'{r["min_s"] * 1e3:>9.1f}{r["ratio"]:>8.3f}'
+              f'{r["first_call_s"]:>12.1f}{r["max_rel"]:>13.1e}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
