@@ -59,6 +59,29 @@ ARCH_EXAMPLES = ('gghost_resnet34', 'resnet34', 'gghost_regnetx_3.2gf',
                  'regnetx_3.2gf', 'cghostnet_1.0x')
 
 
+def strip_pretrained(cfg) -> int:
+    """Set every ``init_cfg`` that loads pretrained weights to ``None``.
+
+    Benchmarks and exports never need the ImageNet weights the configs
+    point at, and ``init_weights`` must not try to download or open them. Returns how many were removed.
+    """
+    n = 0
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            if k == 'init_cfg' and v is not None:
+                items = v if isinstance(v, (list, tuple)) else [v]
+                if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
+                       for i in items):
+                    cfg[k] = None
+                    n += 1
+            else:
+                n += strip_pretrained(v)
+    elif isinstance(cfg, (list, tuple)):
+        for v in cfg:
+            n += strip_pretrained(v)
+    return n
+
+
 def arch_to_backbone_cfg(arch: str) -> dict:
     """Map a backbone name such as ``'gghost_resnet34'`` to a config dict.
 

@@ -47,7 +47,7 @@ import torch
 import torch.nn as nn
 
 from .analysis import (build_model_from_config, complexity_report,
-                       format_count, load_config)
+                       format_count, load_config, strip_pretrained)
 
 __all__ = [
     'load_model', 'make_inputs', 'make_step_fn', 'time_interleaved',
@@ -107,29 +107,6 @@ def fuse_bn(model: nn.Module) -> nn.Module:
         from mmcv.cnn import fuse_conv_bn as fuse_model
     out = fuse_model(model)
     return model if out is None else out
-
-
-def _strip_pretrained(cfg) -> int:
-    """Set every ``init_cfg`` that loads pretrained weights to ``None``.
-
-    Benchmarking never needs the ImageNet weights, and ``init_weights``
-    must not try to download or open them. Returns how many were removed.
-    """
-    n = 0
-    if isinstance(cfg, dict):
-        for k, v in cfg.items():
-            if k == 'init_cfg' and v is not None:
-                items = v if isinstance(v, (list, tuple)) else [v]
-                if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
-                       for i in items):
-                    cfg[k] = None
-                    n += 1
-            else:
-                n += _strip_pretrained(v)
-    elif isinstance(cfg, (list, tuple)):
-        for v in cfg:
-            n += _strip_pretrained(v)
-    return n
 
 
 def _init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
@@ -195,7 +172,7 @@ def load_model(cfg_path,
     if max_per_img is not None:
         _override_test_cfg(test_cfg, 'max_per_img', int(max_per_img))
     if checkpoint is None:
-        _strip_pretrained(cfg.model)
+        strip_pretrained(cfg.model)
     model, cfg, scope = build_model_from_config(cfg)
     if checkpoint is not None:
         from mmengine.runner import load_checkpoint

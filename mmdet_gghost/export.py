@@ -100,27 +100,6 @@ def require_onnxruntime():
 # --------------------------------------------------------------------------
 
 
-def _strip_pretrained(cfg) -> int:
-    """Set every ``init_cfg`` that loads a checkpoint to ``None`` (in place);
-    returns how many. Exporting never needs the ImageNet weights the configs
-    point at."""
-    n = 0
-    if isinstance(cfg, dict):
-        for k, v in cfg.items():
-            if k == 'init_cfg' and v is not None:
-                items = v if isinstance(v, (list, tuple)) else [v]
-                if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
-                       for i in items):
-                    cfg[k] = None
-                    n += 1
-            else:
-                n += _strip_pretrained(v)
-    elif isinstance(cfg, (list, tuple)):
-        for v in cfg:
-            n += _strip_pretrained(v)
-    return n
-
-
 @torch.no_grad()
 def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
     """Give every BN non-trivial running statistics and affine parameters.
@@ -179,12 +158,13 @@ def build_model(config, checkpoint: Optional[str] = None,
         tuple: ``(model, cfg, scope)``; ``scope`` is ``'mmdet'`` or
         ``'mmpretrain'``.
     """
-    from .analysis import build_model_from_config, load_config
+    from .analysis import (build_model_from_config, load_config,
+                           strip_pretrained)
 
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     cfg = load_config(config, cfg_options)
-    _strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     model, cfg, scope = build_model_from_config(cfg)
     if checkpoint is not None:
         from mmengine.runner import load_checkpoint
