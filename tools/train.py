@@ -9,14 +9,13 @@ Usage (mmdet-style)::
 The toolbox (mmdet or mmpretrain) follows the config's ``default_scope``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 # Run from a checkout without installing the package.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
+from mmdet_gghost.apis.common import add_runner_arguments, run_tool  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -37,42 +36,24 @@ def parse_args(argv=None):
         const='auto',
         help='resume from this checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value pairs (mmdet syntax)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmdet_gghost.apis import train
-    from mmdet_gghost.apis.common import USER_ERRORS, cleanup_distributed
-    try:
-        train(
-            args.config,
-            work_dir=args.work_dir,
-            resume=args.resume,
-            cfg_options=args.cfg_options,
-            launcher=args.launcher,
-            amp=args.amp,
-            auto_scale_lr=args.auto_scale_lr)
-    except USER_ERRORS as error:
-        # A missing/unsafe file or a bad data set: the message says it all.
-        sys.exit(f'{osp.basename(__file__)}: error: {error}')
-    finally:
-        cleanup_distributed()
+    run_tool(
+        osp.basename(__file__),
+        args,
+        train,
+        config=args.config,
+        work_dir=args.work_dir,
+        resume=args.resume,
+        cfg_options=args.cfg_options,
+        launcher=args.launcher,
+        amp=args.amp,
+        auto_scale_lr=args.auto_scale_lr)
 
 
 if __name__ == '__main__':

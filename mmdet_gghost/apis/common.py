@@ -223,3 +223,36 @@ def cleanup_distributed() -> None:
     """Destroy the process group at the end of a CLI run (quiet exit)."""
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+# -- shared by the tools/train.py and tools/test.py command lines -------------
+def add_runner_arguments(parser) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank`` (mmdet's)."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value pairs (mmdet syntax)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def run_tool(tool: str, args, fn, **kwargs):
+    """Run ``fn(**kwargs)`` for the CLI ``tool``: user errors (a missing or
+    unsafe file, a bad data set) exit with their one-line message instead of
+    a traceback; the process group is always torn down."""
+    import sys
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    try:
+        return fn(**kwargs)
+    except USER_ERRORS as error:
+        sys.exit(f'{tool}: error: {error}')
+    finally:
+        cleanup_distributed()
