@@ -29,7 +29,10 @@ PINS = REPO / 'requirements' / 'pinned.txt'
 TORCH_PINS = ('torch==2.14.1', 'torchvision==0.29.1')
 MMCV_VERSION = '2.1.0'
 # pip >= 23.1 is enough; the venv's bundled pip is used as is.
-BUILD_PINS = ('setuptools<82', 'wheel')
+# torch 2.14 requires setuptools >= 77 and would otherwise pull the newest
+# one, which has no pkg_resources (needed by mmcv's setup.py and by
+# mmengine's `mmdet::` config bases): pin the range for every install.
+BUILD_PINS = ('setuptools>=77,<82', 'wheel')
 
 
 class StepError(RuntimeError):
@@ -125,6 +128,15 @@ def read_pins(path=PINS):
     return [ln for ln in lines if ln]
 
 
+def write_constraints(log_dir):
+    """A pip constraints file holding :data:`BUILD_PINS`' setuptools range,
+    so that no later install upgrades setuptools past pkg_resources."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / 'constraints.txt'
+    path.write_text(BUILD_PINS[0] + '\n')
+    return path
+
+
 def patch_mmcv_source(src_dir):
     """Make mmcv 2.1.0's setup.py compile with C++20 (torch >= 2.10 headers
     refuse anything older). Returns the number of flags changed."""
@@ -212,16 +224,18 @@ def setup(venv_dir, cache_dir, log_dir):
     installed = venv.installed()
 
     setuptools_major = int(installed.get('setuptools', '0').split('.')[0] or 0)
-    if 'wheel' not in installed or not 40 <= setuptools_major < 82:
+    if 'wheel' not in installed or not 77 <= setuptools_major < 82:
         # mmcv's setup.py and mmengine's `mmdet::` config bases need
         # pkg_resources, which setuptools 82 removed.
-        step('installing build tools (setuptools<82, wheel)')
+        step('installing build tools (setuptools>=77,<82, wheel)')
         run(venv.pip('install', *BUILD_PINS), 'build-tools', log_dir)
+    keep_build_pins = ('-c', write_constraints(log_dir))
 
     missing = unmet(TORCH_PINS, installed)
     if missing:
         step(f'installing {" ".join(missing)} (from local disk, ~2-4 min)')
-        run(venv.pip('install', *TORCH_PINS), 'torch', log_dir)
+        run(venv.pip('install', *TORCH_PINS, *keep_build_pins), 'torch',
+            log_dir)
     torch_version = venv.installed()['torch']
 
     pins = read_pins()
@@ -231,7 +245,8 @@ def setup(venv_dir, cache_dir, log_dir):
     missing = unmet(pins, installed)
     if missing:
         step(f'installing {len(missing)} pinned packages from {PINS.name}')
-        run(venv.pip('install', '-r', PINS), 'pinned', log_dir)
+        run(venv.pip('install', '-r', PINS, *keep_build_pins), 'pinned',
+            log_dir)
 
     step('mmcv')
     ensure_mmcv(venv, cache_dir, log_dir, torch_version)
