@@ -24,8 +24,10 @@ KNOWN_SCOPES = ('mmdet', 'mmpretrain')
 
 def _user_errors() -> tuple:
     """Errors the CLIs report as one line instead of a traceback."""
+    from mmdet_gghost.apis.classification import CheckpointMismatchError
     from mmdet_gghost.checkpoint import UnsafeCheckpointError
-    errors = [FileNotFoundError, UnsafeCheckpointError]
+    errors = [FileNotFoundError, UnsafeCheckpointError,
+              CheckpointMismatchError]
     try:
         from mmdet_gghost.datasets.checks import DatasetError
         errors.append(DatasetError)

@@ -7,6 +7,7 @@ from typing import Optional, Union
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from .classification import check_classifier_load_from
 from .common import (check_datasets, load_config, prepare_distributed,
                      register_toolbox, set_work_dir)
 
@@ -125,6 +126,9 @@ def train(config: str,
                           amp, auto_scale_lr)
     register_toolbox(cfg)
     check_datasets(cfg, used_splits(cfg, 'train'))
+    # The Runner loads `load_from` with strict=False: a classifier head of
+    # another class count would only be warned about.
+    check_classifier_load_from(cfg)
     prepare_distributed(cfg, launcher)
     runner = build_runner(cfg)
     runner.train()
