@@ -14,7 +14,7 @@ test: setup
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
 
 demo: setup
-	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det
 
 demo-cls: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only cls

@@ -163,6 +163,11 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'),
             _log(make_classification_dataset('data/demo_cls')['message'])
         result['cls'] = train_and_evaluate(CLS_CONFIG, work_dir / 'cls',
                                            cls_data)
+    if 'det' not in parts:
+        _log(f"classifier demo: val top-1 "
+             f"{result['cls']['metrics'].get('accuracy/top1', 0):.2f}% "
+             f"(metrics: {result['cls']['metrics_json']})")
+        return result
     if 'det' in parts:
         result['summary'] = write_summary(
             work_dir, result['det'], result.get('bench'),
