@@ -82,6 +82,24 @@ def strip_pretrained(cfg) -> int:
     return n
 
 
+def init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
+    """``model.init_weights()`` under a fixed seed, without mmengine's
+    per-parameter INFO dump; the global RNG state is restored."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model.init_weights()
+    finally:
+        torch.random.set_rng_state(state)
+        logger.setLevel(level)
+
+
 def arch_to_backbone_cfg(arch: str) -> dict:
     """Map a backbone name such as ``'gghost_resnet34'`` to a config dict.
 

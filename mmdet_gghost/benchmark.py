@@ -47,7 +47,8 @@ import torch
 import torch.nn as nn
 
 from .analysis import (build_model_from_config, complexity_report,
-                       format_count, load_config, strip_pretrained)
+                       format_count, init_weights_quietly, load_config,
+                       strip_pretrained)
 
 __all__ = [
     'load_model', 'make_inputs', 'make_step_fn', 'time_interleaved',
@@ -109,23 +110,6 @@ def fuse_bn(model: nn.Module) -> nn.Module:
     return model if out is None else out
 
 
-def _init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
-    """``model.init_weights()`` with a fixed seed, without its INFO dump."""
-    import logging
-
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model.init_weights()
-    finally:
-        torch.random.set_rng_state(state)
-        logger.setLevel(level)
-
-
 def load_model(cfg_path,
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
@@ -179,7 +163,7 @@ def load_model(cfg_path,
         load_checkpoint(model, checkpoint, map_location='cpu',
                         logger='silent')
     elif hasattr(model, 'init_weights'):
-        _init_weights_quietly(model, seed)
+        init_weights_quietly(model, seed)
     model = model.to(device)
     model.eval()  # (some train() overrides return None: no chaining)
     if fuse:

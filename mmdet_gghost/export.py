@@ -51,6 +51,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .analysis import init_weights_quietly
+
 __all__ = [
     'DEPLOY_INSTALL_HINT', 'EXPORTER', 'require_onnx', 'require_onnxruntime',
     'build_model', 'randomize_bn_stats', 'init_weights_quietly',
@@ -121,24 +123,6 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
                 m.weight.copy_(torch.rand(n, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(n, generator=g) * 0.1)
     return model
-
-
-def init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
-    """``model.init_weights()`` under a fixed seed, without mmengine's
-    per-parameter INFO dump; the global RNG state is restored."""
-    import logging
-
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model.init_weights()
-    finally:
-        torch.random.set_rng_state(state)
-        logger.setLevel(level)
 
 
 def build_model(config, checkpoint: Optional[str] = None,
