@@ -16,7 +16,7 @@ classes = ('circle_solid', 'circle_striped', 'square_solid',
            'square_striped', 'star_solid', 'star_striped', 'triangle_solid',
            'triangle_striped')
 num_classes = 8
-max_iters = 1000
+max_iters = 1200
 val_interval = 100
 batch_size = 32
 
