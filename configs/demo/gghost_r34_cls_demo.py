@@ -1,12 +1,14 @@
 # make demo-cls: G-Ghost-ResNet34 (lambda 0.5, mix) image classification
-# trained from scratch on the synthetic shapes set (tools/make_synthetic_data.py
+# trained from scratch on the synthetic shapes set (make_synthetic_data.py
 # cls: 8 classes = {circle, square, star, triangle} x {solid, striped},
 # 200 train / 50 val images per class, 64x64), sized for a 2-core CPU.
-# Same model as configs/imagenet/gghost-resnet34_8xb32_in1k.py (the backbone is
-# unchanged: ImageNet stem, 64x64 inputs give a 2x2 last stage); only the head's
-# class count, the data and the schedule differ.
+# Same model as configs/imagenet/gghost-resnet34_8xb32_in1k.py (the backbone
+# is unchanged: ImageNet stem, 64x64 inputs give a 2x2 last stage); only the
+# head's class count, the data and the schedule differ.
 #   python tools/make_synthetic_data.py cls --out data/demo_cls
 #   python tools/train.py configs/demo/gghost_r34_cls_demo.py
+# Measured on 2 CPU cores (docs/classification.md): val top-1 94.3 % at
+# iteration 900 (5 min), 96.3 % at the end (1200 iterations, 6.4 min).
 _base_ = '../imagenet/gghost-resnet34_8xb32_in1k.py'
 
 data_root = 'data/demo_cls/'
@@ -16,6 +18,8 @@ classes = ('circle_solid', 'circle_striped', 'square_solid',
            'square_striped', 'star_solid', 'star_striped', 'triangle_solid',
            'triangle_striped')
 num_classes = 8
+# The cosine schedule below ends at max_iters: shorten training here, not
+# with --cfg-options train_cfg.max_iters (that keeps the 1200-iteration decay).
 max_iters = 1200
 val_interval = 100
 batch_size = 32

@@ -14,7 +14,7 @@ the mismatched tensors and, for a classification head, both class counts
 and the fix:
 
 * :func:`check_classifier_load_from` checks a config's ``load_from`` before
-  the runner is built (the train/test APIs call it);
+  the runner is built (``mmdet_gghost.apis.train`` calls it);
 * :func:`load_classifier` is a strict ``mmpretrain.get_model(config,
   pretrained=checkpoint)``.
 
