@@ -431,10 +431,6 @@ def test_the_fine_tuning_advice_of_the_error_works(imagenet_ckpt, tiny_cls,
         'GGhostResNet' in log.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='needs check_classifier_load_from(cfg) in mmdet_gghost/apis/'
-    'test.py (as in train.py); remove this marker then')
 def test_test_tool_refuses_checkpoint_with_wrong_class_count(
         imagenet_ckpt, tiny_cls, tmp_path):
     """Without the check, tools/test.py reports the accuracy of a random

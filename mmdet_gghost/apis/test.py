@@ -16,6 +16,7 @@ from typing import Any, Optional
 from mmengine.config import Config
 from mmengine.dist import get_rank
 
+from .classification import check_classifier_load_from
 from .common import (check_datasets, load_config, prepare_distributed,
                      register_toolbox, set_work_dir)
 from .train import build_runner, used_splits
@@ -135,6 +136,9 @@ def test(config: str,
     if show_dir:
         _enable_visualization(cfg, scope, show_dir)
     check_datasets(cfg, used_splits(cfg, 'test'))
+    # A classifier checkpoint of another class count would be loaded with a
+    # warning only, and the metrics would be those of a random head.
+    check_classifier_load_from(cfg)
     prepare_distributed(cfg, launcher)
     runner = build_runner(cfg)
     if out:
