@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmdet_gghost.benchmark import (CSV_FIELDS, UsageError, load_metric,
+from mmdet_gghost.benchmark import (CSV_FIELDS, UsageError,
+                                    calibrate_score_thr, load_metric,
                                     load_model, make_inputs, make_step_fn,
                                     outputs_finite, plot_map_vs_fps,
                                     run_benchmark, summarize,
@@ -279,6 +280,35 @@ def test_fresh_init_needs_score_thr_override(cfgs):
     assert len(out[0].pred_instances) == 100  # max_per_img of the config
 
 
+def test_calibrated_score_thr_passes_the_asked_share(cfgs):
+    """score_thr='auto': the threshold lets exactly the asked fraction of
+    (anchor, class) pairs through, so NMS gets a busy image's load without
+    mmdet sorting every score of the image (what score_thr=0 does)."""
+    model, _, _ = load_model(cfgs['det18'])
+    batch = make_inputs('det', (64, 96), batch_size=2)[0]
+    thr = calibrate_score_thr(model, batch, 0.01)
+    with torch.no_grad():
+        outs = model.bbox_head(model.extract_feat(
+            model.data_preprocessor(batch, False)['inputs']))
+    scores = torch.cat([c.sigmoid().flatten(1) for c in outs[0]], 1)
+    k = int(np.ceil(0.01 * scores.shape[1]))
+    passing = (scores > thr).sum(1)
+    # every image gets at least k; the image that set it gets exactly k
+    assert passing.min().item() == k
+    assert thr < 0.05  # below the config's: the prior-level scores pass
+    # a bigger share gives a lower threshold
+    assert calibrate_score_thr(model, batch, 0.1) < thr
+    with pytest.raises(UsageError, match='candidate_fraction'):
+        calibrate_score_thr(model, batch, 0)
+    # the benchmark applies it to the head and reports it per model
+    res = run_benchmark([cfgs['det18']], shape=(64, 96), warmup=0, rounds=1,
+                        complexity=False, progress=False,
+                        candidate_fraction=0.01)
+    assert res['rows'][0]['score_thr'] == pytest.approx(
+        calibrate_score_thr(model, make_inputs('det', (64, 96))[0], 0.01))
+    assert res['rows'][0]['dets_per_img'] > 0
+
+
 def test_missing_files_give_clear_errors(cfgs, tmp_path):
     missing = str(tmp_path / 'no_such_config.py')
     with pytest.raises(FileNotFoundError, match='Config file not found: .*'
@@ -333,7 +363,8 @@ def test_cli_end_to_end(cfgs, tmp_path):
         res = cli.main([
             cfgs['det18'], cfgs['det34'], '--shape', '64', '96', '--warmup',
             '1', '--iters', '3', '--threads', '1', '--max-per-img', '20',
-            '--fuse-conv-bn', '--eval-results', *evals, '--out', str(out),
+            '--fuse-conv-bn', '--candidate-fraction', '0.2',
+            '--eval-results', *evals, '--out', str(out),
             '--plot', str(out / 'plot.png'), '--no-progress'
         ])
         assert torch.get_num_threads() == 1
@@ -343,9 +374,12 @@ def test_cli_end_to_end(cfgs, tmp_path):
     assert [r['name'] for r in rows] == ['det18', 'det34']
     assert rows[0]['fps_ratio'] == 1.0
     assert [r['metric'] for r in rows] == [0.30, 0.32]
-    # comparable post-processing: every image gets max_per_img boxes
+    # comparable post-processing: with 20 % of the pairs of these tiny
+    # images passing, every image gets max_per_img boxes
     assert [r['dets_per_img'] for r in rows] == [20.0, 20.0]
-    assert res['settings']['score_thr'] == 0.0
+    # synthetic inputs: each dense detector's threshold is calibrated
+    assert res['settings']['score_thr'].startswith('calibrated: 0.2 ')
+    assert all(0 < r['score_thr'] < 1 for r in rows)
     assert res['settings']['threads'] == 1
     assert all(r['bn_fused'] and r['outputs_finite'] for r in rows)
     assert all(rep['bn_layers'] == 0 for rep in res['complexity'].values())

@@ -69,10 +69,15 @@ def parse_args(argv=None):
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help='CUDA: torch.backends.cudnn.benchmark = True')
     p.add_argument('--score-thr', default='auto',
-                   help='detector test_cfg.score_thr; auto: 0 with '
-                   'synthetic inputs (every model runs NMS on a full '
-                   'candidate set), the config\'s value with --data; '
-                   'config: always the config\'s value')
+                   help='detector test_cfg.score_thr; auto: with synthetic '
+                   'inputs calibrated per model so that '
+                   '--candidate-fraction of the (anchor, class) pairs pass '
+                   '(the same post-processing load for every model), the '
+                   'config\'s value with --data; config: always the '
+                   'config\'s value; a number: that value')
+    p.add_argument('--candidate-fraction', type=float, default=0.01,
+                   help='--score-thr auto: share of (anchor, class) pairs '
+                   'per image that pass the threshold (default 0.01)')
     p.add_argument('--max-per-img', type=int, default=None,
                    help='detector test_cfg.max_per_img (default: config)')
     p.add_argument('--no-complexity', action='store_true',
@@ -119,6 +124,7 @@ def main(argv=None):
             compile=args.compile,
             cudnn_benchmark=args.cudnn_benchmark,
             score_thr=score_thr,
+            candidate_fraction=args.candidate_fraction,
             max_per_img=args.max_per_img,
             complexity=not args.no_complexity,
             eval_results=args.eval_results,
