@@ -1,12 +1,16 @@
 """``make demo``: the project's main job on embedded synthetic data.
 
-1. generate the synthetic COCO-format shapes data set (if missing);
-2. train RetinaNet + G-Ghost-ResNet34 on it (resuming an interrupted run);
-3. evaluate it with mmdet's CocoMetric (bbox mAP) into a metrics JSON;
-4. benchmark FPS against the ResNet-34 baseline detector, interleaved, with
+1. generate the synthetic shapes data sets (if missing): COCO-format
+   detection and a folder-per-class classification set;
+2. pre-train the G-Ghost-ResNet34 classifier briefly on the classification
+   set (the toy-scale counterpart of ImageNet pre-training);
+3. train RetinaNet + G-Ghost-ResNet34 from that backbone on the detection
+   set (each training resumes if interrupted and is skipped if finished);
+4. evaluate it with mmdet's CocoMetric (bbox mAP) into a metrics JSON;
+5. benchmark FPS against the ResNet-34 baseline detector, interleaved, with
    the mAP-vs-FPS plot;
-5. (optionally) train and evaluate the G-Ghost classifier demo;
-6. write ``summary.md`` and print the headline numbers.
+6. (optionally) train and evaluate the full G-Ghost classifier demo;
+7. write ``summary.md`` and print the headline numbers.
 
 Every step is an importable function; ``tools/demo.py`` is the CLI.
 """
@@ -18,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / 'configs/demo/retinanet_gghost_r34_demo.py'
 DET_BASELINE_CONFIG = REPO / 'configs/demo/retinanet_r34_demo.py'
 CLS_CONFIG = REPO / 'configs/demo/gghost_r34_cls_demo.py'
+PRETRAIN_CONFIG = REPO / 'configs/demo/gghost_r34_shapes_pretrain.py'
 
 
 def _log(msg):
@@ -27,6 +32,20 @@ def _log(msg):
 def _final_checkpoint(work_dir, max_iters):
     ckpt = Path(work_dir) / f'iter_{max_iters}.pth'
     return ckpt if ckpt.is_file() else None
+
+
+def _check_resumable(work_dir, max_iters):
+    """Refuse to resume a run of another length (e.g. a work dir left by an
+    older demo schedule): mmengine would load it and stop at once."""
+    last = Path((Path(work_dir) / 'last_checkpoint').read_text().strip())
+    stem = last.stem
+    if stem.startswith('iter_') and stem[5:].isdigit() and \
+            int(stem[5:]) >= max_iters:
+        raise RuntimeError(
+            f'{work_dir} holds a run that reached iteration {stem[5:]} '
+            f'({last.name}) but no iter_{max_iters}.pth: it was trained with '
+            f'another schedule. Delete {work_dir} (or use another '
+            '--work-dir) and run again.')
 
 
 def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
@@ -52,6 +71,8 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     train_s = 0.0
     if ckpt is None:
         resume = (work_dir / 'last_checkpoint').is_file()
+        if resume:
+            _check_resumable(work_dir, max_iters)
         _log(f'training {Path(config).name} for {max_iters} iterations '
              f'into {work_dir}' + (' (resuming)' if resume else ''))
         t0 = time.time()
@@ -94,15 +115,19 @@ def benchmark_detectors(gghost, baseline, out_dir, shape=(256, 256),
 
 
 def write_summary(work_dir, det, bench, baseline=None, cls=None,
-                  elapsed_s=None):
+                  elapsed_s=None, pretrain=None):
     """Markdown summary of the run; returns its path."""
     work_dir = Path(work_dir)
     m = det['metrics']
     lines = [
         '# mmdet-gghost demo', '',
-        'RetinaNet + G-Ghost-ResNet34 trained from scratch on the embedded '
-        'synthetic shapes data (`data/demo_det`, 256x256), evaluated with '
-        "mmdet's CocoMetric on the val split.", '',
+        'RetinaNet + G-Ghost-ResNet34 trained on the embedded synthetic '
+        'shapes data (`data/demo_det`, 256x256), evaluated with '
+        "mmdet's CocoMetric on the val split"
+        + ('; its backbone was first pre-trained as a classifier on '
+           f"`data/demo_cls` for {pretrain['train_s']:.0f} s (val top-1 "
+           f"{pretrain['metrics'].get('accuracy/top1', 0):.1f}%)."
+           if pretrain else '.'), '',
         '| model | bbox mAP | mAP@0.5 | mAP@0.75 | train s |',
         '|---|---|---|---|---|',
         f"| RetinaNet-GGhost-R34 (demo) | {m.get('coco/bbox_mAP', 0):.3f} | "
@@ -143,12 +168,19 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'),
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     result = {}
+
+    def cls_data():
+        _log(make_classification_dataset('data/demo_cls')['message'])
+
     if 'det' in parts:
         def det_data():
             _log(make_detection_dataset('data/demo_det')['message'])
+        result['pretrain'] = pre = train_and_evaluate(
+            PRETRAIN_CONFIG, work_dir / 'pretrain_cls', cls_data)
+        det_options = dict(_iters_options(DET_CONFIG, det_iters) or {})
+        det_options['model.backbone.init_cfg.checkpoint'] = pre['checkpoint']
         result['det'] = det = train_and_evaluate(
-            DET_CONFIG, work_dir / 'det_gghost_r34', det_data,
-            _iters_options(DET_CONFIG, det_iters))
+            DET_CONFIG, work_dir / 'det_gghost_r34', det_data, det_options)
         baseline = {}
         if train_baseline:
             result['baseline'] = baseline = train_and_evaluate(
@@ -159,8 +191,6 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'),
                                               work_dir / 'benchmark',
                                               rounds=bench_rounds)
     if 'cls' in parts:
-        def cls_data():
-            _log(make_classification_dataset('data/demo_cls')['message'])
         result['cls'] = train_and_evaluate(CLS_CONFIG, work_dir / 'cls',
                                            cls_data)
     if 'det' not in parts:
@@ -171,7 +201,8 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'),
     if 'det' in parts:
         result['summary'] = write_summary(
             work_dir, result['det'], result.get('bench'),
-            result.get('baseline'), result.get('cls'), time.time() - t0)
+            result.get('baseline'), result.get('cls'), time.time() - t0,
+            pretrain=result.get('pretrain'))
         print_headline(result)
     return result
 

@@ -80,3 +80,57 @@ def test_summary_reports_the_numbers(tmp_path):
     assert '0.612' in text and '0.873' in text
     assert '| a | 3.0 |' in text and 'p.png' in text
     assert '95.50%' in text and '13.0 min' in text
+
+
+def test_resuming_a_run_of_another_length_is_refused(monkeypatch, tmp_path):
+    calls = []
+    _fake_apis(monkeypatch, calls, {})
+    work = tmp_path / 'det'
+    work.mkdir()
+    # an older, longer schedule left iter_700 but the config now ends at 10
+    (work / 'iter_700.pth').write_bytes(b'x')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_700.pth'))
+    with pytest.raises(RuntimeError, match='iteration 700 .*Delete'):
+        demo.train_and_evaluate(demo.DET_CONFIG, work, lambda: None,
+                                demo._iters_options(demo.DET_CONFIG, 10))
+    assert calls == []  # nothing was trained or evaluated
+
+
+def test_detector_starts_from_the_pretrained_classifier(monkeypatch,
+                                                       tmp_path):
+    """make demo: pre-train the classifier, then the detector's backbone
+    init_cfg points at exactly that checkpoint (in whatever work dir)."""
+    seen = []
+
+    def fake_train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
+        seen.append((demo.Path(config).name, work_dir, cfg_options))
+        ckpt = demo.Path(work_dir) / 'iter_5.pth'
+        return dict(checkpoint=str(ckpt), metrics={'accuracy/top1': 50.0,
+                                                   'coco/bbox_mAP_50': 0.5},
+                    metrics_json=str(demo.Path(work_dir) / 'm.json'),
+                    train_s=1.0, test_s=1.0)
+
+    monkeypatch.setattr(demo, 'train_and_evaluate', fake_train_and_evaluate)
+    monkeypatch.setattr(demo, 'benchmark_detectors',
+                        lambda *a, **k: dict(rows=[], paths={}))
+    result = demo.run_demo(tmp_path / 'w', parts=('det', ), det_iters=20)
+    assert [s[0] for s in seen] == ['gghost_r34_shapes_pretrain.py',
+                                    'retinanet_gghost_r34_demo.py']
+    det_options = seen[1][2]
+    assert det_options['model.backbone.init_cfg.checkpoint'] == str(
+        tmp_path / 'w' / 'pretrain_cls' / 'iter_5.pth')
+    assert det_options['train_cfg.max_iters'] == 20
+    text = result['summary'].read_text()
+    assert 'pre-trained as a classifier' in text and '50.0%' in text
+
+
+def test_demo_configs_chain():
+    """The detector config's default init checkpoint is the pre-training
+    config's last checkpoint under make demo's default work dir."""
+    pre = Config.fromfile(demo.PRETRAIN_CONFIG)
+    det = Config.fromfile(demo.DET_CONFIG)
+    init = det.model.backbone.init_cfg
+    assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+    assert init.checkpoint == (
+        f'work_dirs/demo/pretrain_cls/iter_{pre.train_cfg.max_iters}.pth')
+    assert pre.default_hooks.checkpoint.interval == pre.train_cfg.max_iters
