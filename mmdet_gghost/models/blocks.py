@@ -98,7 +98,11 @@ class ResidualBlock(BaseModule):
         for i in range(1, self.num_convs + 1):
             out = getattr(self, f'conv{i}')(out)
         shortcut = x if self.downsample is None else self.downsample(x)
-        return out + shortcut
+        # in place, as mmdet's/mmpretrain's blocks: one full-size tensor
+        # less to allocate and write per block (autograd-safe: no op before
+        # needs its output for backward)
+        out += shortcut
+        return out
 
     def forward(self, x):
         """(N, C_in, H, W) -> (N, C_out, H / stride, W / stride)."""

@@ -142,6 +142,7 @@ class GGhostStage(BaseModule):
                 pooled.append(complex_feat.mean((2, 3), keepdim=True))
         ghost = self.cheap(x0[:, self.complex_channels:])
         if self.mix is not None:
-            ghost = ghost + self.mix(torch.cat(pooled, dim=1))
+            # (N, cheap, 1, 1) broadcast over H', W', in place
+            ghost += self.mix(torch.cat(pooled, dim=1))
         out = torch.cat([complex_feat, self.cheap_act(ghost)], dim=1)
         return out if self.end is None else self.end(out)
