@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 DET_CONFIG = REPO / 'configs/demo/retinanet_gghost_r34_demo.py'
 DET_BASELINE_CONFIG = REPO / 'configs/demo/retinanet_r34_demo.py'
 CLS_CONFIG = REPO / 'configs/demo/gghost_r34_cls_demo.py'
-PRETRAIN_CONFIG = REPO / 'configs/demo/gghost_r34_shapes_pretrain.py'
+PRETRAIN_CONFIG = REPO / 'configs/demo/gghost_r34_cls_pretrain.py'
 
 
 def _log(msg):

@@ -114,7 +114,7 @@ def test_detector_starts_from_the_pretrained_classifier(monkeypatch,
     monkeypatch.setattr(demo, 'benchmark_detectors',
                         lambda *a, **k: dict(rows=[], paths={}))
     result = demo.run_demo(tmp_path / 'w', parts=('det', ), det_iters=20)
-    assert [s[0] for s in seen] == ['gghost_r34_shapes_pretrain.py',
+    assert [s[0] for s in seen] == ['gghost_r34_cls_pretrain.py',
                                     'retinanet_gghost_r34_demo.py']
     det_options = seen[1][2]
     assert det_options['model.backbone.init_cfg.checkpoint'] == str(

@@ -3,10 +3,10 @@
 # images, a light head (64-channel FPN/head, 2 stacked convs, GN so the head
 # trains from scratch at batch 8), SGD + cosine over a fixed number of
 # iterations. The backbone starts from the short shapes pre-training of
-# gghost_r34_shapes_pretrain.py (step 1; `make demo` runs both), as the COCO
+# gghost_r34_cls_pretrain.py (step 1; `make demo` runs both), as the COCO
 # configs start from ImageNet weights: from scratch the same detector needs
 # far longer (mAP@0.5 0.31 after 700 iterations, docs/results/demo).
-#   python tools/train.py configs/demo/gghost_r34_shapes_pretrain.py \
+#   python tools/train.py configs/demo/gghost_r34_cls_pretrain.py \
 #       --work-dir work_dirs/demo/pretrain_cls
 #   python tools/train.py configs/demo/retinanet_gghost_r34_demo.py
 # Training from scratch instead: --cfg-options model.backbone.init_cfg=None
