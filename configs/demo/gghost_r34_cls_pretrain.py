@@ -3,8 +3,9 @@
 # iterations (~2.5 min on 2 cores; val top-1 ~60 %, the full 1200-iteration
 # run reaches ~96 %); its backbone then initialises the demo detector
 # (retinanet_gghost_r34_demo.py), as ImageNet weights initialise the COCO
-# detectors. Measured (docs/results/demo): with this initialisation the
-# detector reaches mAP@0.5 0.41 after 350 iterations, from scratch 0.26.
+# detectors. Measured: with this initialisation the detector reached mAP@0.5
+# 0.41 after 350 iterations, from scratch 0.26; make demo: 0.536
+# (docs/results/demo).
 _base_ = './gghost_r34_cls_demo.py'
 
 max_iters = 500

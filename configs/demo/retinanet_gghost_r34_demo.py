@@ -17,15 +17,18 @@ metainfo = dict(
     classes=('circle', 'square', 'triangle'),
     palette=[(220, 20, 60), (0, 128, 255), (60, 180, 75)])
 image_size = (256, 256)
-max_iters = 550
-val_interval = 550
+max_iters = 720
+val_interval = 720
 pretrained = 'work_dirs/demo/pretrain_cls/iter_500.pth'
 batch_size = 8
 
 model = dict(
-    # The whole backbone is trained (BN too): its pre-training was short.
+    # Stem and stage 1 keep their pre-trained weights (as mmdet's ImageNet
+    # configs do): backward then skips the two highest-resolution parts,
+    # 0.65 instead of 0.85 s per step, so 720 iterations fit where 550 did.
+    # The rest of the backbone, BN included, is trained.
     backbone=dict(
-        frozen_stages=-1,
+        frozen_stages=1,
         norm_eval=False,
         init_cfg=dict(
             _delete_=True,
