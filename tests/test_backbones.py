@@ -174,6 +174,10 @@ def test_pretrained_prefix_and_mismatch_errors(tmp_path):
         type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
     with pytest.raises(FileNotFoundError, match='init_cfg=None'):
         missing.init_weights()
+    # the demo detector's missing pre-training names the command making it
+    with pytest.raises(FileNotFoundError,
+                       match='nope.pth.*configs/demo/gghost_r34_cls_pretrain'):
+        missing.init_weights()
 
 
 def test_zero_init_residual():

@@ -157,7 +157,11 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
             f'pretrained checkpoint {checkpoint!r} not found. Train the '
             'ImageNet classifier (configs/imagenet/) or convert the official '
             'G-Ghost RegNet weights with tools/model_converters/'
-            'gghost_official_to_mmpretrain.py and put the file there; to '
+            'gghost_official_to_mmpretrain.py and put the file there (the '
+            'demo detector configs/demo/retinanet_gghost_r34_demo.py '
+            'expects the short pre-training that `make demo` runs first: '
+            'python tools/train.py configs/demo/gghost_r34_cls_pretrain.py '
+            '--work-dir work_dirs/demo/pretrain_cls); to '
             'train from scratch instead, say so explicitly with '
             '--cfg-options model.backbone.init_cfg=None')
     ckpt = _load_checkpoint(checkpoint, map_location=map_location)
