@@ -5,7 +5,7 @@
 # iterations. The backbone starts from the short shapes pre-training of
 # gghost_r34_cls_pretrain.py (step 1; `make demo` runs both), as the COCO
 # configs start from ImageNet weights: from scratch the same detector needs
-# far longer (mAP@0.5 0.31 after 700 iterations, docs/results/demo).
+# far longer (mAP@0.5 0.31 after 700 iterations, see README).
 #   python tools/train.py configs/demo/gghost_r34_cls_pretrain.py \
 #       --work-dir work_dirs/demo/pretrain_cls
 #   python tools/train.py configs/demo/retinanet_gghost_r34_demo.py
