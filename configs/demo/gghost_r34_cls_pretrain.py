@@ -9,6 +9,8 @@
 _base_ = './gghost_r34_cls_demo.py'
 
 max_iters = 500
+# Redefined, not inherited: the base's schedule was computed from its own
+# max_iters (1200) when the base file was read.
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0,
