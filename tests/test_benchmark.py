@@ -8,7 +8,6 @@ import json
 import os.path as osp
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -123,18 +122,25 @@ def test_summarize_batch_sizes_enter_fps_and_ratio():
         summarize([np.ones(3), np.ones(2)])
 
 
-def test_time_interleaved_order_sync_and_warmup():
-    log, syncs = [], []
+def test_time_interleaved_order_sync_and_warmup(monkeypatch):
+    """Order, syncs and what lies inside the timed interval, on a fake
+    clock that only the timed calls advance (no real timing involved)."""
+    import types
 
-    def make(name, sleep):
+    import mmdet_gghost.benchmark as bm
+    log, syncs, clock = [], [], [0.0]
+    monkeypatch.setattr(bm, 'time',
+                        types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def make(name, cost):
 
         def fn():
             log.append(name)
-            time.sleep(sleep)
+            clock[0] += cost
 
         return fn
 
-    lats = time_interleaved([make('A', 0.01), make('B', 0.0)],
+    lats = time_interleaved([make('A', 0.25), make('B', 0.5)],
                             rounds=4,
                             warmup=2,
                             sync=lambda: syncs.append(1))
@@ -142,8 +148,9 @@ def test_time_interleaved_order_sync_and_warmup():
     assert [x.shape for x in lats] == [(4, ), (4, )]
     # each timed call is bracketed by two syncs (+1 after the warmup)
     assert len(syncs) == 4 * 2 * 2 + 1
-    assert (lats[0] >= 0.01).all()  # the sleep is inside the timed interval
-    assert (lats[1] >= 0).all()
+    # exactly each call's own cost is inside its timed interval
+    np.testing.assert_array_equal(lats[0], [0.25] * 4)
+    np.testing.assert_array_equal(lats[1], [0.5] * 4)
 
 
 # --------------------------------------------------------------- reports
