@@ -33,7 +33,7 @@ model = dict(head=dict(num_classes=num_classes, topk=(1, )))
 # orientation (flips + 90-degree turns: all 8 symmetries of the square,
 # lossless) and colour (hue rotation, inversion).
 train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='RandomFlip', prob=[0.25, 0.25, 0.25],
          direction=['horizontal', 'vertical', 'diagonal']),
     dict(type='Rotate', angle=90.0, prob=0.5),
@@ -42,13 +42,13 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 val_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),
 ]
-# mmpretrain's ImageClassificationInferencer loads images itself and strips
-# exactly `LoadImageFromFile` from the *test* pipeline (any other loader would
-# receive an already loaded image and no file name), so the test pipeline
-# keeps mmcv's loader.
+# All pipelines say mmcv's `LoadImageFromFile`, the name mmpretrain's
+# ImageClassificationInferencer strips from the test pipeline; our
+# tools/train.py and tools/test.py swap it for CheckedLoadImageFromFile
+# (same arguments), whose error names a corrupt file.
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),

@@ -42,13 +42,17 @@ USER_ERRORS = _user_errors()
 
 def load_config(config_path: str, cfg_options: Optional[dict] = None
                 ) -> Config:
-    """Read a config file and merge ``--cfg-options`` into it."""
+    """Read a config file and merge ``--cfg-options`` into it; image
+    loading goes through ``CheckedLoadImageFromFile`` (errors name the
+    file)."""
     config_path = os.fspath(config_path)
     if not osp.isfile(config_path):
         raise FileNotFoundError(f'Config file not found: {config_path}')
     cfg = Config.fromfile(config_path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    from mmdet_gghost.datasets.checks import use_checked_image_loader
+    use_checked_image_loader(cfg)
     return cfg
 
 

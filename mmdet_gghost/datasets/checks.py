@@ -137,6 +137,48 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                 f'it') from e
 
 
+_PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile',
+                  'mmdet.LoadImageFromFile', 'mmpretrain.LoadImageFromFile')
+
+
+def _pipelines_of(dataset_cfg):
+    """The ``pipeline`` lists of a dataset config and of the datasets it
+    wraps (``dataset=`` / ``datasets=``, as in mmengine's wrappers)."""
+    if not isinstance(dataset_cfg, dict):
+        return
+    if isinstance(dataset_cfg.get('pipeline'), list):
+        yield dataset_cfg['pipeline']
+    yield from _pipelines_of(dataset_cfg.get('dataset'))
+    for inner in dataset_cfg.get('datasets') or ():
+        yield from _pipelines_of(inner)
+
+
+def use_checked_image_loader(cfg) -> int:
+    """In our tools, read images with :class:`CheckedLoadImageFromFile`.
+
+    Configs keep saying ``LoadImageFromFile`` (mmdet's ``DetInferencer``
+    and mmdeploy look for exactly that name as the first test
+    transform); ``tools/train.py`` and ``tools/test.py`` swap it for the
+    checked loader, same arguments, in every ``*_dataloader`` pipeline, so
+    a corrupt image still gets an error that names the file.
+
+    Returns:
+        int: how many transforms were swapped.
+    """
+    swapped = 0
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key, None)
+        if not isinstance(loader, dict):
+            continue
+        for pipeline in _pipelines_of(loader.get('dataset')):
+            for transform in pipeline:
+                if isinstance(transform, dict) and \
+                        transform.get('type') in _PLAIN_LOADERS:
+                    transform['type'] = 'CheckedLoadImageFromFile'
+                    swapped += 1
+    return swapped
+
+
 # --------------------------------------------------------------------------
 # Dataset configs
 # --------------------------------------------------------------------------
