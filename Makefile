@@ -5,7 +5,7 @@ PY         := $(VENV)/bin/python
 DEMO_DIR   ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo demo-cls clean-demo
+.PHONY: setup test demo demo-paper demo-cls clean-demo
 
 setup:
 	@$(PYTHON_SYS) tools/setup_env.py --venv $(VENV)
@@ -15,6 +15,9 @@ test: setup
 
 demo: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det
+
+demo-paper: setup
+	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det --paper
 
 demo-cls: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only cls

@@ -1,32 +1,109 @@
-"""``make demo``: the project's main job on embedded synthetic data.
+"""``make demo``: the paper's mAP-vs-FPS trade-off in miniature.
 
-1. generate the synthetic shapes data sets (if missing): COCO-format
-   detection and a folder-per-class classification set;
-2. pre-train the G-Ghost-ResNet34 classifier briefly on the classification
-   set (the toy-scale counterpart of ImageNet pre-training);
-3. train RetinaNet + G-Ghost-ResNet34 from that backbone on the detection
-   set (each training resumes if interrupted and is skipped if finished);
-4. evaluate it with mmdet's CocoMetric (bbox mAP) into a metrics JSON;
-5. benchmark FPS against the ResNet-34 baseline detector, interleaved, with
-   the mAP-vs-FPS plot;
-6. (optionally) train and evaluate the full G-Ghost classifier demo;
-7. write ``summary.md`` and print the headline numbers.
+Every detector of the demo goes through one recipe; only its backbone
+differs (as between ``configs/retinanet_r34_1x_coco.py`` and
+``configs/retinanet_gghost_r34_1x_coco.py``):
 
-Every step is an importable function; ``tools/demo.py`` is the CLI.
+1. generate the synthetic shapes data sets (if missing);
+2. per model: pre-train its backbone as a classifier on ``data/demo_cls``
+   (the toy-scale ImageNet pre-training), then train RetinaNet from it on
+   ``data/demo_det`` (each training resumes if interrupted and is skipped
+   if finished) and evaluate it with mmdet's CocoMetric;
+3. time all trained detectors with their own weights on the val images
+   (interleaved, BN fused) and plot mAP vs FPS;
+4. draw the G-Ghost detector's boxes on a val image with ``DetInferencer``;
+5. write ``summary.md``: one row per model.
+
+:data:`DEMO_MODELS` are the default pair, :data:`PAPER_MODELS` the
+paper's ablation (``--paper``).  Every step is an importable function;
+``tools/demo.py`` is the CLI.
 """
-import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
-DET_CONFIG = REPO / 'configs/demo/retinanet_gghost_r34_demo.py'
-DET_BASELINE_CONFIG = REPO / 'configs/demo/retinanet_r34_demo.py'
-CLS_CONFIG = REPO / 'configs/demo/gghost_r34_cls_demo.py'
-PRETRAIN_CONFIG = REPO / 'configs/demo/gghost_r34_cls_pretrain.py'
+DEMO_CONFIGS = REPO / 'configs/demo'
+CLS_CONFIG = DEMO_CONFIGS / 'gghost_r34_cls_demo.py'
+
+
+class DemoModel(NamedTuple):
+    """One point of the trade-off: a backbone under the demo recipe."""
+    name: str  # row / plot label
+    slug: str  # work sub-directory
+    pretrain: Path  # classifier pre-training config
+    det: Path  # detector config
+
+
+def _model(name, slug, pretrain, det):
+    return DemoModel(name, slug, DEMO_CONFIGS / pretrain, DEMO_CONFIGS / det)
+
+
+# The reference first: FPS ratios and mAP differences are relative to it.
+DEMO_MODELS = (
+    _model('R34', 'r34', 'r34_cls_pretrain.py', 'retinanet_r34_demo.py'),
+    _model('G-Ghost-R34', 'gghost_r34', 'gghost_r34_cls_pretrain.py',
+           'retinanet_gghost_r34_demo.py'),
+)
+PAPER_MODELS = DEMO_MODELS + (
+    _model('R34-0.8x', 'r34-0.8x', 'r34-0.8x_cls_pretrain.py',
+           'retinanet_r34-0.8x_demo.py'),
+    _model('G-Ghost-R34 w/o mix', 'gghost_r34_nomix',
+           'gghost_r34_nomix_cls_pretrain.py',
+           'retinanet_gghost_r34_nomix_demo.py'),
+)
+# Config keys that may differ between the models of one demo: the backbone
+# itself, the widths that follow from it, and where its weights come from.
+BACKBONE_KEYS = ('model.backbone', 'model.neck.in_channels',
+                 'model.head.in_channels', 'pretrained', 'work_dir')
 
 
 def _log(msg):
     print(f'[demo] {msg}', flush=True)
+
+
+class RecipeMismatchError(ValueError):
+    """Two demo models would be trained under different recipes."""
+
+
+def _flatten(obj, prefix=''):
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f'{prefix}{k}.'))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def recipe_of(config, cfg_options=None):
+    """A config as ``{dotted key: value}`` without :data:`BACKBONE_KEYS`:
+    what must be identical for every model of the demo."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(config))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    flat = _flatten(cfg.to_dict())
+    return {k: v for k, v in flat.items()
+            if not any(k == b or k.startswith(b + '.') for b in BACKBONE_KEYS)}
+
+
+def check_same_recipe(configs, cfg_options=None):
+    """Raise :class:`RecipeMismatchError` unless every config has the
+    first one's recipe (:func:`recipe_of`); ``cfg_options`` apply to all."""
+    ref = recipe_of(configs[0], cfg_options)
+    for config in configs[1:]:
+        other = recipe_of(config, cfg_options)
+        diff = sorted(k for k in ref.keys() | other.keys()
+                      if ref.get(k, '<unset>') != other.get(k, '<unset>'))
+        if diff:
+            shown = ', '.join(f'{k}: {ref.get(k, "<unset>")!r} vs '
+                              f'{other.get(k, "<unset>")!r}'
+                              for k in diff[:5])
+            raise RecipeMismatchError(
+                f'{Path(config).name} is not trained like '
+                f'{Path(configs[0]).name}: {len(diff)} setting(s) other than '
+                f'the backbone differ ({shown}). The demo compares backbones '
+                'only: make the configs differ in model.backbone alone.')
 
 
 def _final_checkpoint(work_dir, max_iters):
@@ -58,11 +135,10 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     """
     from mmengine.config import Config
 
-    from .apis import test as run_test
-    from .apis import train as run_train
+    from . import apis
 
     data_fn()
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(str(config))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     max_iters = cfg.train_cfg.max_iters
@@ -76,8 +152,8 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
         _log(f'training {Path(config).name} for {max_iters} iterations '
              f'into {work_dir}' + (' (resuming)' if resume else ''))
         t0 = time.time()
-        run_train(str(config), work_dir=str(work_dir), resume=resume,
-                  cfg_options=cfg_options)
+        apis.train(str(config), work_dir=str(work_dir), resume=resume,
+                   cfg_options=cfg_options)
         train_s = time.time() - t0
         ckpt = _final_checkpoint(work_dir, max_iters)
         if ckpt is None:
@@ -88,70 +164,117 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
              'retrain)')
     metrics_json = work_dir / 'metrics.json'
     t0 = time.time()
-    metrics = run_test(str(config), str(ckpt), work_dir=str(work_dir),
-                       metrics_json=str(metrics_json),
-                       cfg_options=cfg_options)
+    metrics = apis.test(str(config), str(ckpt), work_dir=str(work_dir),
+                        metrics_json=str(metrics_json),
+                        cfg_options=cfg_options)
     return dict(checkpoint=str(ckpt), metrics=metrics,
                 metrics_json=str(metrics_json), train_s=train_s,
                 test_s=time.time() - t0)
 
 
-def benchmark_detectors(gghost, baseline, out_dir, shape=(256, 256),
-                        rounds=30, threads=2):
-    """Interleaved FPS of the trained G-Ghost demo detector vs the ResNet-34
-    baseline (same head), BN fused, with the mAP-vs-FPS plot."""
+def train_model(model, work_dir, det_data, cls_data, seed=None):
+    """Pre-train ``model``'s backbone, then train and evaluate its
+    detector from it; returns ``dict(pretrain=..., det=...)``."""
+    seed_opt = {} if seed is None else {'randomness.seed': seed}
+    work_dir = Path(work_dir) / model.slug
+    pre = train_and_evaluate(model.pretrain, work_dir / 'pretrain_cls',
+                             cls_data, seed_opt or None)
+    det_options = {'model.backbone.init_cfg.checkpoint': pre['checkpoint'],
+                   **seed_opt}
+    det = train_and_evaluate(model.det, work_dir / 'det', det_data,
+                             det_options)
+    return dict(pretrain=pre, det=det)
+
+
+def benchmark_detectors(models, trained, out_dir, rounds=30, threads=2):
+    """Interleaved FPS of the trained detectors, each with its own weights,
+    on the val images at its config's score threshold, BN fused; the plot
+    has one point per model (mAP from its own metrics file)."""
     from .benchmark import run_benchmark
     out_dir = Path(out_dir)
-    ckpts = [baseline.get('checkpoint'), gghost['checkpoint']]
-    evals = [baseline.get('metrics_json'), gghost['metrics_json']]
     return run_benchmark(
-        [str(DET_BASELINE_CONFIG), str(DET_CONFIG)],
-        checkpoints=ckpts,
-        names=['RetinaNet-R34 (demo)', 'RetinaNet-GGhost-R34 (demo)'],
-        shape=shape, threads=threads, rounds=rounds, warmup=3,
-        fuse_conv_bn=True, eval_results=evals,
-        metric_key='coco/bbox_mAP_50', out_dir=str(out_dir),
+        [str(m.det) for m in models],
+        checkpoints=[trained[m.name]['det']['checkpoint'] for m in models],
+        names=[m.name for m in models],
+        data=True, threads=threads, rounds=rounds, warmup=3,
+        fuse_conv_bn=True,
+        eval_results=[trained[m.name]['det']['metrics_json']
+                      for m in models],
+        metric_key='coco/bbox_mAP', out_dir=str(out_dir),
         plot=str(out_dir / 'map_vs_fps.png'))
 
 
-def write_summary(work_dir, det, bench, baseline=None, cls=None,
-                  elapsed_s=None, pretrain=None):
-    """Markdown summary of the run; returns its path."""
+def visualise(model, checkpoint, image, out_dir):
+    """Boxes of a trained demo detector on ``image``, drawn by mmdet's own
+    ``DetInferencer`` (what a user runs); returns the written file."""
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(model=str(model.det), weights=str(checkpoint),
+                               device='cpu', show_progress=False)
+    inferencer(str(image), out_dir=str(out_dir), no_save_pred=True)
+    return Path(out_dir) / 'vis' / Path(image).name
+
+
+# Measured once: the default demo trained with --seed 1 next to seed 0.
+SEED_NOTE = ('Run-to-run spread at this scale: not measured yet.')
+
+_ROW_COLUMNS = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
+                'FPS | FPS ratio vs {ref} | mAP vs {ref}')
+
+
+def summary_rows(models, trained, bench):
+    """One Markdown row per model: complexity and FPS from the benchmark,
+    accuracy from the model's own metrics file."""
+    from .analysis import format_count
+    by_name = {r['name']: r for r in bench['rows']}
+    ref = trained[models[0].name]['det']['metrics']
+    rows = []
+    for m in models:
+        metrics, b = trained[m.name]['det']['metrics'], by_name[m.name]
+        diff = metrics['coco/bbox_mAP'] - ref['coco/bbox_mAP']
+        rows.append(' | '.join([
+            m.name, format_count(b['params']), format_count(b['macs']),
+            format_count(b['activations']),
+            f"{metrics['coco/bbox_mAP']:.3f}",
+            f"{metrics['coco/bbox_mAP_50']:.3f}",
+            f"{metrics['coco/bbox_mAP_75']:.3f}", f"{b['fps']:.1f}",
+            f"{b['fps_ratio']:.2f}", f'{diff:+.3f}']))
+    return rows
+
+
+def write_summary(work_dir, models, trained, bench, vis=None, cls=None,
+                  elapsed_s=None):
+    """``summary.md``: the paper's table in miniature; returns its path."""
     work_dir = Path(work_dir)
-    m = det['metrics']
+    ref = models[0].name
+    header = _ROW_COLUMNS.format(ref=ref)
     lines = [
-        '# mmdet-gghost demo', '',
-        'RetinaNet + G-Ghost-ResNet34 trained on the embedded synthetic '
-        'shapes data (`data/demo_det`, 256x256), evaluated with '
-        "mmdet's CocoMetric on the val split"
-        + ('; its backbone was first pre-trained as a classifier on '
-           f"`data/demo_cls` for {pretrain['train_s']:.0f} s (val top-1 "
-           f"{pretrain['metrics'].get('accuracy/top1', 0):.1f}%)."
-           if pretrain else '.'), '',
-        '| model | bbox mAP | mAP@0.5 | mAP@0.75 | train s |',
-        '|---|---|---|---|---|',
-        f"| RetinaNet-GGhost-R34 (demo) | {m.get('coco/bbox_mAP', 0):.3f} | "
-        f"{m.get('coco/bbox_mAP_50', 0):.3f} | "
-        f"{m.get('coco/bbox_mAP_75', 0):.3f} | {det['train_s']:.0f} |",
-    ]
-    if baseline and baseline.get('metrics'):
-        b = baseline['metrics']
+        '# mmdet-gghost demo: mAP vs FPS', '',
+        'Each detector: RetinaNet with the demo head on `data/demo_det` '
+        '(256x256), its backbone first pre-trained as a classifier on '
+        '`data/demo_cls`; one recipe for all, only the backbone differs. '
+        "mAP: mmdet's CocoMetric on the val split; FPS: tools/benchmark.py "
+        'with the same weights on the val images (full inference incl. NMS, '
+        'BN fused, interleaved, medians); params/MACs/activations: the '
+        'whole detector at the timed input.', '',
+        '| ' + header + ' |', '|' + '---|' * len(header.split(' | ')),
+    ] + [f'| {row} |' for row in summary_rows(models, trained, bench)]
+    lines += ['', SEED_NOTE, '', '| model | pre-training top-1 | '
+              'pre-training s | detector training s |', '|---|---|---|---|']
+    for m in models:
+        t = trained[m.name]
         lines.append(
-            f"| RetinaNet-R34 (demo) | {b.get('coco/bbox_mAP', 0):.3f} | "
-            f"{b.get('coco/bbox_mAP_50', 0):.3f} | "
-            f"{b.get('coco/bbox_mAP_75', 0):.3f} | {baseline['train_s']:.0f} |")
-    if bench:
-        md = Path(bench['paths'].get('md', ''))
-        lines += ['', '## Speed (tools/benchmark.py, interleaved, medians)', '']
-        if md.is_file():
-            lines += [md.read_text()]
-        if bench['paths'].get('plot'):
-            lines += ['', f"Plot: `{bench['paths']['plot']}`"]
+            f"| {m.name} | "
+            f"{t['pretrain']['metrics'].get('accuracy/top1', 0):.1f}% | "
+            f"{t['pretrain']['train_s']:.0f} | {t['det']['train_s']:.0f} |")
+    for key, label in (('plot', 'Plot'), ('md', 'Benchmark report')):
+        if bench['paths'].get(key):
+            lines += ['', f"{label}: `{bench['paths'][key]}`"]
+    if vis:
+        lines += ['', f'Detections of {models[1].name} (DetInferencer): '
+                  f'`{vis}`']
     if cls:
-        c = cls['metrics']
-        lines += ['', '## Classification demo', '',
-                  f"G-Ghost classifier on `data/demo_cls`: val top-1 "
-                  f"{c.get('accuracy/top1', 0):.2f}% "
+        lines += ['', f"Classification demo: G-Ghost-R34 val top-1 "
+                  f"{cls['metrics'].get('accuracy/top1', 0):.2f}% "
                   f"(train {cls['train_s']:.0f} s)."]
     if elapsed_s is not None:
         lines += ['', f'Total wall time: {elapsed_s / 60:.1f} min.']
@@ -160,8 +283,8 @@ def write_summary(work_dir, det, bench, baseline=None, cls=None,
     return path
 
 
-def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'),
-             train_baseline=False, det_iters=None, bench_rounds=30):
+def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
+             seed=None, bench_rounds=30):
     """Run the demo; returns a dict of what each part produced."""
     from .datasets import make_classification_dataset, make_detection_dataset
     t0 = time.time()
@@ -172,73 +295,42 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'),
     def cls_data():
         _log(make_classification_dataset('data/demo_cls')['message'])
 
+    def det_data():
+        _log(make_detection_dataset('data/demo_det')['message'])
+
     if 'det' in parts:
-        def det_data():
-            _log(make_detection_dataset('data/demo_det')['message'])
-        result['pretrain'] = pre = train_and_evaluate(
-            PRETRAIN_CONFIG, work_dir / 'pretrain_cls', cls_data)
-        det_options = dict(_iters_options(DET_CONFIG, det_iters) or {})
-        det_options['model.backbone.init_cfg.checkpoint'] = pre['checkpoint']
-        result['det'] = det = train_and_evaluate(
-            DET_CONFIG, work_dir / 'det_gghost_r34', det_data, det_options)
-        baseline = {}
-        if train_baseline:
-            result['baseline'] = baseline = train_and_evaluate(
-                DET_BASELINE_CONFIG, work_dir / 'det_r34', det_data,
-                _iters_options(DET_BASELINE_CONFIG, det_iters))
-        _log('benchmarking the detectors (interleaved, BN fused)')
-        result['bench'] = benchmark_detectors(det, baseline,
-                                              work_dir / 'benchmark',
-                                              rounds=bench_rounds)
+        models = PAPER_MODELS if paper else DEMO_MODELS
+        check_same_recipe([m.pretrain for m in models])
+        check_same_recipe([m.det for m in models])
+        trained = {m.name: train_model(m, work_dir, det_data, cls_data, seed)
+                   for m in models}
+        _log('timing the trained detectors (interleaved, BN fused)')
+        bench = benchmark_detectors(models, trained, work_dir / 'benchmark',
+                                    rounds=bench_rounds)
+        gghost = trained[models[1].name]['det']['checkpoint']
+        image = sorted(Path('data/demo_det/val2017').glob('*.png'))[0]
+        vis = visualise(models[1], gghost, image, work_dir)
+        result.update(models=models, trained=trained, bench=bench, vis=vis)
     if 'cls' in parts:
         result['cls'] = train_and_evaluate(CLS_CONFIG, work_dir / 'cls',
                                            cls_data)
-    if 'det' not in parts:
+    if 'det' in parts:
+        result['summary'] = write_summary(
+            work_dir, result['models'], result['trained'], result['bench'],
+            result['vis'], result.get('cls'), time.time() - t0)
+        print_headline(result)
+    else:
         _log(f"classifier demo: val top-1 "
              f"{result['cls']['metrics'].get('accuracy/top1', 0):.2f}% "
              f"(metrics: {result['cls']['metrics_json']})")
-        return result
-    if 'det' in parts:
-        result['summary'] = write_summary(
-            work_dir, result['det'], result.get('bench'),
-            result.get('baseline'), result.get('cls'), time.time() - t0,
-            pretrain=result.get('pretrain'))
-        print_headline(result)
     return result
 
 
-def _iters_options(config, iters):
-    """cfg options that shorten a demo config to ``iters`` iterations."""
-    if not iters:
-        return None
-    warmup = max(1, min(50, iters // 4))
-    return {'train_cfg.max_iters': iters, 'train_cfg.val_interval': iters,
-            'train_cfg.val_begin': iters + 1,
-            'param_scheduler.0.end': warmup,
-            'param_scheduler.1.begin': warmup,
-            'param_scheduler.1.end': iters,
-            'param_scheduler.1.T_max': iters - warmup}
-
-
 def print_headline(result):
-    det = result['det']['metrics']
+    """The summary's table on the console."""
     _log('=' * 60)
-    _log(f"RetinaNet-GGhost-R34 (demo): bbox mAP {det.get('coco/bbox_mAP', 0):.3f}, "
-         f"mAP@0.5 {det.get('coco/bbox_mAP_50', 0):.3f}")
-    bench = result.get('bench')
-    if bench:
-        for row in bench['rows']:
-            _log(f"{row['name']}: {row.get('fps', float('nan')):.1f} FPS, "
-                 f"ratio {row.get('fps_ratio', float('nan')):.2f}")
-        for key, path in bench['paths'].items():
-            _log(f'{key}: {path}')
-    if result.get('cls'):
-        _log(f"classifier demo: val top-1 "
-             f"{result['cls']['metrics'].get('accuracy/top1', 0):.2f}%")
+    lines = result['summary'].read_text().splitlines()
+    for line in lines:
+        if line.startswith('|') or line.startswith('Total'):
+            _log(line)
     _log(f"summary: {result['summary']}")
-
-
-def load_summary_metrics(work_dir):
-    """The metrics JSON of the detection demo (for scripts and tests)."""
-    path = Path(work_dir) / 'det_gghost_r34' / 'metrics.json'
-    return json.loads(path.read_text())

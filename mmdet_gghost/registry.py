@@ -27,9 +27,35 @@ def _toolbox_registries():
     return registries
 
 
+def _qualname(cls):
+    return f'{cls.__module__}.{cls.__qualname__}'
+
+
+def register_once(registry, cls):
+    """Register ``cls`` under its name in ``registry``, never shadowing.
+
+    The same class again (a second import, a module reload) is a no-op
+    (a reloaded class replaces its old self); another class already
+    registered under that name is an error naming both.
+    """
+    existing = registry.module_dict.get(cls.__name__)
+    if existing is None or existing is cls:
+        if existing is None:
+            registry.register_module(module=cls)
+        return cls
+    if _qualname(existing) != _qualname(cls):
+        raise KeyError(
+            f'{cls.__name__} is already registered in the {registry.scope} '
+            f'registry {registry.name!r} as {_qualname(existing)}; '
+            f'mmdet_gghost will not shadow it with {_qualname(cls)}. Use '
+            f"type='mmdet_gghost.{cls.__name__}' or rename one of them.")
+    registry.register_module(module=cls, force=True)  # reloaded module
+    return cls
+
+
 def register_model(cls):
     """Register ``cls`` in our registry and in every installed toolbox's."""
-    MODELS.register_module(module=cls)
+    register_once(MODELS, cls)
     for registry in _toolbox_registries():
-        registry.register_module(module=cls, force=True)
+        register_once(registry, cls)
     return cls

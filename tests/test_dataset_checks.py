@@ -381,3 +381,29 @@ def test_corrupt_image_in_mmdet_dataset_names_the_file(transforms, det):
     with pytest.raises(CorruptImageError, match=str(image)):
         ds[0]
     assert ds[1]['img'].shape == (64, 64, 3)
+
+
+def test_use_checked_image_loader_swaps_every_plain_loader():
+    """Configs say LoadImageFromFile (DetInferencer / mmdeploy need that
+    name); the tools swap it, arguments kept, in wrapped datasets too."""
+    from mmengine.config import Config
+
+    from mmdet_gghost.datasets.checks import use_checked_image_loader
+    load = dict(type='LoadImageFromFile', backend_args=None)
+    other = dict(type='PackDetInputs')
+    cfg = Config(dict(
+        train_dataloader=dict(dataset=dict(
+            type='RepeatDataset', times=2,
+            dataset=dict(type='CocoDataset', pipeline=[load, other]))),
+        val_dataloader=dict(dataset=dict(
+            type='ConcatDataset',
+            datasets=[dict(pipeline=[dict(type='mmdet.LoadImageFromFile')]),
+                      dict(pipeline=[load])])),
+        test_dataloader=None))
+    assert use_checked_image_loader(cfg) == 3
+    inner = cfg.train_dataloader.dataset.dataset.pipeline
+    assert inner[0] == dict(type='CheckedLoadImageFromFile', backend_args=None)
+    assert inner[1] == other
+    assert [d.pipeline[0].type for d in cfg.val_dataloader.dataset.datasets] \
+        == ['CheckedLoadImageFromFile'] * 2
+    assert use_checked_image_loader(cfg) == 0  # idempotent

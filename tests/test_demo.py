@@ -1,23 +1,17 @@
-"""`make demo`'s driver: its control flow (train / resume / skip), the
-shortened schedules it builds and the summary it writes. The real training
-is exercised by tests/test_tools.py; the full demo is `make demo`."""
+"""`make demo`'s driver: one recipe for every backbone, each point from its
+own weights and metrics, control flow (train / resume / skip), the summary,
+and mmdet's own DetInferencer on a demo config. The real training is
+exercised by tests/test_tools.py; the full demo is `make demo`."""
 import json
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from mmdet_gghost import apis, demo
 
-
-@pytest.mark.parametrize('iters', [8, 120, 700])
-def test_iteration_override_keeps_a_valid_schedule(iters):
-    cfg = Config.fromfile(demo.DET_CONFIG)
-    cfg.merge_from_dict(demo._iters_options(demo.DET_CONFIG, iters))
-    warmup, cosine = cfg.param_scheduler
-    assert cfg.train_cfg.max_iters == iters
-    assert cfg.train_cfg.val_begin > iters  # test.py evaluates instead
-    assert 0 <= warmup.begin < warmup.end == cosine.begin < cosine.end
-    assert cosine.end == iters and cosine.T_max == iters - cosine.begin
+DET = demo.DEMO_MODELS[1].det  # the G-Ghost demo detector
+SHORT = {'train_cfg.max_iters': 10}
 
 
 def _fake_apis(monkeypatch, calls, metrics):
@@ -40,23 +34,22 @@ def _fake_apis(monkeypatch, calls, metrics):
 def test_train_then_skip_then_resume(monkeypatch, tmp_path):
     calls, metrics = [], {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.8}
     _fake_apis(monkeypatch, calls, metrics)
-    opts = demo._iters_options(demo.DET_CONFIG, 10)
     work = tmp_path / 'det'
     work.mkdir()
     data_calls = []
-    out = demo.train_and_evaluate(demo.DET_CONFIG, work,
-                                  lambda: data_calls.append(1), opts)
+    out = demo.train_and_evaluate(DET, work, lambda: data_calls.append(1),
+                                  SHORT)
     assert calls == [('train', False), ('test', str(work / 'iter_10.pth'))]
     assert out['metrics'] == metrics and data_calls == [1]
     # finished run: no retraining
     calls.clear()
-    demo.train_and_evaluate(demo.DET_CONFIG, work, lambda: None, opts)
+    demo.train_and_evaluate(DET, work, lambda: None, SHORT)
     assert [c[0] for c in calls] == ['test']
     # interrupted run (a checkpoint pointer but no final checkpoint): resume
     calls.clear()
     (work / 'iter_10.pth').unlink()
     (work / 'last_checkpoint').write_text(str(work / 'iter_5.pth'))
-    demo.train_and_evaluate(demo.DET_CONFIG, work, lambda: None, opts)
+    demo.train_and_evaluate(DET, work, lambda: None, SHORT)
     assert calls[0] == ('train', True)
 
 
@@ -64,22 +57,7 @@ def test_training_that_leaves_no_checkpoint_is_an_error(monkeypatch,
                                                        tmp_path):
     monkeypatch.setattr(apis, 'train', lambda *a, **k: None)
     with pytest.raises(RuntimeError, match='iter_10.pth'):
-        demo.train_and_evaluate(demo.DET_CONFIG, tmp_path, lambda: None,
-                                demo._iters_options(demo.DET_CONFIG, 10))
-
-
-def test_summary_reports_the_numbers(tmp_path):
-    md = tmp_path / 'bench.md'
-    md.write_text('| model | FPS |\n|---|---|\n| a | 3.0 |\n')
-    det = dict(metrics={'coco/bbox_mAP': 0.612, 'coco/bbox_mAP_50': 0.873,
-                        'coco/bbox_mAP_75': 0.7}, train_s=600.0)
-    cls = dict(metrics={'accuracy/top1': 95.5}, train_s=100.0)
-    bench = dict(paths={'md': str(md), 'plot': str(tmp_path / 'p.png')})
-    path = demo.write_summary(tmp_path, det, bench, cls=cls, elapsed_s=780)
-    text = path.read_text()
-    assert '0.612' in text and '0.873' in text
-    assert '| a | 3.0 |' in text and 'p.png' in text
-    assert '95.50%' in text and '13.0 min' in text
+        demo.train_and_evaluate(DET, tmp_path, lambda: None, SHORT)
 
 
 def test_resuming_a_run_of_another_length_is_refused(monkeypatch, tmp_path):
@@ -91,46 +69,208 @@ def test_resuming_a_run_of_another_length_is_refused(monkeypatch, tmp_path):
     (work / 'iter_700.pth').write_bytes(b'x')
     (work / 'last_checkpoint').write_text(str(work / 'iter_700.pth'))
     with pytest.raises(RuntimeError, match='iteration 700 .*Delete'):
-        demo.train_and_evaluate(demo.DET_CONFIG, work, lambda: None,
-                                demo._iters_options(demo.DET_CONFIG, 10))
+        demo.train_and_evaluate(DET, work, lambda: None, SHORT)
     assert calls == []  # nothing was trained or evaluated
 
 
-def test_detector_starts_from_the_pretrained_classifier(monkeypatch,
-                                                       tmp_path):
-    """make demo: pre-train the classifier, then the detector's backbone
-    init_cfg points at exactly that checkpoint (in whatever work dir)."""
-    seen = []
+# ------------------------------------------------------------ one recipe
+@pytest.mark.parametrize('models', [demo.DEMO_MODELS, demo.PAPER_MODELS],
+                         ids=['demo', 'paper'])
+def test_shipped_models_share_one_recipe(models):
+    demo.check_same_recipe([m.pretrain for m in models])
+    demo.check_same_recipe([m.det for m in models])
+    # ... and really differ in their backbones
+    backbones = [Config.fromfile(m.det).model.backbone for m in models]
+    assert len({json.dumps(b.to_dict(), sort_keys=True, default=str)
+                for b in backbones}) == len(models)
 
-    def fake_train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
-        seen.append((demo.Path(config).name, work_dir, cfg_options))
-        ckpt = demo.Path(work_dir) / 'iter_5.pth'
-        return dict(checkpoint=str(ckpt), metrics={'accuracy/top1': 50.0,
-                                                   'coco/bbox_mAP_50': 0.5},
-                    metrics_json=str(demo.Path(work_dir) / 'm.json'),
-                    train_s=1.0, test_s=1.0)
 
-    monkeypatch.setattr(demo, 'train_and_evaluate', fake_train_and_evaluate)
-    monkeypatch.setattr(demo, 'benchmark_detectors',
-                        lambda *a, **k: dict(rows=[], paths={}))
-    result = demo.run_demo(tmp_path / 'w', parts=('det', ), det_iters=20)
-    assert [s[0] for s in seen] == ['gghost_r34_cls_pretrain.py',
-                                    'retinanet_gghost_r34_demo.py']
-    det_options = seen[1][2]
-    assert det_options['model.backbone.init_cfg.checkpoint'] == str(
-        tmp_path / 'w' / 'pretrain_cls' / 'iter_5.pth')
-    assert det_options['train_cfg.max_iters'] == 20
-    text = result['summary'].read_text()
-    assert 'pre-trained as a classifier' in text and '50.0%' in text
+def test_a_model_with_another_schedule_is_refused(tmp_path):
+    odd = tmp_path / 'retinanet_r34_odd.py'
+    odd.write_text(f"_base_ = '{demo.DEMO_MODELS[0].det}'\n"
+                   'train_cfg = dict(max_iters=99)\n'
+                   "optim_wrapper = dict(optimizer=dict(lr=0.5))\n")
+    with pytest.raises(demo.RecipeMismatchError,
+                       match=r'retinanet_r34_odd.py .*2 setting.*'
+                       r'optim_wrapper.optimizer.lr: 0.02 vs 0.5.*'
+                       r'train_cfg.max_iters'):
+        demo.check_same_recipe([DET, odd])
+
+
+def test_run_demo_refuses_before_training(monkeypatch, tmp_path):
+    odd = tmp_path / 'r34_pretrain_odd.py'
+    odd.write_text(f"_base_ = '{demo.DEMO_MODELS[0].pretrain}'\n"
+                   'randomness = dict(seed=7)\n')
+    models = (demo.DEMO_MODELS[0]._replace(pretrain=odd),
+              demo.DEMO_MODELS[1])
+    monkeypatch.setattr(demo, 'DEMO_MODELS', models)
+    monkeypatch.setattr(demo, 'train_model',
+                        lambda *a, **k: pytest.fail('trained anyway'))
+    with pytest.raises(demo.RecipeMismatchError, match='randomness.seed'):
+        demo.run_demo(tmp_path / 'w', parts=('det', ))
+
+
+def test_r34_demo_backbone_is_resnet34():
+    from mmdet.models.backbones import ResNet
+
+    from mmdet_gghost.models import GGhostResNet
+    cfg = Config.fromfile(demo.DEMO_MODELS[0].det).model.backbone.to_dict()
+    for key in ('type', 'init_cfg'):
+        cfg.pop(key)
+    ours, ref = GGhostResNet(**cfg), ResNet(depth=34)
+    assert [p.shape for p in ours.parameters()] == \
+        [p.shape for p in ref.parameters()]
 
 
 def test_demo_configs_chain():
-    """The detector config's default init checkpoint is the pre-training
-    config's last checkpoint under make demo's default work dir."""
-    pre = Config.fromfile(demo.PRETRAIN_CONFIG)
-    det = Config.fromfile(demo.DET_CONFIG)
-    init = det.model.backbone.init_cfg
-    assert init.type == 'Pretrained' and init.prefix == 'backbone.'
-    assert init.checkpoint == (
-        f'work_dirs/demo/pretrain_cls/iter_{pre.train_cfg.max_iters}.pth')
-    assert pre.default_hooks.checkpoint.interval == pre.train_cfg.max_iters
+    """Each detector config's default init checkpoint is its own
+    pre-training's last checkpoint under make demo's work dir layout."""
+    for m in demo.PAPER_MODELS:
+        pre, det = Config.fromfile(m.pretrain), Config.fromfile(m.det)
+        init = det.model.backbone.init_cfg
+        assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+        assert init.checkpoint == (f'work_dirs/demo/{m.slug}/pretrain_cls/'
+                                   f'iter_{pre.train_cfg.max_iters}.pth')
+        assert pre.default_hooks.checkpoint.interval == \
+            pre.train_cfg.max_iters
+
+
+# ------------------------------------------- each point from its own files
+def _fake_training(monkeypatch, seen):
+    """train_and_evaluate that records its calls and gives every work dir
+    its own metrics (mAP from the model's name)."""
+    def fake(config, work_dir, data_fn, cfg_options=None):
+        seen.append((demo.Path(config).name, str(work_dir), cfg_options))
+        slug = demo.Path(work_dir).parent.name
+        value = 0.1 * (1 + [m.slug for m in demo.PAPER_MODELS].index(slug))
+        metrics = {'accuracy/top1': 50.0, 'coco/bbox_mAP': value,
+                   'coco/bbox_mAP_50': value + 0.3,
+                   'coco/bbox_mAP_75': value + 0.05}
+        path = demo.Path(work_dir) / 'metrics.json'
+        return dict(checkpoint=str(demo.Path(work_dir) / 'iter_5.pth'),
+                    metrics=metrics, metrics_json=str(path), train_s=1.0,
+                    test_s=1.0)
+    monkeypatch.setattr(demo, 'train_and_evaluate', fake)
+
+
+def test_benchmark_gets_each_models_own_weights_and_metrics(monkeypatch,
+                                                            tmp_path):
+    import mmdet_gghost.benchmark as bench
+    seen, kwargs = [], {}
+    _fake_training(monkeypatch, seen)
+    trained = {m.name: demo.train_model(m, tmp_path, None, None)
+               for m in demo.DEMO_MODELS}
+    monkeypatch.setattr(bench, 'run_benchmark',
+                        lambda configs, **kw: kwargs.update(kw, c=configs))
+    demo.benchmark_detectors(demo.DEMO_MODELS, trained, tmp_path / 'b')
+    for i, m in enumerate(demo.DEMO_MODELS):
+        assert kwargs['c'][i] == str(m.det) and kwargs['names'][i] == m.name
+        assert kwargs['checkpoints'][i] == str(
+            tmp_path / m.slug / 'det' / 'iter_5.pth')
+        assert kwargs['eval_results'][i] == str(
+            tmp_path / m.slug / 'det' / 'metrics.json')
+    assert kwargs['data'] and kwargs['fuse_conv_bn'] and kwargs['plot']
+
+
+def test_every_model_pretrains_then_trains_from_its_own_checkpoint(
+        monkeypatch, tmp_path):
+    seen = []
+    _fake_training(monkeypatch, seen)
+    for m in demo.PAPER_MODELS:
+        demo.train_model(m, tmp_path, None, None, seed=3)
+    assert [s[0] for s in seen] == [
+        p.name for m in demo.PAPER_MODELS for p in (m.pretrain, m.det)]
+    for (_, pre_dir, pre_opts), (_, _, det_opts) in zip(seen[::2],
+                                                        seen[1::2]):
+        assert pre_opts == {'randomness.seed': 3}
+        assert det_opts == {'randomness.seed': 3,
+                            'model.backbone.init_cfg.checkpoint':
+                            f'{pre_dir}/iter_5.pth'}
+
+
+def test_summary_has_one_row_per_model_from_its_own_metrics(monkeypatch,
+                                                            tmp_path):
+    seen = []
+    _fake_training(monkeypatch, seen)
+    models = demo.PAPER_MODELS
+    trained = {m.name: demo.train_model(m, tmp_path, None, None)
+               for m in models}
+    rows = [dict(name=m.name, params=1e6 * (i + 1), macs=2e9, activations=3e6,
+                 fps=10.0 * (i + 1), fps_ratio=float(i + 1))
+            for i, m in enumerate(models)]
+    bench = dict(rows=rows[::-1], paths={'plot': 'p.png'})  # any order
+    path = demo.write_summary(tmp_path, models, trained, bench,
+                              vis='v.png', elapsed_s=600)
+    lines = [ln for ln in path.read_text().splitlines()
+             if ln.startswith('| ') and ln.count('|') == 11][1:]  # no header
+    assert len(lines) == len(models)
+    for i, (m, line) in enumerate(zip(models, lines)):
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        mAP = 0.1 * (i + 1)
+        assert cells[0] == m.name
+        assert cells[4:7] == [f'{mAP:.3f}', f'{mAP + 0.3:.3f}',
+                              f'{mAP + 0.05:.3f}']
+        assert cells[7:] == [f'{10.0 * (i + 1):.1f}', f'{i + 1:.2f}',
+                             f'{mAP - 0.1:+.3f}']
+    text = path.read_text()
+    assert 'FPS ratio vs R34' in text and 'v.png' in text
+    assert '10.0 min' in text
+
+
+# ----------------------------------------- OpenMMLab's own inference works
+@pytest.fixture
+def demo_checkpoint(tmp_path):
+    """A random-weight checkpoint of the G-Ghost demo detector."""
+    pytest.importorskip('mmcv._ext', reason='mmcv ops not built yet')
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(DET)
+    model = MODELS.build(cfg.model)
+    path = tmp_path / 'det.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(
+                        classes=cfg.metainfo['classes']))), path)
+    return path
+
+
+def test_det_inferencer_runs_on_a_demo_config(demo_checkpoint, tmp_path):
+    import cv2
+    import numpy as np
+    from mmdet.apis import DetInferencer
+    image = tmp_path / 'img.png'
+    cv2.imwrite(str(image), np.random.RandomState(0).randint(
+        0, 255, (256, 256, 3), np.uint8))
+    inferencer = DetInferencer(model=str(DET), weights=str(demo_checkpoint),
+                               device='cpu', show_progress=False)
+    out = inferencer(str(image), out_dir=str(tmp_path / 'out'),
+                     no_save_pred=True, return_datasamples=True)
+    boxes = out['predictions'][0].pred_instances.bboxes
+    assert boxes.ndim == 2 and boxes.shape[1] == 4 and len(boxes) > 0
+    assert (tmp_path / 'out' / 'vis' / 'img.png').is_file()
+
+
+def test_demo_visualise_writes_the_image(demo_checkpoint, tmp_path):
+    import cv2
+    import numpy as np
+    image = tmp_path / 'val.png'
+    cv2.imwrite(str(image), np.full((256, 256, 3), 128, np.uint8))
+    out = demo.visualise(demo.DEMO_MODELS[1], demo_checkpoint, image,
+                         tmp_path / 'o')
+    assert out == tmp_path / 'o' / 'vis' / 'val.png'
+    assert cv2.imread(str(out)).shape == (256, 256, 3)
+
+
+def test_tools_read_demo_images_with_the_checked_loader():
+    """The config says LoadImageFromFile (what DetInferencer and mmdeploy
+    need); our train/test tools swap in the loader whose error names a
+    corrupt file (tests/test_dataset_checks.py tests that error)."""
+    from mmdet_gghost.apis.common import load_config
+    for model in demo.DEMO_MODELS:
+        plain, ours = Config.fromfile(model.det), load_config(model.det)
+        for split in ('train', 'val', 'test'):
+            first = f'{split}_dataloader'
+            assert plain[first].dataset.pipeline[0].type == \
+                'LoadImageFromFile'
+            assert ours[first].dataset.pipeline[0].type == \
+                'CheckedLoadImageFromFile'

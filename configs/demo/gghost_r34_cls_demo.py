@@ -54,36 +54,32 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 
-
-def _dataset(split, pipeline):
-    return dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix=split,
-        with_label=True,
-        metainfo=dict(classes=classes),
-        pipeline=pipeline)
-
-
+# One dataset definition, completed per split (plain dicts: no code in the
+# config).
+dataset = dict(
+    _delete_=True,
+    type='CustomDataset',
+    data_root=data_root,
+    with_label=True,
+    metainfo=dict(classes=classes))
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=_dataset('train', train_pipeline))
+    dataset=dict(dataset, data_prefix='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=50,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=_dataset('val', val_pipeline))
+    dataset=dict(dataset, data_prefix='val', pipeline=val_pipeline))
 test_dataloader = dict(
     batch_size=50,
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=_dataset('val', test_pipeline))
+    dataset=dict(dataset, data_prefix='val', pipeline=test_pipeline))
 # top-5 of 8 classes says little.
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator

@@ -8,7 +8,7 @@
 # (docs/results/demo).
 _base_ = './gghost_r34_cls_demo.py'
 
-max_iters = 500
+max_iters = 300
 # Redefined, not inherited: the base's schedule was computed from its own
 # max_iters (1200) when the base file was read.
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

@@ -16,10 +16,10 @@ data_root = 'data/demo_det/'
 metainfo = dict(
     classes=('circle', 'square', 'triangle'),
     palette=[(220, 20, 60), (0, 128, 255), (60, 180, 75)])
-image_size = (256, 256)
-max_iters = 720
-val_interval = 720
-pretrained = 'work_dirs/demo/pretrain_cls/iter_500.pth'
+image_size = (192, 192)
+max_iters = 400
+val_interval = max_iters
+pretrained = 'work_dirs/demo/gghost_r34/pretrain_cls/iter_300.pth'
 batch_size = 8
 
 model = dict(
@@ -41,7 +41,9 @@ model = dict(
         in_channels=64,
         feat_channels=64,
         stacked_convs=2,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
+        # anchors scaled with the image (256 -> 192 px: 32 -> 24 px at P3)
+        anchor_generator=dict(octave_base_scale=3)),
     test_cfg=dict(score_thr=0.05, max_per_img=50))
 
 train_pipeline = [
@@ -107,3 +109,4 @@ default_hooks = dict(
         max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False)
+randomness = dict(seed=0)

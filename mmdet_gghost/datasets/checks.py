@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 from mmcv.transforms import TRANSFORMS, LoadImageFromFile
 
+from ..registry import register_once
+
 # mmpretrain's CustomDataset default extensions.
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
@@ -101,7 +103,6 @@ def check_image_file(path):
 # Registered in mmcv's TRANSFORMS (a child of mmengine's root registry), so
 # dict(type='CheckedLoadImageFromFile') resolves from mmdet's and
 # mmpretrain's registries too.
-@TRANSFORMS.register_module(force=True)
 class CheckedLoadImageFromFile(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with an error that names the file.
 
@@ -135,6 +136,9 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                 f'corrupt or unreadable image {filename}: '
                 f'{type(e).__name__}: {reason}; delete or replace '
                 f'it') from e
+
+
+register_once(TRANSFORMS, CheckedLoadImageFromFile)
 
 
 _PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile',
