@@ -6,7 +6,7 @@ Tolerances (``image`` test, fp32 on the CPU, 256x256 input): every PyTorch
 box has an ONNX Runtime box of the same label, boxes within
 ``BOX_TOL`` pixels, scores within ``SCORE_TOL``.
 """
-import copy
+import glob
 import importlib.util
 import json
 import os.path as osp
@@ -219,6 +219,35 @@ def test_tool_eval_writes_metrics_and_parity(exported):
     assert 'bbox mAP: PyTorch' in exported['stdout']
 
 
+RETINANETS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'retinanet_*.py')) +
+    glob.glob(osp.join(REPO, 'configs', 'demo', 'retinanet_*.py')))
+
+
+@pytest.mark.parametrize('config', RETINANETS,
+                         ids=lambda p: osp.relpath(p, REPO))
+def test_every_shipped_retinanet_converts_and_runs(config, tmp_path):
+    """The config as shipped (only the trace image is small: its test
+    Resize is set to 96x160 here to keep the test short)."""
+    from mmdet_gghost.export import build_model
+    model, _, _ = build_model(config)
+    ckpt = tmp_path / 'w.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    model_cfg, deploy, _ = D.load_deploy_configs(config)
+    D.check_checkpoint(model_cfg, str(ckpt))
+    for t in model_cfg.test_pipeline:
+        if t['type'] == 'Resize':
+            t['scale'] = (160, 96)
+    onnx_file = D.export_end2end(model_cfg, deploy, str(ckpt),
+                                 str(tmp_path), image=np.zeros(
+                                     (96, 160, 3), np.uint8))
+    sess = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    dets, labels = sess.run(None, {'input': np.zeros((1, 3, 96, 160),
+                                                     np.float32)})
+    assert dets.ndim == 3 and dets.shape[0] == 1 and dets.shape[2] == 5
+    assert labels.shape == dets.shape[:2]
+
+
 # -- errors --------------------------------------------------------------------
 
 
@@ -322,7 +351,7 @@ def test_benchmark_times_onnxruntime_beside_pytorch(tiny_cfgs, tmp_path):
                         score_thr=0.0101)
     rows = out['rows']
     assert [r['name'] for r in rows] == [
-        'r18', 'r18 [onnxruntime]', 'r34', 'r34 [onnxruntime]']
+        'r18', 'r18 (onnxruntime)', 'r34', 'r34 (onnxruntime)']
     for torch_row, ort_row in (rows[:2], rows[2:]):
         # same weights, threshold and image: as many boxes survive NMS in
         # the graph as in mmdet's post-processing

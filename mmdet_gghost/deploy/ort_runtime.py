@@ -64,7 +64,7 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
 
     return dict(
         entry,
-        name=f'{entry["name"]} [onnxruntime]',
+        name=f'{entry["name"]} (onnxruntime)',
         model=ort_model,
         info=dict(info, runtime='onnxruntime', bn_fused=None),
         fn=step)
