@@ -15,7 +15,7 @@ setup(
         'mmpretrain>=1.1.0,<1.3',
     ],
     extras_require={
-        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17'],
+        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'mmdeploy>=1.3.1,<1.4'],
         'tests': ['pytest'],
     },
 )

@@ -869,7 +869,8 @@ def run_benchmark(configs: Sequence[str],
                   out_dir: Optional[str] = None,
                   plot: Optional[str] = None,
                   progress: bool = True,
-                  console=None) -> dict:
+                  console=None,
+                  onnxruntime: bool = False) -> dict:
     """Benchmark several configs against each other (see module doc).
 
     Returns:
@@ -902,6 +903,10 @@ def run_benchmark(configs: Sequence[str],
     if amp and not is_cuda:
         raise UsageError('--amp is CUDA autocast (float16): use '
                          '--device cuda')
+    if onnxruntime and (task != 'full' or is_cuda):
+        raise UsageError('--onnxruntime times the full detector on the CPU '
+                         '(ONNX Runtime CPU provider): use --task full and '
+                         '--device cpu')
     if plot and not any(e is not None for e in eval_results):
         raise UsageError('--plot draws mAP vs FPS: give --eval-results')
     names = list(names) if names else _unique_names(configs)
@@ -942,6 +947,9 @@ def run_benchmark(configs: Sequence[str],
         channels_last=channels_last,
         amp=amp,
         compile=compile,
+        onnxruntime=('also each model exported by mmdeploy, in ONNX Runtime '
+                     '(mmdet_gghost/deploy/ort_runtime.py)'
+                     if onnxruntime else None),
         cudnn_benchmark=bool(cudnn_benchmark) if is_cuda else None,
         score_thr=(f'calibrated: {candidate_fraction:g} of the (anchor, '
                    'class) pairs pass' if calibrate else score_thr),
@@ -993,6 +1001,12 @@ def run_benchmark(configs: Sequence[str],
                 in_shape=in_shape,
                 score_thr=used_thr,
                 report=report))
+        if onnxruntime:  # same weights, test_cfg and images, next row
+            from .deploy.ort_runtime import onnxruntime_entry
+            console.log(f'exporting {names[i]} to ONNX Runtime (mmdeploy)')
+            entries.append(onnxruntime_entry(
+                entries[-1], cfg_path, checkpoints[i], batches, used_thr,
+                max_per_img, out_dir and osp.join(out_dir, 'onnx', names[i])))
 
     # One untimed call per model: compile time (with --compile) or lazy
     # init, and the detections-after-NMS count of these inputs.
@@ -1039,7 +1053,9 @@ def run_benchmark(configs: Sequence[str],
 
     macs = [e['report']['total']['macs'] if e['report'] else None
             for e in entries]
-    rows = summarize(lats, batch_size, names, macs)
+    if onnxruntime:  # ONNX Runtime rows: no metric of their own
+        eval_results = [x for ev in eval_results for x in (ev, None)]
+    rows = summarize(lats, batch_size, [e['name'] for e in entries], macs)
     metric_names = set()
     for e, r, lat, ev in zip(entries, rows, lats, eval_results):
         rep = e['report']
@@ -1051,7 +1067,7 @@ def run_benchmark(configs: Sequence[str],
             params=rep['total']['params'] if rep else None,
             macs=rep['total']['macs'] if rep else None,
             activations=rep['total']['activations'] if rep else None,
-            bn_fused=fuse_conv_bn,
+            bn_fused=e['info']['bn_fused'],
             dets_per_img=e['dets'],
             score_thr=e['score_thr'],
             first_call_s=e['first_call_s'],

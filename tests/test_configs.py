@@ -12,6 +12,7 @@ import mmdet_gghost  # noqa: F401
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 DET_CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py')
                      if 'imagenet' not in p.parts and '_base_' not in p.parts
+                     and 'deploy' not in p.parts  # mmdeploy configs
                      and 'cls' not in p.stem)
 CLS_CONFIGS = sorted((CONFIG_DIR / 'imagenet').glob('*.py')) + sorted(
     p for p in (CONFIG_DIR / 'demo').glob('*.py') if 'cls' in p.stem)

@@ -15,6 +15,9 @@ Examples::
     # the backbones alone
     python tools/benchmark.py A.py B.py --task backbone
 
+    # PyTorch (BN fused) and ONNX Runtime (via mmdeploy), 2 threads
+    python tools/benchmark.py A.py B.py --fuse-conv-bn --onnxruntime --threads 2
+
 Models are timed in interleaved rounds (A B A B ...); the FPS ratio to the
 first config is the median of per-round ratios. See
 ``mmdet_gghost/benchmark.py`` for what exactly is timed.
@@ -92,6 +95,11 @@ def parse_args(argv=None):
                    help='draw metric vs FPS (needs --eval-results)')
     p.add_argument('--out', default=None, metavar='DIR',
                    help='write benchmark.json/.csv/.md here')
+    p.add_argument('--onnxruntime', action='store_true',
+                   help='also time each detector in ONNX Runtime (CPU): '
+                   'the same weights and test_cfg exported with mmdeploy '
+                   '(network + NMS in one graph), a row after its PyTorch '
+                   'row, same images, interleaved')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
 
@@ -131,7 +139,8 @@ def main(argv=None):
             metric_key=args.metric_key,
             out_dir=args.out,
             plot=args.plot,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            onnxruntime=args.onnxruntime)
     except (FileNotFoundError, UsageError) as e:
         # one clear line instead of a traceback for user errors
         sys.exit(f'error: {e}')

@@ -262,15 +262,16 @@ def setup(venv_dir, cache_dir, log_dir):
 
     step('checking the stack')
     check = venv.query(
-        'import torch, mmcv, mmcv.ops, mmengine, mmdet, mmpretrain, mmdet_gghost;'
+        'import torch, mmcv, mmcv.ops, mmengine, mmdet, mmpretrain, mmdeploy, '
+        'mmdet_gghost;'
         'print(torch.__version__, mmcv.__version__, mmengine.__version__, '
-        'mmdet.__version__, mmpretrain.__version__)')
+        'mmdet.__version__, mmpretrain.__version__, mmdeploy.__version__)')
     if check is None:
         raise StepError('the stack does not import; run '
                         f'{venv.python} -c "import mmdet, mmpretrain, '
-                        'mmdet_gghost" to see why')
+                        'mmdeploy, mmdet_gghost" to see why')
     log(f'ready in {time.time() - t_start:.0f}s: torch/mmcv/mmengine/mmdet/'
-        f'mmpretrain = {check}')
+        f'mmpretrain/mmdeploy = {check}')
 
 
 def main(argv=None):

@@ -1,0 +1,75 @@
+"""ONNX Runtime as a runtime of the FPS benchmark (``tools/benchmark.py
+--onnxruntime``).
+
+For each benchmarked detector the *same* weights (checkpoint, or the same
+seeded ``init_weights()``), the same ``test_cfg`` (incl. the calibrated
+``score_thr`` of synthetic inputs) and the same images as its PyTorch row
+are used: the unfused model is exported through mmdeploy
+(:mod:`mmdet_gghost.deploy.mmdeploy_export`, dynamic shapes) and timed as
+mmdeploy's ``End2EndModel.test_step(batch)``: data preprocessor (normalise,
+pad), the ONNX graph (network, box decoding, NMS) in ONNX Runtime with as
+many intra-op threads as torch uses, and rescaling the boxes into the data
+samples -- what ``model.test_step(batch)`` is for the PyTorch row. ONNX
+Runtime folds the BNs into the convs itself when it optimises the graph.
+"""
+import os
+import os.path as osp
+import tempfile
+from typing import Optional, Sequence
+
+import torch
+
+
+def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
+                      batches: Sequence[dict], score_thr=None,
+                      max_per_img: Optional[int] = None,
+                      work_dir: Optional[str] = None) -> dict:
+    """A benchmark entry (``name``, ``model``, ``info``, ``fn``, ...) timing
+    the ONNX Runtime form of the PyTorch entry ``entry``.
+
+    Args:
+        entry: the PyTorch entry built from ``cfg_path`` / ``checkpoint``
+            (its ``in_shape``, ``report`` and ``score_thr`` are reused).
+        batches: the PyTorch entry's inputs (``test_step`` batches).
+        score_thr, max_per_img: the ``test_cfg`` values the PyTorch model
+            runs with.
+        work_dir: where ``end2end.onnx`` goes (default: a temporary folder,
+            removed once ONNX Runtime has loaded the graph).
+    """
+    from mmdet_gghost.benchmark import load_model
+    from .mmdeploy_export import (build_models, export_end2end,
+                                  load_deploy_configs)
+    model, cfg, info = load_model(cfg_path, checkpoint, score_thr=score_thr,
+                                  max_per_img=max_per_img)
+    tmp = None if work_dir else tempfile.TemporaryDirectory(
+        prefix='bench-onnxruntime-')
+    work_dir = work_dir or tmp.name
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        ckpt = osp.join(work_dir, 'weights.pth')
+        torch.save(dict(state_dict=model.state_dict()), ckpt)
+        model_cfg, deploy, _ = load_deploy_configs(cfg)
+        image = batches[0]['inputs'][0].permute(1, 2, 0).numpy()  # HWC
+        onnx_file = export_end2end(model_cfg, deploy, ckpt, work_dir, image)
+        _, _, ort_model = build_models(model_cfg, deploy, None, onnx_file,
+                                       threads=torch.get_num_threads())
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    it = iter(_cycle(batches))
+
+    def step():
+        with torch.no_grad():
+            return ort_model.test_step(next(it))
+
+    return dict(
+        entry,
+        name=f'{entry["name"]} (onnxruntime)',
+        model=ort_model,
+        info=dict(info, runtime='onnxruntime', bn_fused=None),
+        fn=step)
+
+
+def _cycle(items):
+    while True:
+        yield from items

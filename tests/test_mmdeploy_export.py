@@ -1,0 +1,373 @@
+"""tools/deploy/mmdeploy_export.py: the demo detector through mmdeploy to
+ONNX Runtime (NMS in the graph), checked against PyTorch; the deploy
+configs; the bad-input errors; the ONNX Runtime rows of the benchmark.
+
+Tolerances (``image`` test, fp32 on the CPU, 256x256 input): every PyTorch
+box has an ONNX Runtime box of the same label, boxes within
+``BOX_TOL`` pixels, scores within ``SCORE_TOL``.
+"""
+import glob
+import importlib.util
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+import mmdet_gghost  # noqa: F401  (registers the models)
+from tools_helpers import REPO, TOOLS, run_tool
+
+mmdeploy = pytest.importorskip('mmdeploy')
+ort = pytest.importorskip('onnxruntime')
+
+from mmdet_gghost.deploy import mmdeploy_export as D  # noqa: E402
+
+GGHOST_DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_gghost_r34_demo.py')
+R34_DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r34_demo.py')
+DYNAMIC = osp.join(REPO, 'configs', 'deploy',
+                   'detection_onnxruntime_dynamic.py')
+STATIC = osp.join(REPO, 'configs', 'deploy',
+                  'detection_onnxruntime_static-800x1344.py')
+BOX_TOL = 1e-2  # pixels
+SCORE_TOL = 1e-4
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'mmdeploy_export_tool', osp.join(TOOLS, 'deploy', 'mmdeploy_export.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _data_options(root):
+    """--cfg-options pointing the demo config's test set at ``root``."""
+    return [f'test_dataloader.dataset.data_root={root}/',
+            'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False',
+            f'test_evaluator.ann_file={root}/annotations/'
+            'instances_val2017.json']
+
+
+def _random_detector(config, seed=0):
+    """The config's detector with init_weights(), random BN statistics and
+    classifier weights 5x init's, so that a few hundred (anchor, class)
+    pairs per image score above the config's 0.05 threshold (fewer than
+    nms_pre per level: mmdet and mmdeploy then pick the same candidates)
+    instead of RetinaNet's 0.01 prior everywhere."""
+    from mmdet_gghost.export import build_model
+    model, cfg, _ = build_model(config, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    cls = model.bbox_head.retina_cls
+    with torch.no_grad():
+        cls.weight.copy_(torch.randn(cls.weight.shape, generator=g) * 0.05)
+    return model, cfg
+
+
+@pytest.fixture(scope='module')
+def demo_data(tmp_path_factory):
+    from mmdet_gghost.datasets.synthetic import make_detection_dataset
+    root = tmp_path_factory.mktemp('demo_det')
+    make_detection_dataset(root, num_train=1, num_val=3, img_size=256)
+    return str(root)
+
+
+@pytest.fixture(scope='module')
+def gghost_ckpt(tmp_path_factory):
+    model, _ = _random_detector(GGHOST_DEMO)
+    path = tmp_path_factory.mktemp('ckpt') / 'gghost_demo.pth'
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory, demo_data, gghost_ckpt):
+    """The tool, once: export + --image + --eval on the demo val set."""
+    work_dir = tmp_path_factory.mktemp('deploy')
+    image = osp.join(demo_data, 'val2017', '000000000002.png')
+    result = run_tool(osp.join('deploy', 'mmdeploy_export.py'), GGHOST_DEMO,
+                      gghost_ckpt, '--work-dir', work_dir, '--image', image,
+                      '--eval', '--cfg-options', *_data_options(demo_data),
+                      timeout=600)
+    return dict(work_dir=work_dir, image=image, stdout=result.stdout)
+
+
+# -- the deploy configs -----------------------------------------------------
+
+
+@pytest.mark.parametrize('path', [DYNAMIC, STATIC], ids=osp.basename)
+def test_deploy_configs_parse_as_mmdeploy_reads_them(path):
+    from mmdeploy.utils import (get_backend, get_codebase, get_input_shape,
+                                get_ir_config, get_task_type,
+                                is_dynamic_shape)
+    cfg = Config.fromfile(path)
+    assert get_backend(cfg).value == 'onnxruntime'
+    assert get_codebase(cfg).value == 'mmdet'
+    assert get_task_type(cfg).value == 'ObjectDetection'
+    ir = get_ir_config(cfg)
+    assert ir['save_file'] == 'end2end.onnx'
+    assert ir['output_names'] == ['dets', 'labels']
+    if path == DYNAMIC:
+        assert is_dynamic_shape(cfg)
+        assert get_input_shape(cfg) is None
+        assert ir['dynamic_axes']['input'] == {0: 'batch', 2: 'height',
+                                               3: 'width'}
+    else:
+        assert not is_dynamic_shape(cfg)
+        assert list(get_input_shape(cfg)) == [1344, 800]  # (W, H)
+
+
+def test_deploy_cfg_by_name_and_unknown_name():
+    assert D.resolve_deploy_cfg(None) == DYNAMIC
+    assert D.resolve_deploy_cfg('detection_onnxruntime_static-800x1344') \
+        == STATIC
+    with pytest.raises(FileNotFoundError,
+                       match=r"unknown deploy config 'nope.py'.*"
+                       r'detection_onnxruntime_dynamic\.py'):
+        D.resolve_deploy_cfg('nope.py')
+
+
+def test_static_eval_pipeline_fits_images_into_the_graph_input():
+    cfg = Config.fromfile(GGHOST_DEMO)
+    pipeline = D.fit_pipeline_to_shape(cfg.test_pipeline, (1344, 800))
+    types = [t['type'] for t in pipeline]
+    resize = pipeline[types.index('Resize')]
+    assert resize['scale'] == (1344, 800) and resize['keep_ratio']
+    assert pipeline[types.index('Resize') + 1] == dict(type='Pad',
+                                                       size=(1344, 800))
+    from mmcv.transforms import Compose
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    no_ann = [t for t in pipeline if t['type'] != 'LoadAnnotations']
+    no_ann[0] = dict(type='mmdet.LoadImageFromNDArray')
+    out = Compose(no_ann)(dict(img=np.zeros((256, 300, 3), np.uint8),
+                               img_id=0))
+    assert tuple(out['inputs'].shape) == (3, 800, 1344)
+
+
+# -- the export, end to end ----------------------------------------------------
+
+
+def _pytorch_and_onnxruntime(work_dir, image, checkpoint):
+    """PyTorch's and ONNX Runtime's (plain ``InferenceSession``, not
+    mmdeploy's wrapper) detections of ``image`` on the same preprocessed
+    tensor, in network-input pixels."""
+    from mmcv.transforms import Compose
+    from mmengine.dataset import pseudo_collate
+    from mmengine.runner import load_checkpoint
+    from mmdet.utils import register_all_modules
+    from mmdet_gghost.export import build_model
+    register_all_modules()
+    model, cfg, _ = build_model(GGHOST_DEMO)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                    logger='silent')
+    pipeline = Compose([t for t in cfg.test_pipeline
+                        if t['type'] != 'LoadAnnotations'])
+    data = model.data_preprocessor(
+        pseudo_collate([pipeline(dict(img_path=image, img_id=0))]), False)
+    with torch.no_grad():
+        ref = model.predict(data['inputs'], data['data_samples'],
+                            rescale=False)[0]
+    sess = ort.InferenceSession(str(work_dir / 'end2end.onnx'),
+                                providers=['CPUExecutionProvider'])
+    dets, labels = sess.run(['dets', 'labels'],
+                            {'input': data['inputs'].numpy()})
+    out = dict(bboxes=dets[0, :, :4].astype(np.float64),
+               scores=dets[0, :, 4].astype(np.float64), labels=labels[0])
+    return ref, out
+
+
+def test_onnxruntime_boxes_match_pytorch_on_a_val_image(exported,
+                                                        gghost_ckpt):
+    ref, out = _pytorch_and_onnxruntime(exported['work_dir'],
+                                        exported['image'], gghost_ckpt)
+    n = len(ref.pred_instances)
+    assert 10 <= n <= 50  # a real NMS load, below max_per_img (50)
+    cmp = D.compare_detections(ref, out)
+    assert cmp['num_onnxruntime'] == n and cmp['matched'] == n, cmp
+    assert cmp['max_box_abs'] <= BOX_TOL, cmp
+    assert cmp['max_score_abs'] <= SCORE_TOL, cmp
+
+
+def test_tool_writes_visualisations_and_image_parity(exported):
+    work_dir = exported['work_dir']
+    for name in ('output_pytorch.jpg', 'output_onnxruntime.jpg'):
+        assert (work_dir / name).stat().st_size > 0
+    report = json.loads((work_dir / 'image_parity.json').read_text())
+    assert report['image'] == exported['image']
+    assert report['num_pytorch'] > 0
+    assert report['matched'] == report['num_pytorch'] \
+        == report['num_onnxruntime']
+    assert report['max_box_abs'] <= BOX_TOL
+    assert report['max_score_abs'] <= SCORE_TOL
+
+
+def test_tool_eval_writes_metrics_and_parity(exported):
+    work_dir = exported['work_dir']
+    parity = json.loads((work_dir / 'parity.json').read_text())
+    metrics = json.loads((work_dir / 'metrics.json').read_text())
+    assert parity['metric'] == 'coco/bbox_mAP'
+    assert metrics['metrics']['coco/bbox_mAP'] == parity['onnxruntime']
+    assert parity['difference'] == pytest.approx(
+        parity['onnxruntime'] - parity['pytorch'])
+    assert parity['tolerance'] == 0.005
+    assert parity['within_tolerance'] is (abs(parity['difference']) <= 0.005)
+    assert parity['within_tolerance'], parity
+    assert 'bbox mAP: PyTorch' in exported['stdout']
+
+
+RETINANETS = sorted(
+    glob.glob(osp.join(REPO, 'configs', 'retinanet_*.py')) +
+    glob.glob(osp.join(REPO, 'configs', 'demo', 'retinanet_*.py')))
+
+
+@pytest.mark.parametrize('config', RETINANETS,
+                         ids=lambda p: osp.relpath(p, REPO))
+def test_every_shipped_retinanet_converts_and_runs(config, tmp_path):
+    """The config as shipped (only the trace image is small: its test
+    Resize is set to 96x160 here to keep the test short)."""
+    from mmdet_gghost.export import build_model
+    model, _, _ = build_model(config)
+    ckpt = tmp_path / 'w.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    model_cfg, deploy, _ = D.load_deploy_configs(config)
+    D.check_checkpoint(model_cfg, str(ckpt))
+    for t in model_cfg.test_pipeline:
+        if t['type'] == 'Resize':
+            t['scale'] = (160, 96)
+    onnx_file = D.export_end2end(model_cfg, deploy, str(ckpt),
+                                 str(tmp_path), image=np.zeros(
+                                     (96, 160, 3), np.uint8))
+    sess = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    dets, labels = sess.run(None, {'input': np.zeros((1, 3, 96, 160),
+                                                     np.float32)})
+    assert dets.ndim == 3 and dets.shape[0] == 1 and dets.shape[2] == 5
+    assert labels.shape == dets.shape[:2]
+
+
+# -- errors --------------------------------------------------------------------
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    from mmdet_gghost.export import build_model
+    r34, _, _ = build_model(R34_DEMO)
+    ckpt = tmp_path / 'r34.pth'
+    torch.save(dict(state_dict=r34.state_dict()), ckpt)
+    rc = _tool().main([GGHOST_DEMO, str(ckpt), '--work-dir',
+                       str(tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f'checkpoint {ckpt} does not fit the model' in err
+    assert 'model tensors missing from the checkpoint: backbone.' in err
+    assert not (tmp_path / 'out' / 'end2end.onnx').exists()
+
+
+def test_unknown_deploy_config_is_refused(tmp_path, capsys, gghost_ckpt):
+    rc = _tool().main([GGHOST_DEMO, gghost_ckpt, '--work-dir', str(tmp_path),
+                       '--deploy-cfg', 'detection_tensorrt_dynamic'])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "unknown deploy config 'detection_tensorrt_dynamic'" in err
+    assert 'detection_onnxruntime_static-800x1344.py' in err
+
+
+def test_deploy_config_of_another_backend_is_refused(tmp_path, gghost_ckpt):
+    other = tmp_path / 'trt.py'
+    other.write_text(f"_base_ = ['{DYNAMIC}']\n"
+                     "backend_config = dict(_delete_=True, type='tensorrt')\n")
+    with pytest.raises(D.DeployError, match="to backend 'tensorrt'.*"
+                       'configs/deploy/'):
+        D.load_deploy_configs(GGHOST_DEMO, str(other))
+
+
+def test_missing_mmdeploy_says_how_to_install_it(tmp_path, capsys,
+                                                 monkeypatch, gghost_ckpt):
+    monkeypatch.setitem(sys.modules, 'mmdeploy', None)  # import fails
+    rc = _tool().main([GGHOST_DEMO, gghost_ckpt, '--work-dir', str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert 'mmdeploy is not installed' in err and 'make setup' in err
+
+
+# -- the exporter default ------------------------------------------------------
+
+
+def test_torchscript_exporter_is_the_default_only_inside(monkeypatch):
+    calls = []
+
+    def fake_export(*args, dynamo=True, **kwargs):
+        calls.append(dynamo)
+
+    monkeypatch.setattr(torch.onnx, 'export', fake_export)
+    with D.torchscript_onnx_export():
+        torch.onnx.export(None, (), 'x.onnx')
+        torch.onnx.export(None, (), 'x.onnx', dynamo=True)  # kept if asked
+    torch.onnx.export(None, (), 'x.onnx')
+    assert calls == [False, True, True]
+    assert torch.onnx.export is fake_export
+
+
+def test_torchscript_exporter_exports_inside(tmp_path):
+    original = torch.onnx.export
+    with D.torchscript_onnx_export():
+        torch.onnx.export(torch.nn.Conv2d(3, 4, 3).eval(),
+                          (torch.randn(1, 3, 8, 8), ), str(tmp_path / 'c.onnx'))
+    assert torch.onnx.export is original
+    import onnx
+    graph = onnx.load(str(tmp_path / 'c.onnx')).graph
+    assert [n.op_type for n in graph.node] == ['Conv']
+
+
+# -- the benchmark's ONNX Runtime rows -----------------------------------------
+
+
+@pytest.fixture(scope='module')
+def tiny_cfgs(tmp_path_factory):
+    from test_benchmark import TINY_RETINANET
+    d = tmp_path_factory.mktemp('tiny')
+    test_pipeline = (
+        "\ntest_pipeline = [dict(type='LoadImageFromFile'), "
+        "dict(type='Resize', scale=(96, 64), keep_ratio=True), "
+        "dict(type='PackDetInputs')]\n")
+    paths = []
+    for depth in (18, 34):
+        path = d / f'det{depth}.py'
+        path.write_text(TINY_RETINANET.format(depth=depth, init=None)
+                        + test_pipeline)
+        paths.append(str(path))
+    return paths
+
+
+def test_benchmark_times_onnxruntime_beside_pytorch(tiny_cfgs, tmp_path):
+    from mmdet_gghost.benchmark import run_benchmark
+    # a fixed threshold (the calibrated one sits just below a score by
+    # construction, where a 1e-7 difference may drop that box in one runtime)
+    out = run_benchmark(tiny_cfgs, names=['r18', 'r34'], shape=(64, 96),
+                        warmup=0, rounds=2, progress=False, complexity=False,
+                        onnxruntime=True, out_dir=str(tmp_path),
+                        score_thr=0.0101)
+    rows = out['rows']
+    assert [r['name'] for r in rows] == [
+        'r18', 'r18 (onnxruntime)', 'r34', 'r34 (onnxruntime)']
+    for torch_row, ort_row in (rows[:2], rows[2:]):
+        # same weights, threshold and image: as many boxes survive NMS in
+        # the graph as in mmdet's post-processing
+        assert torch_row['dets_per_img'] > 0
+        assert ort_row['dets_per_img'] == torch_row['dets_per_img']
+        assert ort_row['score_thr'] == torch_row['score_thr']
+        assert ort_row['bn_fused'] is None and torch_row['bn_fused'] is False
+        assert len(ort_row['latencies_ms']) == 2
+    for name in ('r18', 'r34'):
+        assert (tmp_path / 'onnx' / name / 'end2end.onnx').is_file()
+    assert 'ONNX Runtime' in out['settings']['onnxruntime']
+
+
+def test_benchmark_onnxruntime_is_for_the_full_detector_on_cpu(tiny_cfgs):
+    from mmdet_gghost.benchmark import UsageError, run_benchmark
+    with pytest.raises(UsageError, match='--onnxruntime times the full '
+                       'detector on the CPU'):
+        run_benchmark(tiny_cfgs, task='backbone', onnxruntime=True,
+                      progress=False)
