@@ -4,7 +4,7 @@ Usage (mmdet-style)::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
         [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...]
-        [--launcher {none,pytorch,slurm,mpi}]
+        [--launcher {none,pytorch,slurm,mpi}] [--allow-partial-checkpoint]
 
 The metrics (plus config, checkpoint and a timestamp) are written as JSON
 to ``--metrics-json`` (default ``<work_dir>/metrics.json``).
@@ -34,6 +34,11 @@ def parse_args(argv=None):
         '<work_dir>/metrics.json)')
     parser.add_argument(
         '--show-dir', help='save images painted with predictions here')
+    parser.add_argument(
+        '--allow-partial-checkpoint',
+        action='store_true',
+        help='evaluate even if the checkpoint does not fit the model '
+        '(missing/unexpected/mis-shaped tensors are then only warned about)')
     add_runner_arguments(parser)
     return parser.parse_args(argv)
 
@@ -52,7 +57,8 @@ def main(argv=None):
         metrics_json=args.metrics_json,
         cfg_options=args.cfg_options,
         launcher=args.launcher,
-        show_dir=args.show_dir)
+        show_dir=args.show_dir,
+        allow_partial_checkpoint=args.allow_partial_checkpoint)
 
 
 if __name__ == '__main__':

@@ -24,10 +24,11 @@ KNOWN_SCOPES = ('mmdet', 'mmpretrain')
 
 def _user_errors() -> tuple:
     """Errors the CLIs report as one line instead of a traceback."""
-    from mmdet_gghost.apis.classification import CheckpointMismatchError
-    from mmdet_gghost.checkpoint import UnsafeCheckpointError
+    from mmdet_gghost.apis.weights import CheckpointMismatchError
+    from mmdet_gghost.checkpoint import (NotACheckpointError,
+                                         UnsafeCheckpointError)
     errors = [FileNotFoundError, UnsafeCheckpointError,
-              CheckpointMismatchError]
+              CheckpointMismatchError, NotACheckpointError]
     try:
         from mmdet_gghost.datasets.checks import DatasetError
         errors.append(DatasetError)
