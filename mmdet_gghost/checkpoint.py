@@ -285,10 +285,13 @@ def load_checkpoint_file(filename: Union[str, io.IOBase],
     except pickle.UnpicklingError as error:
         _raise_if_refused(filename, error, source)
         raise _not_a_checkpoint(filename, source, error) from error
-    except (EOFError, RuntimeError, KeyError, ValueError) as error:
-        # torch's messages for an empty file (EOFError), a broken zip
-        # (RuntimeError) or a non-pickle file (KeyError: 101) name neither
-        # the file nor the problem.
+    except (EOFError, RuntimeError, KeyError, IndexError) as error:
+        # torch's errors for an empty file (EOFError), a broken zip or bad
+        # magic number (RuntimeError) or other bytes (KeyError: 101,
+        # IndexError) name neither the file nor the problem.
+        if isinstance(error, RuntimeError) and not re.search(
+                'PytorchStreamReader|magic number', str(error)):
+            raise  # e.g. a map_location problem: torch's message is clear
         raise _not_a_checkpoint(filename, source, error) from error
 
 
@@ -298,11 +301,16 @@ def _not_a_checkpoint(filename, source, error) -> NotACheckpointError:
     size = ''
     if isinstance(filename, str) and osp.isfile(filename):
         size = f' ({osp.getsize(filename)} bytes)'
+    message = str(error)
+    if 'WeightsUnpickler error:' in message:  # skip torch's long preamble
+        message = message.split('WeightsUnpickler error:', 1)[1]
+    reason = next((line.strip() for line in message.splitlines()
+                   if line.strip()), '').split('. ')[0]
+    torch_says = type(error).__name__ + (f': {reason}' if reason else '')
     return NotACheckpointError(
         f'checkpoint {where}{size} is not a readable PyTorch checkpoint '
-        f'(empty, truncated or another kind of file; torch: '
-        f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
-        '); re-download or re-create it.')
+        f'(empty, truncated or another kind of file; torch: {torch_says}); '
+        're-download or re-create it.')
 
 
 # --------------------------------------------------------------------------

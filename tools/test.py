@@ -3,7 +3,7 @@
 Usage (mmdet-style)::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
-        [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...]
+        [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...] [--no-data-check]
         [--launcher {none,pytorch,slurm,mpi}] [--allow-partial-checkpoint]
 
 The metrics (plus config, checkpoint and a timestamp) are written as JSON
@@ -16,7 +16,8 @@ import sys
 # Run from a checkout without installing the package.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmdet_gghost.apis.common import add_runner_arguments, run_tool  # noqa: E402,E501
+from mmdet_gghost.apis.common import (add_runner_arguments,  # noqa: E402,E501
+                                      cfg_options_of, run_tool)
 
 
 def parse_args(argv=None):
@@ -55,7 +56,7 @@ def main(argv=None):
         work_dir=args.work_dir,
         out=args.out,
         metrics_json=args.metrics_json,
-        cfg_options=args.cfg_options,
+        cfg_options=cfg_options_of(args),
         launcher=args.launcher,
         show_dir=args.show_dir,
         allow_partial_checkpoint=args.allow_partial_checkpoint)

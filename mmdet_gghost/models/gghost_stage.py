@@ -33,6 +33,8 @@ batch the mix's BNs normalise with their running statistics, as under
 everything else still train.  Eval mode, batches of 2 or more and SyncBN
 across several processes are unchanged, and so are the state-dict keys.
 """
+import numbers
+
 import torch
 import torch.distributed as dist
 from mmcv.cnn import ConvModule
@@ -50,9 +52,18 @@ def split_channels(channels, cheap_ratio, divisor=1):
     ``cheap = channels - raw``.
 
     Raises:
-        ValueError: if ``cheap_ratio`` is outside (0, 1) or either path
-            would get no channels.
+        ValueError: if ``cheap_ratio`` is not a number in (0, 1),
+            ``divisor`` not an integer >= 1, or either path would get no
+            channels.
     """
+    if isinstance(cheap_ratio, (bool, str)) or not isinstance(
+            cheap_ratio, numbers.Real):
+        raise ValueError(f'cheap_ratio must be a number in (0, 1), got '
+                         f'{cheap_ratio!r}; the paper uses 0.4-0.5')
+    if isinstance(divisor, bool) or not isinstance(
+            divisor, numbers.Integral) or divisor < 1:
+        raise ValueError(f'channel_divisor must be an integer >= 1, got '
+                         f'{divisor!r}')
     if not 0 < cheap_ratio < 1:
         raise ValueError(f'cheap_ratio must be in (0, 1), got {cheap_ratio}; '
                          'the paper uses 0.4-0.5')
