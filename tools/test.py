@@ -3,8 +3,9 @@
 Usage (mmdet-style)::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
-        [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...] [--no-data-check]
-        [--launcher {none,pytorch,slurm,mpi}] [--allow-partial-checkpoint]
+        [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}] [--no-data-check]
+        [--allow-partial-checkpoint]
 
 The metrics (plus config, checkpoint and a timestamp) are written as JSON
 to ``--metrics-json`` (default ``<work_dir>/metrics.json``).
