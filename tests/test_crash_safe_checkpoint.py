@@ -110,9 +110,10 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait()
-    # the previous checkpoint is complete and still there; no iter_2.pth
+    # the previous checkpoint is complete and still there; no iter_2.pth,
+    # only the hidden partial file
     assert sorted(p for p in os.listdir(work) if p.endswith('.pth')) == \
-        ['iter_1.pth']
+        ['.tmp_iter_2.pth', 'iter_1.pth']
     assert resolve_last_checkpoint(str(work)) == str(work / 'iter_1.pth')
     from mmdet_gghost.checkpoint import load_checkpoint_file
     assert load_checkpoint_file(str(work / 'iter_1.pth'))['meta']['iter'] == 1
