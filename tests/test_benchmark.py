@@ -411,7 +411,8 @@ def test_cli_end_to_end(cfgs, tmp_path):
     (['--threads', '0'], '--threads must be an integer >= 1, got 0'),
     (['--warmup', '-1'], '--warmup must be an integer >= 0, got -1'),
     (['--iters', '0'], '--iters must be an integer >= 1, got 0'),
-    (['--data-batches', '0'], '--data-batches must be an integer >= 1'),
+    (['--data-batches', '0'],
+     '--data-batches must be an integer >= 1, got 0'),
 ])
 def test_cli_rejects_bad_counts_in_one_line(cfgs, args, message):
     from tools_helpers import load_tool
