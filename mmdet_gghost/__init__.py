@@ -7,6 +7,7 @@ enable_safe_checkpoint_loading()
 
 __version__ = '0.1.0'
 
-# Registers the backbones (mmdet + mmpretrain MODELS) and the checked image
-# loader (mmcv TRANSFORMS), so custom_imports=['mmdet_gghost'] is enough.
-from . import datasets, models  # noqa: E402,F401
+# Registers the backbones (mmdet + mmpretrain MODELS), the checked image
+# loader (mmcv TRANSFORMS) and the crash-safe checkpoint hook (mmengine
+# HOOKS), so custom_imports=['mmdet_gghost'] is enough.
+from . import datasets, hooks, models  # noqa: E402,F401

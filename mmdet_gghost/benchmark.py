@@ -125,7 +125,8 @@ def load_model(cfg_path,
                score_thr: Optional[float] = None,
                max_per_img: Optional[int] = None,
                cfg_options: Optional[dict] = None,
-               seed: int = 0):
+               seed: int = 0,
+               allow_partial_checkpoint: bool = False):
     """Build a detector/classifier from a config for benchmarking.
 
     Without a checkpoint the model gets its own from-scratch initialisation
@@ -144,6 +145,10 @@ def load_model(cfg_path,
         channels_last: convert weights to NHWC.
         score_thr, max_per_img: override these keys of ``model.test_cfg``
             where present (detectors).
+        allow_partial_checkpoint: load a checkpoint that does not fit
+            the model (warned about; the rest keeps ``init_weights()``);
+            by default that is a ``CheckpointMismatchError``
+            (:func:`mmdet_gghost.apis.weights.load_checkpoint_checked`).
 
     Returns:
         tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
@@ -152,6 +157,7 @@ def load_model(cfg_path,
 
     Raises:
         FileNotFoundError: naming the missing config or checkpoint.
+        CheckpointMismatchError: the checkpoint does not fit the model.
     """
     _check_file(None if not isinstance(cfg_path, (str, os.PathLike)) else
                 cfg_path, 'Config file')
@@ -162,15 +168,17 @@ def load_model(cfg_path,
         _override_test_cfg(test_cfg, 'score_thr', float(score_thr))
     if max_per_img is not None:
         _override_test_cfg(test_cfg, 'max_per_img', int(max_per_img))
-    if checkpoint is None:
-        strip_pretrained(cfg.model)
+    strip_pretrained(cfg.model)
     model, cfg, scope = build_model_from_config(cfg)
-    if checkpoint is not None:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu',
-                        logger='silent')
-    elif hasattr(model, 'init_weights'):
+    if (checkpoint is None or allow_partial_checkpoint) and hasattr(
+            model, 'init_weights'):
         init_weights_quietly(model, seed)
+    weights = 'init_weights'
+    if checkpoint is not None:
+        from .apis.weights import load_checkpoint_checked
+        partial = load_checkpoint_checked(model, checkpoint,
+                                          allow_partial_checkpoint)
+        weights = 'partial checkpoint' if partial else 'checkpoint'
     model = model.to(device)
     model.eval()  # (some train() overrides return None: no chaining)
     if fuse:
@@ -183,7 +191,7 @@ def load_model(cfg_path,
         task=task,
         config=str(cfg_path),
         checkpoint=checkpoint,
-        weights='checkpoint' if checkpoint else 'init_weights',
+        weights=weights,
         bn_fused=bool(fuse),
         test_cfg=_to_plain(cfg.model.get('test_cfg', None)))
     return model, cfg, info
@@ -843,6 +851,29 @@ def _per_config(values, n, what):
     return [None if v in (None, 'none', 'None', '-') else v for v in values]
 
 
+# Smallest valid value of each count option, and its CLI flag.
+_COUNT_OPTIONS = dict(batch_size=('--batch-size', 1),
+                      threads=('--threads', 1), warmup=('--warmup', 0),
+                      rounds=('--iters', 1),
+                      data_batches=('--data-batches', 1),
+                      max_per_img=('--max-per-img', 1))
+
+
+def _check_counts(shape=None, **counts) -> None:
+    """One :class:`UsageError` for a count option below its minimum
+    (``None`` = default) or a non-positive ``shape``."""
+    for key, value in counts.items():
+        flag, low = _COUNT_OPTIONS[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, (int, np.integer)) or value < low):
+            raise UsageError(f'{flag} must be an integer >= {low}, got '
+                             f'{value!r}')
+    if shape is not None and (len(shape) != 2 or any(
+            not isinstance(v, (int, np.integer)) or v < 1 for v in shape)):
+        raise UsageError(f'--shape takes two integers H W >= 1, got '
+                         f'{list(shape)}')
+
+
 def run_benchmark(configs: Sequence[str],
                   checkpoints: Optional[Sequence[Optional[str]]] = None,
                   names: Optional[Sequence[str]] = None,
@@ -870,7 +901,8 @@ def run_benchmark(configs: Sequence[str],
                   plot: Optional[str] = None,
                   progress: bool = True,
                   console=None,
-                  onnxruntime: bool = False) -> dict:
+                  onnxruntime: bool = False,
+                  allow_partial_checkpoint: bool = False) -> dict:
     """Benchmark several configs against each other (see module doc).
 
     Returns:
@@ -881,7 +913,12 @@ def run_benchmark(configs: Sequence[str],
         FileNotFoundError: a config, checkpoint or eval-results file is
             missing (checked before anything is built).
         UsageError: inconsistent options (a ``ValueError``).
+        CheckpointMismatchError: a checkpoint does not fit its config's
+            model (unless ``allow_partial_checkpoint``).
     """
+    _check_counts(shape=shape, batch_size=batch_size, threads=threads,
+                  warmup=warmup, rounds=rounds, data_batches=data_batches,
+                  max_per_img=max_per_img)
     console = console or make_console()
     n = len(configs)
     if n == 0:
@@ -918,8 +955,6 @@ def run_benchmark(configs: Sequence[str],
     # default CPU run is short (raise --iters on a bigger machine)
     warmup = (20 if is_cuda else 1) if warmup is None else int(warmup)
     rounds = (100 if is_cuda else 6) if rounds is None else int(rounds)
-    if rounds < 1:
-        raise UsageError('--iters must be >= 1')
     # synthetic images: calibrate each dense detector's threshold so that
     # the same fraction of pairs reaches post-processing (module doc);
     # real images: keep the config's threshold
@@ -966,7 +1001,8 @@ def run_benchmark(configs: Sequence[str],
             fuse=fuse_conv_bn,
             channels_last=channels_last,
             score_thr=score_thr if task == 'full' else None,
-            max_per_img=max_per_img if task == 'full' else None)
+            max_per_img=max_per_img if task == 'full' else None,
+            allow_partial_checkpoint=allow_partial_checkpoint)
         if data:
             batches = make_data_inputs(cfg, info['scope'], batch_size,
                                        data_batches)

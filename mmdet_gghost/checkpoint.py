@@ -28,10 +28,24 @@ Everything else is refused with :class:`UnsafeCheckpointError`, which names
 the refused types and how to allow them knowingly
 (:func:`allow_checkpoint_globals`).  Nothing here sets
 ``weights_only=False`` or disables safe loading.
+
+Remote checkpoints: mmengine reads ``http(s)://`` URLs (and
+``torchvision://``, ``open-mmlab://``, ``mmcls://``, which name one) with
+``torch.hub.load_state_dict_from_url``, whose default is
+``weights_only=False``: a malicious file would run code while loading.  We
+re-register those schemes (and local files and ``s3://``/``petrel://``) in
+mmengine's own extension point, ``CheckpointLoader.register_scheme``, with
+loaders that download to torch's hub cache (``<hub dir>/checkpoints``, as
+before) and then load with ``weights_only=True`` and the allow-list
+(:func:`load_checkpoint_url`).  This changes process-wide state on import;
+it is unavoidable: ``init_cfg=Pretrained``, ``load_from`` and ``--resume``
+reach the loaders from inside mmengine.  ``pavi://`` is left to mmengine
+(torch's safe default applies there).
 """
 import functools
 import inspect
 import io
+import os
 import os.path as osp
 import pickle
 import re
@@ -51,7 +65,7 @@ except ImportError:  # numpy 1.x
 __all__ = [
     'UnsafeCheckpointError', 'allow_checkpoint_globals',
     'enable_safe_checkpoint_loading', 'load_checkpoint_file',
-    'safe_checkpoint_globals'
+    'load_checkpoint_url', 'safe_checkpoint_globals'
 ]
 
 # The attribute we put on our wrapper, to keep the patch idempotent.
@@ -184,12 +198,14 @@ def _is_blocked(message: str) -> bool:
 
 
 def make_unsafe_checkpoint_error(filename: Any,
-                                 error: pickle.UnpicklingError
+                                 error: pickle.UnpicklingError,
+                                 source: Optional[str] = None
                                  ) -> Optional[UnsafeCheckpointError]:
     """Turn torch's weights-only error into one clear, actionable error.
 
-    Returns ``None`` when torch did not refuse a type (e.g. a corrupt
-    file), so the caller re-raises torch's own error.
+    ``source`` (e.g. the URL ``filename`` was downloaded from) is named in
+    the message too.  Returns ``None`` when torch did not refuse a type
+    (e.g. a corrupt file), so the caller re-raises torch's own error.
     """
     message = str(error)
     from_message = _refused_globals_from_message(message)
@@ -217,6 +233,8 @@ def make_unsafe_checkpoint_error(filename: Any,
             'torch.serialization.safe_globals([...]) context manager.')
     where = f'checkpoint {filename!r}' if isinstance(filename, str) \
         else 'the checkpoint'
+    if source is not None:
+        where = f'checkpoint {source!r} (downloaded to {filename!r})'
     text = (f'Refused to load {where}: it contains pickled object(s) of '
             f'type(s) not allowed for safe loading (torch.load with '
             f'weights_only=True): {names}.\n{hint}\n'
@@ -231,20 +249,32 @@ def _is_weights_only_error(error: BaseException) -> bool:
             and 'Weights only load failed' in str(error))
 
 
-def _raise_if_refused(filename: Any, error: pickle.UnpicklingError) -> None:
+def _raise_if_refused(filename: Any, error: pickle.UnpicklingError,
+                      source: Optional[str] = None) -> None:
     """Raise our clear error (from torch's) if torch refused a type."""
     if not _is_weights_only_error(error):
         return
-    clear = make_unsafe_checkpoint_error(filename, error)
+    clear = make_unsafe_checkpoint_error(filename, error, source)
     if clear is not None:
         raise clear from error
 
 
+class NotACheckpointError(ValueError):
+    """A file that is not a PyTorch checkpoint (empty, truncated, text)."""
+
+
 def load_checkpoint_file(filename: Union[str, io.IOBase],
-                         map_location: Any = 'cpu') -> Any:
+                         map_location: Any = 'cpu',
+                         source: Optional[str] = None) -> Any:
     """``torch.load(weights_only=True)`` with our allow-list and error.
 
-    Handy for scripts that read checkpoints without mmengine.
+    Handy for scripts that read checkpoints without mmengine.  ``source``:
+    where the file came from (a URL), named in errors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafeCheckpointError: it pickles objects we do not allow.
+        NotACheckpointError: it is empty or not a torch checkpoint.
     """
     enable_safe_checkpoint_loading()
     if isinstance(filename, str) and not osp.isfile(filename):
@@ -253,8 +283,138 @@ def load_checkpoint_file(filename: Union[str, io.IOBase],
         return torch.load(filename, map_location=map_location,
                           weights_only=True)
     except pickle.UnpicklingError as error:
-        _raise_if_refused(filename, error)
-        raise
+        _raise_if_refused(filename, error, source)
+        raise _not_a_checkpoint(filename, source, error) from error
+    except (EOFError, RuntimeError, KeyError, IndexError) as error:
+        # torch's errors for an empty file (EOFError), a broken zip or bad
+        # magic number (RuntimeError) or other bytes (KeyError: 101,
+        # IndexError) name neither the file nor the problem.
+        if isinstance(error, RuntimeError) and not re.search(
+                'PytorchStreamReader|magic number', str(error)):
+            raise  # e.g. a map_location problem: torch's message is clear
+        raise _not_a_checkpoint(filename, source, error) from error
+
+
+def _not_a_checkpoint(filename, source, error) -> NotACheckpointError:
+    where = repr(filename) if source is None else \
+        f'{source!r} (downloaded to {filename!r})'
+    size = ''
+    if isinstance(filename, str) and osp.isfile(filename):
+        size = f' ({osp.getsize(filename)} bytes)'
+    message = str(error)
+    if 'WeightsUnpickler error:' in message:  # skip torch's long preamble
+        message = message.split('WeightsUnpickler error:', 1)[1]
+    reason = next((line.strip() for line in message.splitlines()
+                   if line.strip()), '').split('. ')[0]
+    torch_says = type(error).__name__ + (f': {reason}' if reason else '')
+    return NotACheckpointError(
+        f'checkpoint {where}{size} is not a readable PyTorch checkpoint '
+        f'(empty, truncated or another kind of file; torch: {torch_says}); '
+        're-download or re-create it.')
+
+
+# --------------------------------------------------------------------------
+# Remote checkpoints
+# --------------------------------------------------------------------------
+def _download_to_cache(url: str, model_dir: Optional[str] = None) -> str:
+    """Download ``url`` into torch's hub cache (once), return the path.
+
+    Same place and naming as ``torch.hub.load_state_dict_from_url``, so
+    files mmengine downloaded before are reused.  In a distributed run
+    local rank 0 downloads first.
+    """
+    from urllib.parse import urlparse
+
+    from mmengine.dist import barrier, get_dist_info
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(url).path))
+
+    def download():
+        if not osp.isfile(cached):
+            os.makedirs(model_dir, exist_ok=True)
+            # writes a temporary file and renames it when complete
+            torch.hub.download_url_to_file(url, cached, progress=False)
+
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        download()
+    if world_size > 1:
+        barrier()
+        if rank > 0:
+            download()
+    return cached
+
+
+def load_checkpoint_url(url: str, map_location: Any = None,
+                        model_dir: Optional[str] = None) -> Any:
+    """Download ``url`` to the hub cache and load it with the safe loader.
+
+    Errors (refused types, not a checkpoint) name the URL and the cached
+    file.
+    """
+    return load_checkpoint_file(_download_to_cache(url, model_dir),
+                                map_location, source=url)
+
+
+def load_from_local(filename, map_location=None):
+    filename = osp.expanduser(filename)
+    return load_checkpoint_file(filename, map_location)
+
+
+def load_from_http(filename, map_location=None):
+    return load_checkpoint_url(filename, map_location)
+
+
+def load_from_named(filename, map_location=None):
+    """``torchvision://NAME``, ``open-mmlab://NAME``, ``mmcls://NAME``:
+    the URL (or mmengine-home file) mmengine's model lists give NAME."""
+    from mmengine.runner import checkpoint as mm
+    scheme, name = filename.split('://', 1)
+    if scheme in ('torchvision', 'modelzoo'):
+        urls = mm.get_torchvision_models()
+    elif scheme == 'mmcls':
+        urls = mm.get_mmcls_models()
+    else:  # open-mmlab / openmmlab
+        urls = mm.get_external_models()
+        name = mm.get_deprecated_model_names().get(name, name)
+    if name not in urls:
+        raise FileNotFoundError(
+            f'{filename}: {name!r} is not a known {scheme}:// model name')
+    url = urls[name]
+    if url.startswith(('http://', 'https://')):
+        checkpoint = load_checkpoint_url(url, map_location)
+    else:  # open-mmlab:// names that map to a file in mmengine's home
+        checkpoint = load_checkpoint_file(
+            osp.join(mm._get_mmengine_home(), url), map_location)
+    if scheme == 'mmcls':
+        checkpoint = mm._process_mmcls_checkpoint(checkpoint)
+    return checkpoint
+
+
+def load_from_ceph(filename, map_location=None, backend='petrel'):
+    from mmengine.fileio import get_file_backend
+    file_backend = get_file_backend(
+        filename, backend_args={'backend': backend})
+    with io.BytesIO(file_backend.get(filename)) as buffer:
+        return load_checkpoint_file(buffer, map_location)
+
+
+_SAFE_SCHEMES = (
+    ('', load_from_local),
+    (('http://', 'https://'), load_from_http),
+    (('modelzoo://', 'torchvision://', 'open-mmlab://', 'openmmlab://',
+      'mmcls://'), load_from_named),
+    ([r'(\S+\:)?s3://', r'(\S+\:)?petrel://'], load_from_ceph),
+)
+
+
+def _register_safe_schemes() -> None:
+    """Make mmengine's checkpoint schemes load with ``weights_only=True``
+    (see the module docstring).  Idempotent."""
+    for prefixes, loader in _SAFE_SCHEMES:
+        first = prefixes if isinstance(prefixes, str) else prefixes[0]
+        if CheckpointLoader._schemes.get(first) is not loader:
+            CheckpointLoader.register_scheme(prefixes, loader, force=True)
 
 
 def _wrap_checkpoint_loader() -> None:
@@ -299,4 +459,5 @@ def enable_safe_checkpoint_loading() -> None:
     missing = _missing_safe_globals(safe_checkpoint_globals())
     if missing:
         torch.serialization.add_safe_globals(missing)
+    _register_safe_schemes()
     _wrap_checkpoint_loader()

@@ -127,13 +127,16 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def build_model(config, checkpoint: Optional[str] = None,
                 cfg_options: Optional[dict] = None, seed: int = 0,
-                random_bn: Optional[bool] = None):
+                random_bn: Optional[bool] = None,
+                allow_partial_checkpoint: bool = False):
     """Build the model of an mmdet or mmpretrain config, in eval mode.
 
     The toolbox is chosen by the config's ``default_scope``. Pretrained
     ``init_cfg`` entries are removed first, so building never opens the
     ImageNet checkpoints the detection configs point at. Then either
-    ``checkpoint`` is loaded (strict: every key must match) or the model
+    ``checkpoint`` is loaded (every tensor must fit, see
+    :mod:`mmdet_gghost.apis.weights`; ``allow_partial_checkpoint`` loads
+    what fits over ``init_weights()``) or the model
     gets its own ``init_weights()`` (fixed ``seed``) and, unless
     ``random_bn=False``, random BN statistics (:func:`randomize_bn_stats`),
     so that checks on it exercise the BN folding.
@@ -151,9 +154,10 @@ def build_model(config, checkpoint: Optional[str] = None,
     strip_pretrained(cfg.model)
     model, cfg, scope = build_model_from_config(cfg)
     if checkpoint is not None:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                        logger='silent')
+        from .apis.weights import load_checkpoint_checked
+        if allow_partial_checkpoint and hasattr(model, 'init_weights'):
+            init_weights_quietly(model, seed)
+        load_checkpoint_checked(model, checkpoint, allow_partial_checkpoint)
     else:
         if hasattr(model, 'init_weights'):
             init_weights_quietly(model, seed)
@@ -417,7 +421,8 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
                   verify: bool = True, dynamic_hw: bool = True,
                   tol: float = DEFAULT_TOL, seed: int = 0,
                   cfg_options: Optional[dict] = None,
-                  verify_dynamic: bool = True, model=None) -> Dict:
+                  verify_dynamic: bool = True, model=None,
+                  allow_partial_checkpoint: bool = False) -> Dict:
     """Config -> deploy form (BN fused) -> ONNX -> onnxruntime parity.
 
     Verification runs the export at the export shape and, with
@@ -428,6 +433,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     Args:
         model: an already built ``(model, scope)`` pair instead of building
             from ``config`` (tests).
+        allow_partial_checkpoint: see :func:`build_model`.
 
     Returns:
         dict: ``kind``, ``scope``, ``file``, ``output_names``,
@@ -441,7 +447,9 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     if verify:
         require_onnxruntime()
     if model is None:
-        model, _, scope = build_model(config, checkpoint, cfg_options, seed)
+        model, _, scope = build_model(
+            config, checkpoint, cfg_options, seed,
+            allow_partial_checkpoint=allow_partial_checkpoint)
     else:
         model, scope = model
     reference, kind = export_module(model, scope, target)

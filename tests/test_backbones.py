@@ -301,6 +301,11 @@ def test_deploy_form_equals_eval_form(spec):
     (dict(cheap_op='maxpool'), 'unknown cheap_op'),
     (dict(gghost_stages=(7, )), 'gghost_stages'),
     (dict(cheap_ratio=0.99), 'both must be > 0'),
+    (dict(cheap_ratio='0.5'), r"cheap_ratio must be a number in \(0, 1\), "
+     "got '0.5'"),
+    (dict(channel_divisor=0), 'channel_divisor must be an integer >= 1, '
+     'got 0'),
+    (dict(channel_divisor=2.5), 'channel_divisor must be an integer'),
 ])
 def test_bad_resnet_arguments(kwargs, match):
     kwargs = dict(dict(depth=18), **kwargs)
@@ -317,3 +322,50 @@ def test_bad_regnet_and_ghostnet_arguments():
         CGhostNet(widen_factor=0)
     with pytest.raises(ValueError, match='both must be > 0'):
         split_channels(8, 0.5, divisor=16)
+
+
+def _mix_bns(model):
+    return [m for name, m in model.named_modules()
+            if '.mix.' in name and isinstance(m, _BatchNorm)]
+
+
+@pytest.mark.parametrize('spec', [
+    (GGhostResNet, dict(depth=18)),
+    (GGhostRegNet, dict(arch='gghost_regnetx_200mf')),
+], ids=['resnet18', 'regnetx_200mf'])
+def test_mix_trains_at_batch_1(spec):
+    """Batch 1, train mode, trainable BN: the mix's BNs (input (1, C, 1, 1))
+    use their running statistics for that batch; everything still trains,
+    batch >= 2 and eval mode are unchanged."""
+    cls, kwargs = spec
+    torch.manual_seed(0)
+    model = cls(**kwargs)
+    randomize_norms(model)
+    model.train()
+    x = torch.randn(1, 3, 64, 64)
+    mix_stats = [bn.running_mean.clone() for bn in _mix_bns(model)]
+    other = [m for m in model.modules()
+             if isinstance(m, _BatchNorm) and m not in _mix_bns(model)]
+    other_stats = [bn.running_mean.clone() for bn in other]
+    # reference: the mix's BNs in eval mode by hand, the rest training
+    reference = copy.deepcopy(model)
+    for bn in _mix_bns(reference):
+        bn.eval()
+    expected = reference(x)
+
+    outs = model(x)  # raised "Expected more than 1 value per channel"
+    for out, exp in zip(outs, expected):
+        torch.testing.assert_close(out, exp)
+    assert all(bn.training for bn in _mix_bns(model))  # restored
+    assert all(torch.equal(bn.running_mean, s)
+               for bn, s in zip(_mix_bns(model), mix_stats))
+    assert not any(torch.equal(bn.running_mean, s)
+                   for bn, s in zip(other, other_stats))
+    sum(o.sum() for o in outs).backward()
+    assert all(bn.weight.grad is not None and bn.weight.grad.abs().sum() > 0
+               for bn in _mix_bns(model))
+
+    # batch 2: batch statistics as before (running stats move)
+    model(torch.randn(2, 3, 64, 64))
+    assert not any(torch.equal(bn.running_mean, s)
+                   for bn, s in zip(_mix_bns(model), mix_stats))

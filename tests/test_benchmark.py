@@ -403,3 +403,29 @@ def test_cli_end_to_end(cfgs, tmp_path):
     with open(out / 'plot.png', 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert len(res['figure'][1].collections[0].get_offsets()) == 2
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--shape', '0', '0'], '--shape takes two integers H W >= 1, got [0, 0]'),
+    (['--batch-size', '0'], '--batch-size must be an integer >= 1, got 0'),
+    (['--threads', '0'], '--threads must be an integer >= 1, got 0'),
+    (['--warmup', '-1'], '--warmup must be an integer >= 0, got -1'),
+    (['--iters', '0'], '--iters must be an integer >= 1, got 0'),
+    (['--data-batches', '0'],
+     '--data-batches must be an integer >= 1, got 0'),
+])
+def test_cli_rejects_bad_counts_in_one_line(cfgs, args, message):
+    from tools_helpers import load_tool
+    with pytest.raises(SystemExit) as exit_:
+        load_tool('benchmark.py').main([cfgs['det18'], *args,
+                                        '--no-progress'])
+    assert str(exit_.value.code) == f'error: {message}'
+
+
+def test_cli_rejects_bad_score_thr(cfgs, capsys):
+    from tools_helpers import load_tool
+    with pytest.raises(SystemExit) as exit_:
+        load_tool('benchmark.py').main([cfgs['det18'], '--score-thr', 'abc'])
+    assert exit_.value.code == 2  # argparse's usage error
+    assert ("argument --score-thr: expected auto, config or a number, got "
+            "'abc'") in capsys.readouterr().err

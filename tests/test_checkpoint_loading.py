@@ -172,3 +172,21 @@ def test_tools_refuse_untrusted_checkpoint_clearly(trained, tmp_path):
         in result.stderr
     assert f'{__name__}.Untrusted' in result.stderr
     assert 'allow_checkpoint_globals(Untrusted)' in result.stderr
+
+
+@pytest.mark.parametrize('content', [b'', b'not a checkpoint\n',
+                                     b'PK\x03\x04 truncated zip'],
+                         ids=['empty', 'text', 'truncated'])
+def test_not_a_checkpoint_is_named(tmp_path, content):
+    """Empty, text or truncated .pth: one error naming the file, through our
+    loader and mmengine's (tools), not a bare EOFError / KeyError: 101."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmdet_gghost.checkpoint import NotACheckpointError
+    path = tmp_path / 'broken.pth'
+    path.write_bytes(content)
+    for load in (load_checkpoint_file, _load_checkpoint):
+        with pytest.raises(NotACheckpointError,
+                           match=f"checkpoint '{path}' \\({len(content)} "
+                           'bytes\\) is not a readable PyTorch checkpoint'):
+            load(str(path))

@@ -407,3 +407,106 @@ def test_use_checked_image_loader_swaps_every_plain_loader():
     assert [d.pipeline[0].type for d in cfg.val_dataloader.dataset.datasets] \
         == ['CheckedLoadImageFromFile'] * 2
     assert use_checked_image_loader(cfg) == 0  # idempotent
+
+
+# ------------------------------------ formats the check understands (#12)
+def _mmdet_dataset(cfg):
+    """Build the dataset with mmdet itself (what the check must agree
+    with)."""
+    from mmdet.registry import DATASETS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = dict(cfg, type=f"mmdet.{cfg['type']}")
+    return DATASETS.build(cfg)
+
+
+def test_image_info_json_passes_in_test_mode(det):
+    """COCO test-dev style: images + categories, no annotations."""
+    coco = json.loads((det / TRAIN_JSON).read_text())
+    del coco['annotations']
+    info_json = 'annotations/image_info_test.json'
+    (det / info_json).write_text(json.dumps(coco))
+    cfg = det_cfg(det, ann_file=info_json, test_mode=True)
+    [summary] = check_dataset_cfg(cfg)
+    assert (summary['kind'], summary['num_images'],
+            summary['num_annotations']) == ('coco', 4, 0)
+    assert len(_mmdet_dataset(cfg)) == 4
+    with pytest.raises(DatasetError,
+                       match="no 'annotations' list.*needs test_mode=True"):
+        check_dataset_cfg(det_cfg(det, ann_file=info_json))
+
+
+def _write_mmengine_json(det, name='annotations/train_mmengine.json'):
+    coco = json.loads((det / TRAIN_JSON).read_text())
+    data_list = [dict(img_path=i['file_name'], img_id=i['id'],
+                      height=i['height'], width=i['width'], instances=[])
+                 for i in coco['images']]
+    (det / name).write_text(json.dumps(dict(
+        metainfo=dict(classes=list(DET_CLASSES)), data_list=data_list)))
+    return name, coco
+
+
+def test_mmengine_format_passes(det):
+    name, coco = _write_mmengine_json(det)
+    cfg = dict(type='BaseDetDataset', data_root=str(det), ann_file=name,
+               data_prefix=dict(img_path='train2017/'), pipeline=[])
+    [summary] = check_dataset_cfg(cfg)
+    assert (summary['kind'], summary['num_images']) == ('mmengine', 4)
+    dataset = _mmdet_dataset(cfg)
+    assert dataset.get_data_info(0)['img_path'] == str(
+        det / 'train2017' / coco['images'][0]['file_name'])
+    first_train_image(det).unlink()
+    with pytest.raises(DatasetNotFoundError,
+                       match=f"image {first_train_image(det)} listed in"):
+        check_dataset_cfg(cfg)
+
+
+def test_data_check_can_be_switched_off(det):
+    from mmengine.config import Config
+
+    from mmdet_gghost.apis.common import cfg_options_of, check_datasets
+    from tools_helpers import load_tool
+    (det / TRAIN_JSON).write_text('{"not": "coco"}')
+    cfg = Config(dict(test_dataloader=dict(dataset=det_cfg(det))))
+    with pytest.raises(DatasetError):
+        check_datasets(cfg, ['test'])
+    args = load_tool('test.py').parse_args(['cfg.py', 'ckpt.pth',
+                                            '--no-data-check',
+                                            '--cfg-options', 'a=1'])
+    assert cfg_options_of(args) == dict(a=1, data_check=False)
+    cfg.merge_from_dict(cfg_options_of(args))
+    check_datasets(cfg, ['test'])  # no error: the check steps aside
+
+
+def test_invalid_boxes_are_counted_and_reported(det, monkeypatch):
+    import mmengine.logging
+    logged = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    path = det / TRAIN_JSON
+    coco = json.loads(path.read_text())
+    anns = coco['annotations']
+    anns[0]['bbox'] = [1000, 1000, 5, 5]  # outside the 64x64 image
+    anns[1]['bbox'][2] = -4  # negative width: no overlap with the image
+    anns[2]['bbox'][3] = 0.5  # height < 1
+    anns[3]['category_id'] = 999  # unknown category
+    path.write_text(json.dumps(coco))
+    [summary] = check_dataset_cfg(det_cfg(det))
+    assert summary['dropped_annotations'] == 4
+    [(message, kwargs)] = logged
+    assert kwargs['level'] == 30  # logging.WARNING
+    assert message.startswith(
+        f'4 of {len(anns)} annotations in {path} will be dropped by mmdet '
+        '(2 box outside the image, 1 width/height < 1 or area <= 0, 1 '
+        'category not among the classes); e.g. annotation id '
+        f"{anns[0]['id']} of image {anns[0]['image_id']}: bbox "
+        '[1000, 1000, 5, 5]')
+
+
+def test_valid_boxes_give_no_warning(det, monkeypatch):
+    import mmengine.logging
+    logged = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    [summary] = check_dataset_cfg(det_cfg(det))
+    assert summary['dropped_annotations'] == 0 and logged == []

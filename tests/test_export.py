@@ -17,6 +17,7 @@ import torch
 
 import mmdet_gghost  # noqa: F401  (registers the models)
 from mmdet_gghost import export as E
+from mmdet_gghost.apis.weights import CheckpointMismatchError
 from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
                                  GGhostStage)
 
@@ -184,8 +185,12 @@ def test_cli_loads_checkpoint(tmp_path, capsys):
     # a wrong checkpoint is refused, not silently half-loaded
     torch.save({'state_dict': {'backbone.stem.conv.weight': torch.zeros(1)}},
                str(ckpt))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"1 shape mismatches .*'backbone.stem.conv."
+                       r"weight', \(1,\), \(16, 3, 3, 3\)"):
         E.build_model(CLASSIFIER, checkpoint=str(ckpt))
+    assert _cli().main([CLASSIFIER, '--checkpoint', str(ckpt)]) == 2
+    assert 'error: checkpoint' in capsys.readouterr().err
 
 
 def test_cli_fails_on_parity_mismatch(tmp_path, capsys, monkeypatch):

@@ -282,11 +282,12 @@ def tool_env():
     return env
 
 
-def run_tool(script, *args, timeout=300, check=True):
-    """Run ``tools/<script>`` with this interpreter; return the result."""
+def run_tool(script, *args, timeout=300, check=True, env=None):
+    """Run ``tools/<script>`` with this interpreter (``env``: extra
+    environment variables); return the result."""
     cmd = [sys.executable, osp.join(TOOLS, script), *map(str, args)]
-    result = subprocess.run(cmd, env=tool_env(), capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(cmd, env=dict(tool_env(), **(env or {})),
+                            capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f'{script} failed ({result.returncode}):\n'
@@ -314,3 +315,14 @@ def ckpt_iter(path):
 def iter_tag(cur, max_iters):
     """How mmengine's LogProcessor logs a training iteration."""
     return f'Iter(train) [{str(cur).rjust(len(str(max_iters)))}/{max_iters}]'
+
+
+def load_tool(script):
+    """Import ``tools/<script>`` as a module (its parse_args, main)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'gghost_tool_{re.sub(r"[^a-z0-9]", "_", script)}',
+        osp.join(TOOLS, script))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool

@@ -29,6 +29,17 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+def _score_thr(text):
+    """'auto', 'config' or a number (argparse reports anything else)."""
+    if text in ('auto', 'config'):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected auto, config or a number, got {text!r}') from None
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='Interleaved FPS benchmark of mmdet/mmpretrain configs',
@@ -39,6 +50,10 @@ def parse_args(argv=None):
                    help='one per config ("none" = no checkpoint); default: '
                    'none, i.e. the model\'s own init_weights() (pretrained '
                    'init_cfg removed, fixed seed)')
+    p.add_argument('--allow-partial-checkpoint', action='store_true',
+                   help='time a checkpoint that does not fit its model '
+                   '(what does not fit keeps init_weights()); by default '
+                   'that is an error')
     p.add_argument('--names', nargs='+', default=None,
                    help='labels, one per config (default: config file names)')
     p.add_argument('--task', choices=['full', 'backbone'], default='full',
@@ -71,7 +86,7 @@ def parse_args(argv=None):
                    'reported apart, as the first call)')
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help='CUDA: torch.backends.cudnn.benchmark = True')
-    p.add_argument('--score-thr', default='auto',
+    p.add_argument('--score-thr', default='auto', type=_score_thr,
                    help='detector test_cfg.score_thr; auto: with synthetic '
                    'inputs calibrated per model so that '
                    '--candidate-fraction of the (anchor, class) pairs pass '
@@ -106,12 +121,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmdet_gghost.apis.common import USER_ERRORS
     from mmdet_gghost.benchmark import UsageError, run_benchmark
-    score_thr = args.score_thr
-    if score_thr not in ('auto', 'config'):
-        score_thr = float(score_thr)
-    elif score_thr == 'config':
-        score_thr = None
+    score_thr = None if args.score_thr == 'config' else args.score_thr
     try:
         return run_benchmark(
             args.configs,
@@ -140,8 +152,9 @@ def main(argv=None):
             out_dir=args.out,
             plot=args.plot,
             progress=not args.no_progress,
-            onnxruntime=args.onnxruntime)
-    except (FileNotFoundError, UsageError) as e:
+            onnxruntime=args.onnxruntime,
+            allow_partial_checkpoint=args.allow_partial_checkpoint)
+    except (UsageError, *USER_ERRORS) as e:
         # one clear line instead of a traceback for user errors
         sys.exit(f'error: {e}')
 

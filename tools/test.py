@@ -4,7 +4,8 @@ Usage (mmdet-style)::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PKL]
         [--metrics-json PATH] [--show-dir DIR] [--cfg-options k=v ...]
-        [--launcher {none,pytorch,slurm,mpi}]
+        [--launcher {none,pytorch,slurm,mpi}] [--no-data-check]
+        [--allow-partial-checkpoint]
 
 The metrics (plus config, checkpoint and a timestamp) are written as JSON
 to ``--metrics-json`` (default ``<work_dir>/metrics.json``).
@@ -16,7 +17,8 @@ import sys
 # Run from a checkout without installing the package.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmdet_gghost.apis.common import add_runner_arguments, run_tool  # noqa: E402,E501
+from mmdet_gghost.apis.common import (add_runner_arguments,  # noqa: E402,E501
+                                      cfg_options_of, run_tool)
 
 
 def parse_args(argv=None):
@@ -34,6 +36,11 @@ def parse_args(argv=None):
         '<work_dir>/metrics.json)')
     parser.add_argument(
         '--show-dir', help='save images painted with predictions here')
+    parser.add_argument(
+        '--allow-partial-checkpoint',
+        action='store_true',
+        help='evaluate even if the checkpoint does not fit the model '
+        '(missing/unexpected/mis-shaped tensors are then only warned about)')
     add_runner_arguments(parser)
     return parser.parse_args(argv)
 
@@ -50,9 +57,10 @@ def main(argv=None):
         work_dir=args.work_dir,
         out=args.out,
         metrics_json=args.metrics_json,
-        cfg_options=args.cfg_options,
+        cfg_options=cfg_options_of(args),
         launcher=args.launcher,
-        show_dir=args.show_dir)
+        show_dir=args.show_dir,
+        allow_partial_checkpoint=args.allow_partial_checkpoint)
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@
 Usage (mmdet-style)::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
-        [--amp] [--auto-scale-lr] [--cfg-options k=v ...]
+        [--amp] [--auto-scale-lr] [--cfg-options k=v ...] [--no-data-check]
         [--launcher {none,pytorch,slurm,mpi}]
 
 The toolbox (mmdet or mmpretrain) follows the config's ``default_scope``.
@@ -15,7 +15,8 @@ import sys
 # Run from a checkout without installing the package.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmdet_gghost.apis.common import add_runner_arguments, run_tool  # noqa: E402,E501
+from mmdet_gghost.apis.common import (add_runner_arguments,  # noqa: E402,E501
+                                      cfg_options_of, run_tool)
 
 
 def parse_args(argv=None):
@@ -50,7 +51,7 @@ def main(argv=None):
         config=args.config,
         work_dir=args.work_dir,
         resume=args.resume,
-        cfg_options=args.cfg_options,
+        cfg_options=cfg_options_of(args),
         launcher=args.launcher,
         amp=args.amp,
         auto_scale_lr=args.auto_scale_lr)

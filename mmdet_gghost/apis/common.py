@@ -24,10 +24,11 @@ KNOWN_SCOPES = ('mmdet', 'mmpretrain')
 
 def _user_errors() -> tuple:
     """Errors the CLIs report as one line instead of a traceback."""
-    from mmdet_gghost.apis.classification import CheckpointMismatchError
-    from mmdet_gghost.checkpoint import UnsafeCheckpointError
+    from mmdet_gghost.apis.weights import CheckpointMismatchError
+    from mmdet_gghost.checkpoint import (NotACheckpointError,
+                                         UnsafeCheckpointError)
     errors = [FileNotFoundError, UnsafeCheckpointError,
-              CheckpointMismatchError]
+              CheckpointMismatchError, NotACheckpointError]
     try:
         from mmdet_gghost.datasets.checks import DatasetError
         errors.append(DatasetError)
@@ -101,8 +102,12 @@ def check_datasets(cfg: Config, splits: Sequence[str]) -> None:
 
     Uses ``mmdet_gghost.datasets.checks.check_dataset_cfg`` when that module
     exists; it raises clear errors (missing images, annotation file ...)
-    long before mmengine would fail deep inside a worker.
+    long before mmengine would fail deep inside a worker.  Skipped when the
+    config sets ``data_check = False`` (``--no-data-check`` in the tools),
+    for data the check does not understand.
     """
+    if cfg.get('data_check', True) is False:
+        return
     try:
         checks = importlib.import_module('mmdet_gghost.datasets.checks')
     except ModuleNotFoundError as error:
@@ -245,8 +250,21 @@ def add_runner_arguments(parser) -> None:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--no-data-check',
+        action='store_true',
+        help='skip our dataset pre-check (same as the config key '
+        'data_check = False), e.g. for data formats it does not know')
     # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def cfg_options_of(args) -> dict:
+    """``--cfg-options`` plus what ``--no-data-check`` means."""
+    options = dict(args.cfg_options or {})
+    if args.no_data_check:
+        options['data_check'] = False
+    return options
 
 
 def run_tool(tool: str, args, fn, **kwargs):

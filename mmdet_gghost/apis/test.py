@@ -16,10 +16,10 @@ from typing import Any, Optional
 from mmengine.config import Config
 from mmengine.dist import get_rank
 
-from .classification import check_classifier_load_from
 from .common import (check_datasets, load_config, prepare_distributed,
                      register_toolbox, set_work_dir)
 from .train import build_runner, used_splits
+from .weights import check_checkpoint_matches
 
 # Default name of the metrics file, inside the work dir.
 METRICS_FILENAME = 'metrics.json'
@@ -115,7 +115,8 @@ def test(config: str,
          metrics_json: Optional[str] = None,
          cfg_options: Optional[dict] = None,
          launcher: str = 'none',
-         show_dir: Optional[str] = None) -> dict:
+         show_dir: Optional[str] = None,
+         allow_partial_checkpoint: bool = False) -> dict:
     """Evaluate ``checkpoint`` on the config's test set; return metrics.
 
     Args:
@@ -129,6 +130,9 @@ def test(config: str,
         cfg_options: Config overrides.
         launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
         show_dir: Save painted predictions there.
+        allow_partial_checkpoint: Evaluate even if the checkpoint does
+            not fit the model (missing/unexpected/mis-shaped tensors are
+            then only warned about); by default that is an error.
     """
     config, checkpoint = os.fspath(config), os.fspath(checkpoint)
     cfg = build_test_cfg(config, checkpoint, work_dir, cfg_options, launcher)
@@ -136,11 +140,12 @@ def test(config: str,
     if show_dir:
         _enable_visualization(cfg, scope, show_dir)
     check_datasets(cfg, used_splits(cfg, 'test'))
-    # A classifier checkpoint of another class count would be loaded with a
-    # warning only, and the metrics would be those of a random head.
-    check_classifier_load_from(cfg)
     prepare_distributed(cfg, launcher)
     runner = build_runner(cfg)
+    # mmengine would load a checkpoint that does not fit with a warning
+    # only, and report the metrics of random tensors.
+    check_checkpoint_matches(runner.model, checkpoint,
+                             allow_partial_checkpoint)
     if out:
         _add_dump_metric(runner, scope, out)
     metrics = runner.test()

@@ -37,8 +37,10 @@ def _set_resume(cfg: Config, resume: ResumeArg) -> None:
         return
     cfg.resume = True
     if resume is True or resume == 'auto':
-        # mmengine reads <work_dir>/last_checkpoint; starts afresh if none.
-        cfg.load_from = None
+        # <work_dir>/last_checkpoint, also after the work dir was moved
+        # (mmengine would read its absolute path); None: start afresh.
+        from mmdet_gghost.hooks import resolve_last_checkpoint
+        cfg.load_from = resolve_last_checkpoint(cfg.work_dir)
         return
     resume = os.fspath(resume)
     if '://' not in resume and not osp.isfile(resume):
@@ -77,9 +79,12 @@ def build_train_cfg(config: str,
         amp: Use mixed precision (``AmpOptimWrapper``).
         auto_scale_lr: Scale the LR by the actual total batch size.
     """
+    from mmdet_gghost.hooks import use_crash_safe_checkpoints
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     set_work_dir(cfg, config, work_dir)
+    # a checkpoint file is complete or absent (see mmdet_gghost/hooks.py)
+    use_crash_safe_checkpoints(cfg)
     if amp:
         _set_amp(cfg)
     if auto_scale_lr:

@@ -12,6 +12,7 @@ layout and the fix.  :class:`CheckedLoadImageFromFile` is a drop-in
 replacement for mmcv's ``LoadImageFromFile`` whose error names the image.
 """
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -234,7 +235,14 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
       the data root, the annotation file (exists, valid JSON with
       ``images``/``annotations``/``categories`` lists, at least one image,
       the config's ``metainfo.classes`` among its categories), the image
-      folder ``data_prefix['img']`` and the first images;
+      folder ``data_prefix['img']`` and the first images.  An image-info
+      file without ``annotations`` (COCO test-dev) is accepted for a
+      ``test_mode=True`` dataset.  Annotations mmdet would drop (box outside
+      the image, width/height < 1, area <= 0, category not in the classes)
+      are counted and reported as a warning with one example;
+    * mmengine format (a JSON with ``metainfo`` and ``data_list``, e.g.
+      ``BaseDetDataset``): the file, a non-empty ``data_list`` and the
+      first image (``img_path`` under ``data_prefix['img_path']``);
     * image-folder style (``CustomDataset``/``ImageNet*`` without
       ann_file): the folder, at least one class sub-folder, an image in
       every class folder, the class count matching ``metainfo.classes``;
@@ -298,7 +306,7 @@ def _require_dir(path, what, layout, fix):
             f'{what} {path} is not a folder; {layout}. {fix}')
 
 
-def _load_coco_json(path, layout, fix):
+def _load_coco_json(path, layout, fix, test_mode=False):
     """Parse (or, if huge, sanity-check) a COCO annotation file.
 
     Returns:
@@ -338,12 +346,18 @@ def _load_coco_json(path, layout, fix):
             f'annotation file {path} holds a JSON {type(content).__name__}, '
             f'not a COCO object with images/annotations/categories; '
             f'{layout}. {fix}')
-    for key in ('images', 'annotations', 'categories'):
+    if 'data_list' in content:  # mmengine format, checked by the caller
+        return content
+    keys = ('images', 'annotations', 'categories')
+    if test_mode and 'annotations' not in content:
+        keys = ('images', 'categories')  # image info (COCO test-dev)
+    for key in keys:
         if not isinstance(content.get(key), list):
             raise DatasetError(
                 f'annotation file {path} has no {key!r} list, so it is not '
                 f'a COCO instances file (captions/keypoints/panoptic files '
-                f'do not work for detection); {layout}. {fix}')
+                f'do not work for detection; an image-info file without '
+                f'annotations needs test_mode=True); {layout}. {fix}')
     if not content['images']:
         raise DatasetError(
             f'annotation file {path} lists no images; {layout}. {fix}')
@@ -381,10 +395,17 @@ def _check_coco(cfg, type_name, check_images):
             f'data_root, e.g. ann_file=\'annotations/instances_train2017'
             f'.json\'; {layout}. {DET_FIX}')
     ann_path = _join(data_root, ann_file)
-    content = _load_coco_json(ann_path, layout, DET_FIX)
+    content = _load_coco_json(ann_path, layout, DET_FIX,
+                              test_mode=bool(cfg.get('test_mode', False)))
     summary['ann_file'] = str(ann_path)
 
     prefix = cfg.get('data_prefix') or {}
+    if content is not None and 'data_list' in content:
+        # mmengine's BaseDataset: data_root + data_prefix['img_path']
+        img_dir = _join(data_root, prefix if isinstance(prefix, str) else
+                        prefix.get('img_path', ''))
+        return _check_mmengine_format(content, ann_path, img_dir, summary,
+                                      check_images)
     if isinstance(prefix, str):
         prefix = dict(img=prefix)
     if 'img' not in prefix:
@@ -419,7 +440,9 @@ def _check_coco(cfg, type_name, check_images):
 
     images = content['images']
     summary.update(num_images=len(images),
-                   num_annotations=len(content['annotations']))
+                   num_annotations=len(content.get('annotations', [])))
+    summary['dropped_annotations'] = _warn_dropped_annotations(
+        content, ann_path, names if classes is None else classes)
     for info in images[:max(1, check_images)]:
         file_name = info.get('file_name') if isinstance(info, dict) else None
         if not file_name:
@@ -435,6 +458,76 @@ def _check_coco(cfg, type_name, check_images):
         if check_images:
             check_image_file(img_path)
     return summary
+
+
+def _check_mmengine_format(content, ann_path, img_dir, summary,
+                           check_images):
+    """An mmengine-format file: ``data_list`` of dicts with ``img_path``
+    (relative to ``data_root`` + ``data_prefix['img_path']``)."""
+    data_list = content['data_list']
+    if not isinstance(data_list, list) or not data_list:
+        raise DatasetError(
+            f'annotation file {ann_path} (mmengine format) has an empty or '
+            'invalid data_list; it must list one dict per image.')
+    summary.update(kind='mmengine', num_images=len(data_list))
+    first = data_list[0]
+    img_path = first.get('img_path') if isinstance(first, dict) else None
+    if img_path:  # anything else: mmengine's parse_data_info decides
+        image = _join(img_dir, img_path)
+        if not image.is_file():
+            raise DatasetNotFoundError(
+                f'image {image} listed in {ann_path} does not exist; are '
+                f"data_root and data_prefix['img_path'] right?")
+        if check_images:
+            check_image_file(image)
+    return summary
+
+
+def _drop_reason(ann, image, cat_ids):
+    """Why mmdet's CocoDataset.parse_data_info would skip ``ann``."""
+    try:
+        x, y, w, h = (float(v) for v in ann['bbox'])
+        inter_w = max(0, min(x + w, image['width']) - max(x, 0))
+        inter_h = max(0, min(y + h, image['height']) - max(y, 0))
+    except (KeyError, TypeError, ValueError):
+        return None  # malformed: not what this check is about
+    if inter_w * inter_h == 0:
+        return 'box outside the image'
+    if ann.get('area', 1) <= 0 or w < 1 or h < 1:
+        return 'width/height < 1 or area <= 0'
+    if ann.get('category_id') not in cat_ids:
+        return 'category not among the classes'
+    return None
+
+
+def _warn_dropped_annotations(content, ann_path, classes):
+    """Count (and warn about) annotations mmdet drops without a word."""
+    cat_ids = {c.get('id') for c in content['categories']
+               if c.get('name') in set(classes)}
+    images = {i.get('id'): i for i in content['images']
+              if isinstance(i, dict)}
+    dropped, example = {}, None
+    for ann in content.get('annotations', []):
+        image = images.get(ann.get('image_id')) if isinstance(
+            ann, dict) else None
+        if image is None or ann.get('ignore', False):
+            continue
+        reason = _drop_reason(ann, image, cat_ids)
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+            example = example or (ann, reason)
+    if dropped:
+        from mmengine.logging import print_log
+        counts = ', '.join(f'{n} {r}' for r, n in dropped.items())
+        ann, reason = example
+        print_log(
+            f'{sum(dropped.values())} of {len(content["annotations"])} '
+            f'annotations in {ann_path} will be dropped by mmdet ({counts}); '
+            f'e.g. annotation id {ann.get("id")} of image '
+            f'{ann.get("image_id")}: bbox {ann.get("bbox")}, category '
+            f'{ann.get("category_id")} ({reason}).',
+            logger='current', level=logging.WARNING)
+    return sum(dropped.values())
 
 
 def _check_image_folder(cfg, type_name, check_images):

@@ -24,11 +24,23 @@ IJCV 2022, Sec. 4)::
 feature separately and concatenates the pooled vectors, which equals pooling
 their concatenation but never materialises an ``(N, c + k*raw, H', W')``
 tensor that exists only to be averaged.
+
+Batch 1 in training: the mix's BNs see ``(1, C, 1, 1)``, one value per
+channel, so batch statistics do not exist (torch raises "Expected more than
+1 value per channel"; the official code has the same limit).  For such a
+batch the mix's BNs normalise with their running statistics, as under
+``norm_eval``, and do not update them; their affine parameters and
+everything else still train.  Eval mode, batches of 2 or more and SyncBN
+across several processes are unchanged, and so are the state-dict keys.
 """
+import numbers
+
 import torch
+import torch.distributed as dist
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 CHEAP_OPS = ('conv1x1', 'dwconv3x3')
 
@@ -40,9 +52,18 @@ def split_channels(channels, cheap_ratio, divisor=1):
     ``cheap = channels - raw``.
 
     Raises:
-        ValueError: if ``cheap_ratio`` is outside (0, 1) or either path
-            would get no channels.
+        ValueError: if ``cheap_ratio`` is not a number in (0, 1),
+            ``divisor`` not an integer >= 1, or either path would get no
+            channels.
     """
+    if isinstance(cheap_ratio, (bool, str)) or not isinstance(
+            cheap_ratio, numbers.Real):
+        raise ValueError(f'cheap_ratio must be a number in (0, 1), got '
+                         f'{cheap_ratio!r}; the paper uses 0.4-0.5')
+    if isinstance(divisor, bool) or not isinstance(
+            divisor, numbers.Integral) or divisor < 1:
+        raise ValueError(f'channel_divisor must be an integer >= 1, got '
+                         f'{divisor!r}')
     if not 0 < cheap_ratio < 1:
         raise ValueError(f'cheap_ratio must be in (0, 1), got {cheap_ratio}; '
                          'the paper uses 0.4-0.5')
@@ -143,6 +164,30 @@ class GGhostStage(BaseModule):
         ghost = self.cheap(x0[:, self.complex_channels:])
         if self.mix is not None:
             # (N, cheap, 1, 1) broadcast over H', W', in place
-            ghost += self.mix(torch.cat(pooled, dim=1))
+            ghost += self._mix(torch.cat(pooled, dim=1))
         out = torch.cat([complex_feat, self.cheap_act(ghost)], dim=1)
         return out if self.end is None else self.end(out)
+
+    def _mix(self, pooled):
+        """``self.mix(pooled)``; at batch 1 in training with the mix's BNs
+        on running statistics (see the module docstring)."""
+        if not (self.training and pooled.shape[0] == 1):
+            return self.mix(pooled)
+        stuck = [m for m in self.mix.modules() if _needs_batch_stats(m)]
+        for bn in stuck:
+            bn.training = False
+        try:
+            return self.mix(pooled)
+        finally:
+            for bn in stuck:
+                bn.training = True
+
+
+def _needs_batch_stats(module):
+    """Whether ``module`` is a BN that would compute batch statistics from
+    this process's batch alone (SyncBN over several processes does not)."""
+    if not isinstance(module, _BatchNorm) or not module.training or \
+            module.running_mean is None:
+        return False
+    return not (isinstance(module, nn.SyncBatchNorm) and dist.is_available()
+                and dist.is_initialized() and dist.get_world_size() > 1)

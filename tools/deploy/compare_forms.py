@@ -31,6 +31,9 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('config')
     p.add_argument('--checkpoint', default=None)
+    p.add_argument('--allow-partial-checkpoint', action='store_true',
+                   help='use a checkpoint that does not fit the model '
+                   '(what does not fit keeps init_weights())')
     p.add_argument('--target', choices=['backbone', 'model'],
                    default='backbone')
     p.add_argument('--forms', nargs='+', default=['eval', 'fused'],
@@ -52,7 +55,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     from mmdet_gghost.export import (build_model, deploy_forms, export_module,
                                      time_forms)
-    model, _, scope = build_model(args.config, args.checkpoint)
+    model, _, scope = build_model(
+        args.config, args.checkpoint,
+        allow_partial_checkpoint=args.allow_partial_checkpoint)
     module, kind = export_module(model, scope, args.target)
     forms = deploy_forms(module, args.forms,
                          compile_backend=args.compile_backend)

@@ -27,6 +27,7 @@ status: 0 when every output matches PyTorch (max|a-b| / max|a| <= --tol),
 """
 import argparse
 import os.path as osp
+import pickle
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
@@ -41,6 +42,9 @@ def parse_args(argv=None):
     p.add_argument('config', help='mmdet or mmpretrain config file')
     p.add_argument('--checkpoint', default=None,
                    help='weights (default: random weights, see above)')
+    p.add_argument('--allow-partial-checkpoint', action='store_true',
+                   help='export even if the checkpoint does not fit the '
+                   'model (what does not fit keeps init_weights())')
     p.add_argument('--out', default=None, metavar='FILE.onnx',
                    help='output file (default: work_dirs/onnx/'
                    '<config name>[_backbone].onnx)')
@@ -91,8 +95,10 @@ def main(argv=None):
             verify=not args.no_verify,
             dynamic_hw=not args.static_hw,
             tol=args.tol,
-            seed=args.seed)
-    except (ImportError, FileNotFoundError, ValueError) as e:
+            seed=args.seed,
+            allow_partial_checkpoint=args.allow_partial_checkpoint)
+    except (ImportError, FileNotFoundError, ValueError,
+            pickle.UnpicklingError) as e:  # missing/unsafe/mismatched file
         print(f'error: {e}', file=sys.stderr)
         return 2
     print(format_report(report))

@@ -1,0 +1,228 @@
+"""The one rule for loading a checkpoint into a model, for every tool.
+
+mmengine loads checkpoints with ``strict=False`` and only *logs* missing,
+unexpected or mis-shaped tensors, keeping the model's own (random) values:
+a classifier checkpoint evaluated on a detector gives "mAP 0.000" as if it
+were a result.  ``tools/test.py``, ``tools/benchmark.py``, the ONNX export
+and the demo therefore check with :func:`check_checkpoint_matches` (or load
+with :func:`load_checkpoint_checked`): a checkpoint that does not fit is a
+:class:`CheckpointMismatchError` naming the counts and examples.
+
+Harmless differences (:data:`HARMLESS_KEYS`) are ignored: BN
+``num_batches_tracked`` counters (no output depends on them; mmengine
+ignores them too) and ``data_preprocessor.*`` buffers (mean/std come from
+the config).  The opt-out for a deliberately partial load is
+``allow_partial=True`` (``--allow-partial-checkpoint`` in every CLI): the
+mismatch is then logged as a warning and whatever fits is loaded.
+"""
+import logging
+import os
+import re
+from typing import Dict, List, NamedTuple, Optional
+
+import torch
+
+# mmengine's load_checkpoint strips these key prefixes (DataParallel) too.
+_REVISE_KEYS = ((r'^module\.', ''), )
+# Keys whose presence or absence changes no output (see module docstring).
+HARMLESS_KEYS = (r'(^|\.)num_batches_tracked$', r'^data_preprocessor\.')
+# The CLI opt-out, one name in every tool.
+ALLOW_PARTIAL_FLAG = '--allow-partial-checkpoint'
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the model built from the config."""
+
+
+class StateDictMismatch(NamedTuple):
+    """Differences between a model's and a checkpoint's state dict."""
+    missing: List[str]  # in the model, not in the checkpoint
+    unexpected: List[str]  # in the checkpoint, not in the model
+    shape: List[tuple]  # (key, checkpoint shape, model shape)
+
+    def __bool__(self):
+        return bool(self.missing or self.unexpected or self.shape)
+
+
+def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
+    """The state dict of a checkpoint, keyed as mmengine loads it.
+
+    Same rules as ``mmengine.runner.load_checkpoint``: ``ckpt['state_dict']``
+    if present, else the whole file, with a ``module.`` prefix removed.
+    Reads through mmengine's loader, so the safe ``weights_only`` loading of
+    :mod:`mmdet_gghost.checkpoint` applies (local files and URLs).
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    import mmdet_gghost  # noqa: F401  (safe loading)
+    checkpoint = os.fspath(checkpoint)
+    if '://' not in checkpoint and not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) for k in state):
+        raise CheckpointMismatchError(
+            f'{checkpoint} holds a {type(ckpt).__name__} that is not a state '
+            "dict or an mmengine checkpoint ({'state_dict': ..., "
+            "'meta': ...})")
+    revised = {}
+    for key, value in state.items():
+        for pattern, repl in _REVISE_KEYS:
+            key = re.sub(pattern, repl, key)
+        revised[key] = value
+    return revised
+
+
+def _harmless(key: str) -> bool:
+    return any(re.search(p, key) for p in HARMLESS_KEYS)
+
+
+def compare_state_dicts(model_state: dict,
+                        ckpt_state: dict) -> StateDictMismatch:
+    """What ``load_state_dict(strict=False)`` would silently skip, less the
+    :data:`HARMLESS_KEYS`."""
+    missing = [k for k in model_state
+               if k not in ckpt_state and not _harmless(k)]
+    unexpected = [k for k in ckpt_state
+                  if k not in model_state and not _harmless(k)]
+    shape = [(k, tuple(ckpt_state[k].shape), tuple(v.shape))
+             for k, v in model_state.items()
+             if k in ckpt_state and hasattr(ckpt_state[k], 'shape')
+             and tuple(ckpt_state[k].shape) != tuple(v.shape)]
+    return StateDictMismatch(missing, unexpected, shape)
+
+
+def _head_classes(mismatch: StateDictMismatch) -> Optional[tuple]:
+    """(checkpoint classes, model classes) if the head's size differs."""
+    for key, ckpt_shape, model_shape in mismatch.shape:
+        if key.startswith('head.') and key.endswith('weight') and \
+                ckpt_shape[1:] == model_shape[1:]:
+            return ckpt_shape[0], model_shape[0]
+    return None
+
+
+def _preview(items, limit=5):
+    items = list(items)
+    more = f' and {len(items) - limit} more' if len(items) > limit else ''
+    return ', '.join(map(str, items[:limit])) + more
+
+
+def _hints(checkpoint, mismatch, ckpt_state, classes) -> List[str]:
+    lines = []
+    if classes is not None:
+        lines.append(
+            f'its classification head was trained for {classes[0]} classes '
+            f'but the config has model.head.num_classes={classes[1]}. To '
+            f'fine-tune on {classes[1]} classes, load only the backbone: '
+            '--cfg-options load_from=None model.backbone.init_cfg.type='
+            f'Pretrained model.backbone.init_cfg.checkpoint={checkpoint} '
+            'model.backbone.init_cfg.prefix=backbone. ; to use the '
+            f'checkpoint as is, set model.head.num_classes={classes[0]} '
+            f'(and data_preprocessor.num_classes).')
+    if ckpt_state is not None:
+        from mmdet_gghost.models.converters import is_official_layout
+        if is_official_layout(ckpt_state):
+            lines.append(
+                'This is an official G-Ghost RegNet checkpoint: convert it '
+                'first with tools/model_converters/'
+                'gghost_official_to_mmpretrain.py.')
+        elif mismatch.unexpected and all(
+                k.startswith('head.') for k in mismatch.unexpected) and \
+                any(k.startswith('backbone.') for k in ckpt_state):
+            lines.append(
+                'It looks like a classifier (backbone + head) checkpoint: '
+                'it can initialise a detector\'s backbone for training '
+                '(model.backbone.init_cfg=dict(type=\'Pretrained\', '
+                'checkpoint=..., prefix=\'backbone.\')), not be evaluated '
+                'as the detector.')
+    if classes is None:
+        lines.append('Check that the checkpoint was trained with this '
+                     'config (architecture, depth, num_classes).')
+    return lines
+
+
+def describe_mismatch(checkpoint: str, mismatch: StateDictMismatch,
+                      ckpt_state: Optional[dict] = None,
+                      opt_out: Optional[str] = None) -> str:
+    """A one-paragraph error message: what differs and how to fix it.
+
+    ``opt_out``: how the caller can load the fitting part anyway (e.g. the
+    CLI flag), appended when given.
+    """
+    lines = [f'checkpoint {checkpoint} does not fit the model built from '
+             'the config (mmengine would only warn and keep random values '
+             'for these tensors):']
+    classes = _head_classes(mismatch)
+    if mismatch.shape:
+        lines.append(f'{len(mismatch.shape)} shape mismatches (key '
+                     f'checkpoint-shape model-shape): '
+                     f'{_preview(mismatch.shape, 3)}.')
+    if mismatch.missing:
+        lines.append(f'{len(mismatch.missing)} model tensors missing from '
+                     f'the checkpoint: {_preview(mismatch.missing)}.')
+    if mismatch.unexpected:
+        lines.append(f'{len(mismatch.unexpected)} checkpoint tensors the '
+                     f'model does not have: {_preview(mismatch.unexpected)}.')
+    lines += _hints(checkpoint, mismatch, ckpt_state, classes)
+    if opt_out:
+        lines.append(f'To load only what fits anyway: {opt_out}.')
+    return ' '.join(lines)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a (Distributed)DataParallel wrapper."""
+    return getattr(model, 'module', model)
+
+
+def check_state_dict_fits(model: torch.nn.Module, ckpt_state: dict,
+                          checkpoint: str, allow_partial: bool = False,
+                          opt_out: Optional[str] = None
+                          ) -> StateDictMismatch:
+    """Raise :class:`CheckpointMismatchError` unless every tensor of
+    ``model`` gets a same-shaped value from ``ckpt_state`` and vice versa
+    (:data:`HARMLESS_KEYS` aside).  With ``allow_partial`` the mismatch is
+    logged as a warning instead.  Returns the mismatch."""
+    mismatch = compare_state_dicts(_unwrap(model).state_dict(), ckpt_state)
+    if not mismatch:
+        return mismatch
+    if not allow_partial:
+        raise CheckpointMismatchError(
+            describe_mismatch(checkpoint, mismatch, ckpt_state, opt_out))
+    from mmengine.logging import print_log
+    print_log('Partial checkpoint load (allowed): ' +
+              describe_mismatch(checkpoint, mismatch),
+              logger='current', level=logging.WARNING)
+    return mismatch
+
+
+def check_checkpoint_matches(model: torch.nn.Module, checkpoint: str,
+                             allow_partial: bool = False,
+                             opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
+                             ) -> StateDictMismatch:
+    """Check that ``checkpoint`` (file or URL) fits ``model`` exactly.
+
+    Raises:
+        CheckpointMismatchError: counts and examples of the missing,
+            unexpected and mis-shaped tensors (unless ``allow_partial``).
+        FileNotFoundError: no such checkpoint file.
+    """
+    checkpoint = os.fspath(checkpoint)
+    return check_state_dict_fits(model, read_state_dict(checkpoint),
+                                 checkpoint, allow_partial, opt_out)
+
+
+def load_checkpoint_checked(model: torch.nn.Module, checkpoint: str,
+                            allow_partial: bool = False,
+                            opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
+                            ) -> StateDictMismatch:
+    """Check (:func:`check_checkpoint_matches`), then load the checkpoint
+    into ``model`` (read once, safe loader).  Returns the mismatch (empty
+    unless ``allow_partial``)."""
+    from mmengine.runner.checkpoint import load_state_dict
+    checkpoint = os.fspath(checkpoint)
+    state = read_state_dict(checkpoint)
+    mismatch = check_state_dict_fits(model, state, checkpoint,
+                                     allow_partial, opt_out)
+    load_state_dict(_unwrap(model), state, strict=False, logger='silent')
+    return mismatch

@@ -1,0 +1,136 @@
+"""Crash-safe checkpoints: :class:`CrashSafeCheckpointHook`.
+
+mmengine 0.10.7's ``CheckpointHook`` deletes the oldest kept checkpoint
+*before* writing the new one, and writes the new one in place.  With
+``max_keep_ckpts=1`` a kill during the write leaves only a partial file and
+``--resume`` fails for good.  This hook (same arguments) instead
+
+1. writes the checkpoint to a hidden temporary name in the same folder,
+2. renames it to ``iter_N.pth`` / ``epoch_N.pth`` once complete
+   (``os.replace``: atomic on one file system), so a checkpoint file is
+   complete or absent,
+3. updates ``last_checkpoint`` the same way, and only then
+4. removes the checkpoints that fall out of ``max_keep_ckpts``.
+
+``tools/train.py`` swaps it in for ``CheckpointHook``
+(:func:`use_crash_safe_checkpoints`); configs keep mmengine's type.  Remote
+``out_dir`` backends (no rename) keep mmengine's behaviour.
+
+:func:`resolve_last_checkpoint` reads ``<work_dir>/last_checkpoint`` and,
+when the recorded absolute path is gone because the work dir was moved,
+finds the same file name in the work dir.
+"""
+import glob
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS
+
+_TMP_PREFIX = '.tmp_'
+
+
+@HOOKS.register_module()
+class CrashSafeCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` whose checkpoints are complete or absent (see the
+    module docstring).  Same arguments as mmengine's ``CheckpointHook``."""
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if self._is_local() and is_main_process():
+            # partial files of a run killed while writing
+            for path in glob.glob(osp.join(self.out_dir, _TMP_PREFIX + '*')):
+                os.remove(path)
+
+    def _is_local(self) -> bool:
+        return isinstance(self.file_backend, LocalBackend)
+
+    def _outdated_steps(self, runner, step) -> list:
+        """Update ``keep_ckpt_ids`` as mmengine does, but return the steps
+        to delete instead of deleting them now."""
+        if self.max_keep_ckpts <= 0 or (self.keep_ckpt_ids
+                                        and self.keep_ckpt_ids[-1] == step):
+            return []
+        outdated = []
+        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+            outdated.append(self.keep_ckpt_ids.popleft())
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
+        return outdated
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not self._is_local():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        outdated = self._outdated_steps(runner, step)
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir, _TMP_PREFIX + filename, self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler, meta=meta,
+            by_epoch=self.by_epoch, backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        os.replace(osp.join(self.out_dir, _TMP_PREFIX + filename),
+                   self.last_ckpt)
+        _write_atomically(osp.join(runner.work_dir, 'last_checkpoint'),
+                          self.last_ckpt)
+        for old in outdated:
+            path = osp.join(self.out_dir, self.filename_tmpl.format(old))
+            if osp.isfile(path):
+                os.remove(path)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = osp.join(osp.dirname(path), _TMP_PREFIX + osp.basename(path))
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+_PLAIN_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
+
+
+def use_crash_safe_checkpoints(cfg) -> bool:
+    """Swap ``default_hooks.checkpoint`` of type ``CheckpointHook`` for
+    :class:`CrashSafeCheckpointHook` (same arguments).  Returns whether it
+    was swapped."""
+    hook = (cfg.get('default_hooks', None) or {}).get('checkpoint', None)
+    if isinstance(hook, dict) and hook.get('type') in _PLAIN_HOOKS:
+        hook['type'] = 'CrashSafeCheckpointHook'
+        return True
+    return False
+
+
+def resolve_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint named by ``<work_dir>/last_checkpoint``, or None when
+    that file does not exist.
+
+    mmengine stores an absolute path; after the work dir was moved it no
+    longer exists, and the same file name inside ``work_dir`` is used.
+
+    Raises:
+        FileNotFoundError: neither the recorded path nor its name in
+            ``work_dir`` exists.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        recorded = f.read().strip()
+    if '://' in recorded or osp.isfile(recorded):
+        return recorded
+    moved = osp.join(work_dir, osp.basename(recorded))
+    if osp.isfile(moved):
+        return moved
+    raise FileNotFoundError(
+        f'{record} names {recorded}, which does not exist, and there is no '
+        f'{osp.basename(recorded)} in {work_dir} either; resume from an '
+        f'existing checkpoint with --resume PATH, or delete {record} to '
+        'start afresh.')
