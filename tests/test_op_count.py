@@ -52,18 +52,27 @@ def test_deploy_op_counts_follow_the_architecture(depth):
     """Fused ResNet (mmcv fuse_conv_bn): stem conv, ReLU, max-pool; each
     basic block conv, ReLU, conv, add, ReLU (+ projection conv). The
     G-Ghost deploy form runs the same blocks plus 6 ops per stage at batch
-    1 (mean, mix conv, ReLU, mix conv, cheap conv with the mix as bias,
-    ReLU into the output buffer) and 7 at batch 2 (the mix added)."""
+    1 in NCHW (mean, mix conv, ReLU, mix conv, cheap conv with the mix as
+    bias, ReLU into the output buffer); at batch 2 each of the n features
+    is pooled apart, concatenated and the mix added: n + 7 (n + 6 in
+    channels-last at batch 1)."""
     arch = _resnet_arch(depth)
     rep_r, r = _deploy_counts(f'resnet{depth}')
     rep_g, g = _deploy_counts(f'gghost_resnet{depth}')
     _, g2 = _deploy_counts(f'gghost_resnet{depth}', (2, 3, 64, 64))
+    # channels-last, batch 1: features pooled apart, no mix add: n + 6
+    model = deploy_model(build_backbone_from_arch(f'gghost_resnet{depth}'))
+    model = model.to(memory_format=torch.channels_last)
+    names = [f'layer{i + 1}' for i in range(len(arch))]
+    cl = count_ops(model, (torch.randn(1, 3, 64, 64).contiguous(
+        memory_format=torch.channels_last), ), names)[0]
     assert r['stem'] == g['stem'] == 3
     for i, (n, proj) in enumerate(arch):
         name = f'layer{i + 1}'
         assert r[name] == 5 * n + proj
         assert g[name] == 5 * n + proj + 6
-        assert g2[name] == 5 * n + proj + 7
+        assert g2[name] == 5 * n + proj + n + 7
+        assert cl[name] == 5 * n + proj + n + 6
     assert rep_r['total']['ops'] == 3 + sum(5 * n + p for n, p in arch)
     assert rep_g['total']['ops'] == rep_r['total']['ops'] + 6 * len(arch)
     assert rep_g['other']['ops'] == rep_r['other']['ops'] == 0

@@ -168,7 +168,8 @@ class DeployResidualBlock(nn.Module):
     ``forward(x, out=...)`` writes the result into ``out`` (e.g. a channel
     slice of a larger buffer the caller concatenates into) instead of a new
     tensor, at the same op count; ``out`` may also be a callable that gets
-    the last conv's output (for its shape) and returns the destination.
+    the last conv's output (for its shape) and returns the destination
+    (``None``: a new tensor).
 
     Args:
         convs (list[nn.Conv2d]): the conv stack; ReLU after every conv but
@@ -188,10 +189,10 @@ class DeployResidualBlock(nn.Module):
             y = torch.relu_(conv(y))
         y = self.convs[-1](y)
         shortcut = x if self.downsample is None else self.downsample(x)
+        if callable(out):
+            out = out(y)
         if out is None:
             out = y.add_(shortcut)
         else:
-            if callable(out):
-                out = out(y)
             torch.add(y, shortcut, out=out)
         return torch.relu_(out)

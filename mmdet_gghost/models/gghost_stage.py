@@ -184,13 +184,19 @@ class DeployGGhostStage(nn.Module):
     """Inference form of a BN-fused :class:`GGhostStage`, op for op the
     same maths with fewer ops and module calls.
 
-    * The first block's output ``x0``, every complex block's output and the
-      ghost features are written (``out=``) into channel slices of one
-      buffer ``z = [x0 | y_1 .. y_k | ghost]``: the mix pools
+    * Batch 1, NCHW (where channel slices are dense): the first block's
+      output ``x0``, every complex block's output and the ghost features
+      are written (``out=``) into channel slices of one buffer
+      ``z = [x0 | y_1 .. y_k | ghost]``: the mix pools
       ``z[:, :c + k * raw]`` with one ``mean`` (the official pooled
       concatenation, in its order) and the stage output
       ``[y_k | ghost]`` is the last ``c`` channels of ``z`` -- a view, no
-      concat copy. Without mix only ``[y_k | ghost]`` is buffered.
+      concat copy.
+    * Otherwise (channels-last, batch > 1, no mix) a conv reading a channel
+      slice of such a buffer would copy it, so the blocks keep their own
+      outputs, each feature is pooled apart (as the eval form) and only the
+      dense output ``[y_k | ghost]`` is a buffer the last complex block and
+      the ghost ReLU write into (no concat copy).
     * The cheap conv's folded bias moves into the bias of the mix's second
       conv; at batch 1 the mix vector ``(1, cheap, 1, 1)`` then *is* the
       cheap conv's bias (exact), at batch > 1 it is added in place.
@@ -198,11 +204,10 @@ class DeployGGhostStage(nn.Module):
       (``clamp_min(out=)``).
 
     Per stage, beyond its blocks (5 ops each, 6 with a projection): mean,
-    mix conv, ReLU, mix conv, cheap conv, ReLU = 6 ops at batch 1 (7 at
-    batch > 1; 2 without mix), against ``n + 8`` in the eval form.
-
-    The output is a channel slice of ``z``: contiguous for batch 1 in NCHW,
-    strided otherwise (convs accept it as is).
+    mix conv, ReLU, mix conv, cheap conv, ReLU = 6 ops at batch 1 in NCHW;
+    ``n`` means + concat + 5 = ``n + 6`` in channels-last, ``n + 7`` at
+    batch > 1 (the mix added); 2 without mix; against ``n + 8`` in the
+    BN-fused eval form.
     """
 
     def __init__(self, first, complex_blocks, cheap, mix_convs=(),
@@ -244,29 +249,35 @@ class DeployGGhostStage(nn.Module):
         """(N, C_in, H, W) -> (N, c, H', W')."""
         c, raw = self.out_channels, self.complex_channels
         k = len(self.complex_blocks)
+        pooled_channels = c + k * raw
         bufs = []
-        if self.with_mix:
-            pooled_channels = c + k * raw
 
-            def into_buffer(y):
-                bufs.append(self._buffer(y, pooled_channels + c - raw))
-                return bufs[0][:, :c]
+        def into_buffer(y):
+            # channel slices are dense only at batch 1 in NCHW; elsewhere a
+            # conv reading a slice of the buffer would copy it first
+            if not (self.with_mix and y.shape[0] == 1 and y.is_contiguous()):
+                return None
+            bufs.append(self._buffer(y, pooled_channels + c - raw))
+            return bufs[0][:, :c]
 
-            x0 = self.first(x, out=into_buffer)
+        x0 = self.first(x, out=into_buffer)
+        feat = x0[:, :raw]
+        if bufs:  # x0, y_1 .. y_k, ghost in one buffer
             z = bufs[0]
-            feat = x0[:, :raw]
             for i, block in enumerate(self.complex_blocks):
                 feat = block(feat, out=z[:, c + i * raw:c + (i + 1) * raw])
             mix = self.mix2(torch.relu_(self.mix1(
                 z[:, :pooled_channels].mean((2, 3), keepdim=True))))
             out = z[:, pooled_channels - raw:]
-        else:
-            x0 = self.first(x)
+        else:  # dense output buffer [y_k | ghost], features pooled apart
             out = self._buffer(x0, c)
-            feat = x0[:, :raw]
+            pooled = [x0.mean((2, 3), keepdim=True)] if self.with_mix else []
             for i, block in enumerate(self.complex_blocks):
                 feat = block(feat, out=out[:, :raw] if i == k - 1 else None)
-            mix = None
+                if pooled:
+                    pooled.append(feat.mean((2, 3), keepdim=True))
+            mix = (self.mix2(torch.relu_(self.mix1(torch.cat(pooled, 1))))
+                   if pooled else None)
         ghost = self._cheap(x0[:, raw:], mix)
         torch.clamp_min(ghost, 0, out=out[:, raw:])
         return out if self.end is None else self.end(out)
