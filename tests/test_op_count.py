@@ -114,3 +114,21 @@ def test_cghostnet_deploy_form_drops_one_concat_per_relu_ghost_module():
     fused = fuse_model(build_backbone_from_arch('cghostnet_0.5x'))
     deployed = deploy_model(build_backbone_from_arch('cghostnet_0.5x'))
     assert count_ops(fused, x)[0][''] - count_ops(deployed, x)[0][''] == 16
+
+
+def test_complexity_cli_deploy_reports_ops(capsys):
+    import os.path as osp
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(
+        osp.abspath(__file__))), 'tools', 'analysis'))
+    try:
+        import complexity
+    finally:
+        sys.path.pop(0)
+    rep = complexity.main(['gghost_resnet18', '--shape', '64', '64',
+                           '--deploy'])
+    arch = [(2, 0), (2, 1), (2, 1), (2, 1)]
+    assert rep['total']['ops'] == 3 + sum(5 * n + p + 6 for n, p in arch)
+    assert rep['bn_fused'] is True
+    out = capsys.readouterr().out
+    assert 'ops' in out and 'device-launching aten ops' in out
