@@ -1,4 +1,5 @@
-"""Model complexity: parameters, MACs and activations per backbone stage.
+"""Model complexity: parameters, MACs, activations and ops per backbone
+stage.
 
 All counting is done by mmengine's jit-trace based analyzers
 (:class:`mmengine.analysis.FlopAnalyzer`, :class:`ActivationAnalyzer`,
@@ -20,6 +21,12 @@ Definitions (the ones the G-GhostNet paper uses):
   not parameters). Folding BN into convs *changes* this number (each BN's
   ``weight``/``bias`` disappear, each conv gains a ``bias``), which is why
   every report says whether BN was fused.
+* **Ops** -- device-launching aten ops per forward (:func:`count_ops`):
+  every aten op PyTorch dispatches, views (``slice``, ``view``...) and
+  allocations (``empty``) excluded, counted with a
+  ``TorchDispatchMode`` on whatever device the model is on (deterministic).
+  At batch 1 on a GPU the host launches one kernel per op and the GPU
+  waits on it, so latency follows this number more than MACs.
 """
 import copy
 import re
@@ -30,12 +37,13 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
                                parameter_count)
+from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = [
     'arch_to_backbone_cfg', 'build_backbone_from_arch',
     'build_model_from_config', 'load_config', 'infer_stage_groups',
     'complexity_report', 'complexity_table', 'complexity_notes',
-    'print_complexity_report',
+    'print_complexity_report', 'count_ops', 'is_device_op',
     'format_count', 'count_bn_layers'
 ]
 
@@ -295,6 +303,90 @@ class _TensorForward:
             del self.model.forward  # back to the class' method
 
 
+# aten ops that allocate or alias without launching a kernel (views are
+# recognised from their schema, see is_device_op)
+NO_KERNEL_OPS = frozenset({
+    'empty', 'empty_like', 'empty_strided', 'new_empty', 'new_empty_strided',
+    'lift_fresh', '_unsafe_view', 'resize_'
+})
+
+
+def is_device_op(func) -> bool:
+    """Whether the aten op ``func`` (an ``OpOverload``) launches device
+    work: not a view (its schema says the output aliases an input) and not
+    a pure allocation (:data:`NO_KERNEL_OPS`)."""
+    return not func.is_view and \
+        func.overloadpacket.__name__ not in NO_KERNEL_OPS
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts :func:`is_device_op` ops, for every module name in the
+    ``active`` stack and per op name."""
+
+    def __init__(self, active: List[str]):
+        super().__init__()
+        self.active = active
+        self.by_module: Dict[str, int] = {}
+        self.by_op: Dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if is_device_op(func):
+            for name in self.active:
+                self.by_module[name] = self.by_module.get(name, 0) + 1
+            key = str(func.overloadpacket).replace('aten.', '')
+            self.by_op[key] = self.by_op.get(key, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(model: nn.Module, inputs: Tuple,
+              module_names: Sequence[str] = ()) -> Tuple[Dict[str, int],
+                                                         Dict[str, int]]:
+    """Device-launching aten ops of one ``model(*inputs)`` (no grad).
+
+    Args:
+        module_names: submodules (dotted names) to count separately, e.g.
+            the backbone stages; nested names are fine (an op counts for
+            every tracked module it runs in).
+
+    Returns:
+        tuple: ``(by_module, by_op)``; ``by_module['']`` is the total, the
+        other keys are ``module_names``; ``by_op`` maps op names such as
+        ``'convolution'`` to counts.
+    """
+    active = ['']
+    modules = dict(model.named_modules())
+    patched = []
+
+    def tracked(name, forward):
+        def run(*args, **kwargs):
+            active.append(name)
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                active.pop()
+        return run
+
+    try:
+        # ``forward`` wrapped on the instance rather than hooks: mmdet calls
+        # e.g. ``self.bbox_head.forward(x)`` directly, past the hooks
+        for name in module_names:
+            m = modules[name]
+            patched.append((m, m.__dict__.get('forward')))
+            m.forward = tracked(name, m.forward)
+        counter = _OpCounter(active)
+        with torch.no_grad(), counter:
+            model(*inputs)
+    finally:
+        for m, own in reversed(patched):
+            if own is None:
+                del m.forward
+            else:
+                m.forward = own
+    by_module = {n: counter.by_module.get(n, 0) for n in [''] +
+                 list(module_names)}
+    return by_module, counter.by_op
+
+
 def _zero_handle(inputs, outputs) -> int:
     return 0
 
@@ -312,11 +404,13 @@ def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
 
 
 def _stats(params: Dict[str, int], macs: Dict[str, int],
-           acts: Dict[str, int], names: Sequence[str]) -> dict:
+           acts: Dict[str, int], names: Sequence[str],
+           ops: Optional[Dict[str, int]] = None) -> dict:
     return dict(
         params=int(sum(params.get(n, 0) for n in names)),
         macs=int(sum(macs.get(n, 0) for n in names)),
-        activations=int(sum(acts.get(n, 0) for n in names)))
+        activations=int(sum(acts.get(n, 0) for n in names)),
+        ops=int(sum((ops or {}).get(n, 0) for n in names)))
 
 
 def complexity_report(model: nn.Module,
@@ -349,8 +443,9 @@ def complexity_report(model: nn.Module,
         backbone), ``stages`` (list of dicts with ``name`` and ``modules``),
         ``other`` (backbone total minus its stages: ops run directly in the
         backbone's ``forward``), ``unsupported_ops`` (op -> count, ops
-        mmengine does not count: ReLU, add, pooling...). Every stats dict
-        has integer ``params``, ``macs``, ``activations``.
+        mmengine does not count: ReLU, add, pooling...), ``ops_by_type``
+        (aten op name -> count of :func:`count_ops`). Every stats dict
+        has integer ``params``, ``macs``, ``activations`` and ``ops``.
     """
     shape = _as_input_shape(input_shape)
     was_training = model.training
@@ -383,6 +478,8 @@ def complexity_report(model: nn.Module,
             macs_by_mod = dict(flops.by_module())
             acts_by_mod = dict(acts.by_module())
             unsupported = dict(flops.unsupported_ops())
+            ops_by_mod, ops_by_type = count_ops(
+                traced, (x, ), _tracked_modules(model, prefix, groups))
     finally:
         model.train(was_training)
     params_by_mod = dict(parameter_count(model))
@@ -392,7 +489,7 @@ def complexity_report(model: nn.Module,
 
     def stats(names):
         return _stats(params_by_mod, macs_by_mod, acts_by_mod,
-                      [full(n) for n in names])
+                      [full(n) for n in names], ops_by_mod)
 
     bb = stats([''])
     bb['name'] = prefix
@@ -403,12 +500,13 @@ def complexity_report(model: nn.Module,
         stages.append(s)
     other = {
         k: bb[k] - sum(s[k] for s in stages)
-        for k in ('params', 'macs', 'activations')
+        for k in ('params', 'macs', 'activations', 'ops')
     }
     parts = []
     if prefix:
         for name, _ in model.named_children():
-            s = _stats(params_by_mod, macs_by_mod, acts_by_mod, [name])
+            s = _stats(params_by_mod, macs_by_mod, acts_by_mod, [name],
+                       ops_by_mod)
             if any(s.values()):  # e.g. not the data preprocessor
                 s['name'] = name
                 parts.append(s)
@@ -418,12 +516,24 @@ def complexity_report(model: nn.Module,
         bn_fused=(n_bn == 0) if bn_fused is None else bool(bn_fused),
         bn_layers=n_bn,
         bn_macs_counted=bool(count_bn),
-        total=_stats(params_by_mod, macs_by_mod, acts_by_mod, ['']),
+        total=_stats(params_by_mod, macs_by_mod, acts_by_mod, [''],
+                     ops_by_mod),
+        ops_by_type=dict(sorted(ops_by_type.items())),
         parts=parts,
         backbone=bb,
         stages=stages,
         other=other,
         unsupported_ops=unsupported)
+
+
+def _tracked_modules(model: nn.Module, prefix: str,
+                     groups: 'OrderedDict[str, List[str]]') -> List[str]:
+    """Module names whose ops :func:`complexity_report` reports: the
+    model's top-level children (detector parts) and the stage modules."""
+    names = [n for n, _ in model.named_children()] if prefix else []
+    for mods in groups.values():
+        names += [f'{prefix}.{m}' if prefix else m for m in mods]
+    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------
@@ -449,7 +559,9 @@ def complexity_notes(report: dict) -> str:
     bn_ops = 'counted' if report['bn_macs_counted'] else 'not counted'
     return (f'input {n}x{c}x{h}x{w}; BN fused: {fused}; MACs = '
             'multiply-accumulates (mmengine FlopAnalyzer "flops"; BN ops '
-            f'{bn_ops}); activations = elements of conv/linear outputs')
+            f'{bn_ops}); activations = elements of conv/linear outputs; '
+            'ops = device-launching aten ops per forward (views and '
+            'allocations excluded)')
 
 
 def complexity_table(report: dict, title: Optional[str] = None):
@@ -457,7 +569,7 @@ def complexity_table(report: dict, title: Optional[str] = None):
     from rich.table import Table
     table = Table(title=title)
     table.add_column('module')
-    for col in ('params', 'MACs', 'activations'):
+    for col in ('params', 'MACs', 'activations', 'ops'):
         table.add_column(col, justify='right')
     table.add_column('% backbone MACs', justify='right')
     bb_macs = report['backbone']['macs'] or 1
@@ -468,6 +580,7 @@ def complexity_table(report: dict, title: Optional[str] = None):
             format_count(s['params']),
             format_count(s['macs']),
             format_count(s['activations']),
+            str(s.get('ops', '-')),
             f'{100.0 * s["macs"] / bb_macs:.1f}' if share else '',
             style=style)
 

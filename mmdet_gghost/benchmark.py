@@ -103,14 +103,15 @@ def _override_test_cfg(test_cfg, key: str, value) -> int:
 
 
 def fuse_bn(model: nn.Module) -> nn.Module:
-    """Fold every BN into its conv, in place.
+    """The deploy form, in place: every BN folded into its conv, and every
+    G-Ghost backbone switched to its op-lean form (``switch_to_deploy``).
 
-    Uses ``mmdet_gghost.models.fuse_model`` (knows our G-Ghost blocks) and
-    falls back to ``mmcv.cnn.fuse_conv_bn`` (conv followed by BN in module
-    registration order) when the project's fuser is unavailable.
+    Uses ``mmdet_gghost.models.deploy_model`` and falls back to
+    ``mmcv.cnn.fuse_conv_bn`` (conv followed by BN in module registration
+    order) when the project's models are unavailable.
     """
     try:
-        from mmdet_gghost.models import fuse_model
+        from mmdet_gghost.models import deploy_model as fuse_model
     except ImportError:
         from mmcv.cnn import fuse_conv_bn as fuse_model
     out = fuse_model(model)
@@ -361,7 +362,8 @@ def outputs_finite(outputs) -> bool:
     return True
 
 
-def _compile_parts(model: nn.Module, task: str) -> None:
+def _compile_parts(model: nn.Module, task: str,
+                   mode: Optional[str] = None) -> None:
     """torch.compile the network parts' ``forward`` in place.
 
     Only the tensor-in/tensor-out parts are compiled; pre/post-processing
@@ -375,7 +377,7 @@ def _compile_parts(model: nn.Module, task: str) -> None:
     for name in names:
         part = getattr(model, name, None)
         if isinstance(part, nn.Module):
-            part.forward = torch.compile(part.forward)
+            part.forward = torch.compile(part.forward, mode=mode)
 
 
 def make_step_fn(model: nn.Module,
@@ -620,7 +622,8 @@ def _cpu_model() -> str:
 # one row per model; the CSV has exactly these columns in this order
 CSV_FIELDS = [
     'name', 'config', 'checkpoint', 'task', 'input_shape', 'batch_size',
-    'rounds', 'params', 'macs', 'activations', 'bn_fused', 'dets_per_img',
+    'rounds', 'params', 'macs', 'activations', 'ops', 'bn_fused',
+    'dets_per_img',
     'score_thr', 'first_call_s', 'outputs_finite', 'median_ms', 'mean_ms', 'p10_ms',
     'p90_ms', 'fps', 'fps_ratio', 'fps_ratio_p10', 'fps_ratio_p90',
     'gflops_per_s', 'metric_key', 'metric'
@@ -635,6 +638,9 @@ NOTES = [
     'params / MACs / activations: mmengine analysis of the network part '
     '(traced in tensor mode, no post-processing), per image at the input '
     'shape; 1 MAC = one multiply-add; BN ops not counted in MACs',
+    'ops: device-launching aten ops of one forward of the network part in '
+    'the benchmarked form, batch 1 (views and allocations excluded; '
+    'mmdet_gghost.analysis.count_ops)',
     'GFLOP/s (achieved) = 2 x MACs x batch / median latency',
 ]
 
@@ -655,6 +661,7 @@ _TABLE_COLUMNS = [
     ('params', 'params', format_count),
     ('MACs', 'macs', format_count),
     ('acts', 'activations', format_count),
+    ('ops', 'ops', lambda v: '-' if v is None else str(v)),
     ('BN fused', 'bn_fused', _fmt),
     ('score thr', 'score_thr', lambda v: '-' if v is None else f'{v:.4g}'),
     ('dets/img', 'dets_per_img', lambda v: _fmt(v, 1)),
@@ -708,7 +715,9 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
 
 def _title(settings: dict) -> str:
     flags = [f'{k}' for k in ('fuse_conv_bn', 'channels_last', 'amp',
-                              'compile') if settings.get(k)]
+                              'compile', 'cuda_graphs') if settings.get(k)]
+    if settings.get('compile_mode'):
+        flags.append(f'mode={settings["compile_mode"]}')
     return (f'{settings.get("task", "full")} inference on '
             f'{settings.get("device", "?")}, batch '
             f'{settings.get("batch_size", "?")}, '
@@ -874,6 +883,20 @@ def _check_counts(shape=None, **counts) -> None:
                          f'{list(shape)}')
 
 
+def _check_graph_options(cuda_graphs: bool, compile: bool, is_cuda: bool,
+                         device: str) -> None:
+    """--cuda-graphs needs CUDA and excludes --compile (whose
+    ``reduce-overhead`` mode is the compiler's own CUDA-graph route)."""
+    if cuda_graphs and not is_cuda:
+        raise UsageError(f'--cuda-graphs needs a CUDA device (got --device '
+                         f'{device}); CUDA graphs do not exist on the CPU: '
+                         'use --device cuda, or drop --cuda-graphs')
+    if cuda_graphs and compile:
+        raise UsageError('--cuda-graphs and --compile/--compile-mode are two '
+                         'routes to the same thing: use --cuda-graphs (eager '
+                         'capture) or --compile-mode reduce-overhead')
+
+
 def run_benchmark(configs: Sequence[str],
                   checkpoints: Optional[Sequence[Optional[str]]] = None,
                   names: Optional[Sequence[str]] = None,
@@ -890,6 +913,8 @@ def run_benchmark(configs: Sequence[str],
                   channels_last: bool = False,
                   amp: bool = False,
                   compile: bool = False,
+                  compile_mode: Optional[str] = None,
+                  cuda_graphs: bool = False,
                   cudnn_benchmark: bool = False,
                   score_thr: Union[float, str, None] = 'auto',
                   candidate_fraction: float = 0.01,
@@ -935,6 +960,8 @@ def run_benchmark(configs: Sequence[str],
     if task not in ('full', 'backbone'):
         raise UsageError(f'task must be "full" or "backbone", got {task!r}')
     is_cuda = str(device).startswith('cuda')
+    compile = compile or compile_mode is not None
+    _check_graph_options(cuda_graphs, compile, is_cuda, device)
     if is_cuda and not torch.cuda.is_available():
         raise UsageError(f'--device {device}: CUDA is not available')
     if amp and not is_cuda:
@@ -985,6 +1012,8 @@ def run_benchmark(configs: Sequence[str],
         onnxruntime=('also each model exported by mmdeploy, in ONNX Runtime '
                      '(mmdet_gghost/deploy/ort_runtime.py)'
                      if onnxruntime else None),
+        compile_mode=compile_mode,
+        cuda_graphs=cuda_graphs,
         cudnn_benchmark=bool(cudnn_benchmark) if is_cuda else None,
         score_thr=(f'calibrated: {candidate_fraction:g} of the (anchor, '
                    'class) pairs pass' if calibrate else score_thr),
@@ -1026,7 +1055,13 @@ def run_benchmark(configs: Sequence[str],
             report = complexity_report(
                 target, in_shape, bn_fused=fuse_conv_bn)
         if compile:
-            _compile_parts(model, task)
+            _compile_parts(model, task, compile_mode)
+        if cuda_graphs:
+            from .cuda_graphs import enable_cuda_graphs
+            try:
+                enable_cuda_graphs(model, task)
+            except ValueError as e:
+                raise UsageError(f'--cuda-graphs: {e}') from None
         fn = make_step_fn(model, batches, task, amp, channels_last)
         entries.append(
             dict(
@@ -1103,6 +1138,7 @@ def run_benchmark(configs: Sequence[str],
             params=rep['total']['params'] if rep else None,
             macs=rep['total']['macs'] if rep else None,
             activations=rep['total']['activations'] if rep else None,
+            ops=rep['total']['ops'] if rep else None,
             bn_fused=e['info']['bn_fused'],
             dets_per_img=e['dets'],
             score_thr=e['score_thr'],

@@ -277,19 +277,91 @@ def test_deploy_form_equals_eval_form(spec):
         else cls(**kwargs)
     model.init_weights()
     randomize_norms(model).eval()
-    x = torch.randn(2, 3, 64, 64)
+    # batch 1: the mix vector is the cheap conv's bias; batch 2: it is added
+    xs = [torch.randn(2, 3, 64, 64), torch.randn(1, 3, 64, 64)]
     with torch.no_grad():
-        expected = model(x)
+        expected = [model(x) for x in xs]
         model.switch_to_deploy()
-        assert not any(isinstance(m, _BatchNorm) for m in model.modules())
-        got = model(x)
+        assert_op_lean(model)
+        got = [model(x) for x in xs]
         # the CPU speed numbers use the deploy form in channels-last (NHWC):
         # channel slices and concats must give the same maps there too
         model.to(memory_format=torch.channels_last)
-        got_nhwc = model(x.contiguous(memory_format=torch.channels_last))
-    for a, b, c in zip(expected, got, got_nhwc):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * a.abs().max())
-        torch.testing.assert_close(c, a, rtol=1e-4, atol=1e-4 * a.abs().max())
+        got_nhwc = [model(x.contiguous(memory_format=torch.channels_last))
+                    for x in xs]
+    for outs in (got, got_nhwc):
+        for exp, out in zip(expected, outs):
+            for a, b in zip(exp, out):
+                torch.testing.assert_close(b, a, rtol=1e-4,
+                                           atol=1e-4 * a.abs().max())
+
+
+def assert_op_lean(model):
+    """The deploy form: no BN, no ConvModule (hence no Identity in its
+    place), every block/stage/Ghost module in its deploy class."""
+    from mmcv.cnn import ConvModule
+    from torch import nn
+
+    from mmdet_gghost.models.blocks import DeployResidualBlock
+    from mmdet_gghost.models.cghostnet import (DeployGhostBottleneck,
+                                               DeployGhostModule)
+    from mmdet_gghost.models.gghost_stage import DeployGGhostStage
+    kinds = {}
+    for name, m in model.named_modules():
+        assert not isinstance(m, (_BatchNorm, ConvModule, nn.Identity,
+                                  ResidualBlock, GGhostStage)), name
+        kinds[type(m)] = kinds.get(type(m), 0) + 1
+    if isinstance(model, CGhostNet):
+        assert kinds.get(DeployGhostBottleneck) == 16
+        assert kinds.get(DeployGhostModule) == 32
+    else:
+        assert kinds.get(DeployResidualBlock, 0) > 0
+        assert kinds.get(DeployGGhostStage, 0) == len(model.gghost_stages)
+
+
+def test_deploy_form_of_official_checkpoint_reproduces_official_outputs():
+    """Official weights load into the eval form; its deploy form keeps the
+    official outputs."""
+    ref, converted, _ = _official_and_ours()
+    ours = GGhostRegNet(arch='gghost_regnetx_200mf').eval()
+    ours.load_state_dict({k[len('backbone.'):]: v
+                          for k, v in converted.items()
+                          if k.startswith('backbone.')}, strict=True)
+    ours.switch_to_deploy()
+    assert_op_lean(ours)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(ref.features(x), ours(x)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+
+
+def test_custom_block_keeps_its_stage_and_still_deploys():
+    """A stage whose blocks have no deploy form is kept (BN fused) and its
+    convs still become plain convs; the output is unchanged."""
+    from torch import nn
+
+    class Custom(nn.Module):
+        def __init__(self, cin, cout, stride, role):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x))
+
+    stage = GGhostStage(Custom, 8, 16, 3, stride=2)
+    randomize_norms(stage).eval()
+    x = torch.randn(1, 8, 16, 16)
+    with torch.no_grad():
+        expected = stage(x)
+        from mmdet_gghost.models import fuse_model, to_deploy_form
+        holder = nn.Sequential(stage)
+        fuse_model(holder)
+        assert stage.deploy_form() is None
+        to_deploy_form(holder)
+        assert type(holder[0]) is GGhostStage
+        assert type(holder[0].cheap) is nn.Conv2d
+        torch.testing.assert_close(holder(x), expected, rtol=1e-4,
+                                   atol=1e-5)
 
 
 @pytest.mark.parametrize('kwargs,match', [

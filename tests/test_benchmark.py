@@ -393,6 +393,11 @@ def test_cli_end_to_end(cfgs, tmp_path):
     # ResNet-34 does more work than ResNet-18 (complexity columns filled)
     assert rows[1]['macs'] > rows[0]['macs']
     assert rows[1]['params'] > rows[0]['params']
+    # ops column: the fused ResNet-34 backbone runs 8 more basic blocks
+    # (conv, ReLU, conv, add, ReLU each) than ResNet-18; neck/head equal
+    assert rows[1]['ops'] - rows[0]['ops'] == 8 * 5
+    assert all(r['ops'] == res['complexity'][r['name']]['total']['ops']
+               for r in rows)
     doc = json.load(open(out / 'benchmark.json'))
     assert doc['settings']['fuse_conv_bn'] is True
     assert doc['env']['mmdet'] and doc['env']['torch'] == torch.__version__
@@ -400,6 +405,7 @@ def test_cli_end_to_end(cfgs, tmp_path):
     assert set(doc['complexity']) == {'det18', 'det34'}
     assert (out / 'benchmark.csv').read_text().count('\n') == 3
     assert 'det34' in (out / 'benchmark.md').read_text()
+    assert '| ops |' in (out / 'benchmark.md').read_text()
     with open(out / 'plot.png', 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
     assert len(res['figure'][1].collections[0].get_offsets()) == 2

@@ -168,8 +168,9 @@ def test_detector_parts_and_backbone(tiny_det_cfg):
     alone = complexity_report(model.backbone, (3, 64, 96))
     assert alone['total'] == {
         k: rep['backbone'][k]
-        for k in ('params', 'macs', 'activations')
+        for k in ('params', 'macs', 'activations', 'ops')
     }
+    assert sum(p['ops'] for p in rep['parts']) == rep['total']['ops']
 
 
 def test_arch_names():

@@ -77,13 +77,25 @@ def parse_args(argv=None):
                    'on CPU, 100 on CUDA)')
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--fuse-conv-bn', action='store_true',
-                   help='fold BN into convs (all models)')
+                   help='deploy form: fold BN into convs (all models); '
+                   'G-Ghost backbones also switch to their op-lean form '
+                   '(switch_to_deploy)')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--amp', action='store_true',
                    help='CUDA autocast float16')
     p.add_argument('--compile', action='store_true',
                    help='torch.compile backbone/neck/head (compile time is '
                    'reported apart, as the first call)')
+    p.add_argument('--compile-mode', default=None,
+                   choices=['default', 'reduce-overhead', 'max-autotune',
+                            'max-autotune-no-cudagraphs'],
+                   help='torch.compile mode (implies --compile); '
+                   'reduce-overhead = the compiler\'s CUDA graphs')
+    p.add_argument('--cuda-graphs', action='store_true',
+                   help='CUDA only: capture the network part (preprocessed '
+                   'tensor -> head outputs) once per input shape and replay '
+                   'it; post-processing stays eager '
+                   '(mmdet_gghost.cuda_graphs)')
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help='CUDA: torch.backends.cudnn.benchmark = True')
     p.add_argument('--score-thr', default='auto', type=_score_thr,
@@ -142,6 +154,8 @@ def main(argv=None):
             channels_last=args.channels_last,
             amp=args.amp,
             compile=args.compile,
+            compile_mode=args.compile_mode,
+            cuda_graphs=args.cuda_graphs,
             cudnn_benchmark=args.cudnn_benchmark,
             score_thr=score_thr,
             candidate_fraction=args.candidate_fraction,

@@ -3,7 +3,7 @@ from .base import MultiStageBackbone, load_pretrained
 from .blocks import ResidualBlock
 from .cghostnet import CGhostNet, GhostBottleneck, GhostModule
 from .converters import convert_official_gghost_regnet, is_official_layout
-from .deploy import fuse_model
+from .deploy import deploy_model, fuse_model, to_deploy_form
 from .gghost_regnet import GGhostRegNet
 from .gghost_resnet import GGhostResNet
 from .gghost_stage import GGhostStage, split_channels
@@ -11,6 +11,7 @@ from .gghost_stage import GGhostStage, split_channels
 __all__ = [
     'GGhostStage', 'split_channels', 'ResidualBlock', 'MultiStageBackbone',
     'GGhostResNet', 'GGhostRegNet', 'CGhostNet', 'GhostModule',
-    'GhostBottleneck', 'fuse_model', 'load_pretrained',
+    'GhostBottleneck', 'fuse_model', 'deploy_model', 'to_deploy_form',
+    'load_pretrained',
     'convert_official_gghost_regnet', 'is_official_layout'
 ]

@@ -14,7 +14,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import ResidualBlock
-from .deploy import fuse_model
+from .deploy import fuse_model, to_deploy_form
 
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d'),
@@ -130,11 +130,18 @@ class MultiStageBackbone(BaseModule):
 
     # -- deploy -----------------------------------------------------------
     def switch_to_deploy(self):
-        """Fold every BN (blocks, cheap path and mix branch) into its conv.
+        """Switch to the op-lean inference form, in place.
 
-        Only valid for inference: the result equals the eval-mode model.
+        Every BN (blocks, cheap path and mix branch) is folded into its conv
+        (:func:`fuse_model`), then every block, stage and conv is replaced
+        by its deploy form (:func:`to_deploy_form`: plain ``nn.Conv2d``,
+        in-place ReLU, fewer ops; see ``DeployGGhostStage``). Built from the
+        eval form, so checkpoints (official ones included) load into the
+        eval form first. Only valid for inference: the result equals the
+        eval-mode model; it cannot be trained or switched back.
         """
         fuse_model(self)
+        to_deploy_form(self)
         self.deploy = True
         return self
 

@@ -15,7 +15,12 @@ The shortcut is the identity when shapes match, else a strided 1x1 conv +
 norm (``downsample``); ReLU follows the residual add. Parameter names
 (``conv1.conv``, ``conv1.bn``, ..., ``downsample.conv``) are what the
 official-checkpoint converter maps to.
+
+:class:`DeployResidualBlock` is the op-lean inference form of a BN-fused
+block (plain ``nn.Conv2d`` with the folded bias, in-place ReLUs), built by
+:meth:`ResidualBlock.deploy_form`.
 """
+import torch
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
@@ -111,3 +116,83 @@ class ResidualBlock(BaseModule):
         else:
             out = self._residual(x)
         return self.act(out)
+
+    def deploy_form(self):
+        """The :class:`DeployResidualBlock` of this BN-fused block, or
+        ``None`` when a part is not the plain conv -> folded norm -> ReLU
+        this class builds (e.g. a custom ``conv_cfg``)."""
+        parts = [plain_conv_act(getattr(self, f'conv{i}'))
+                 for i in range(1, self.num_convs + 1)]
+        if self.downsample is not None:
+            parts.append(plain_conv_act(self.downsample))
+        if any(p is None for p in parts) or not isinstance(self.act, nn.ReLU):
+            return None
+        acts = [act is not None for _, act in parts]
+        # ReLU after every conv of the stack but the last, none on the
+        # shortcut: anything else is not the block we know how to rebuild
+        expected = [True] * (self.num_convs - 1) + [False] * (
+            len(parts) - self.num_convs + 1)
+        if acts != expected:
+            return None
+        convs = [conv for conv, _ in parts]
+        return DeployResidualBlock(
+            convs[:self.num_convs],
+            None if self.downsample is None else convs[-1])
+
+
+def plain_conv_act(module):
+    """``(conv, act)`` of a BN-fused ``ConvModule``, ``act`` being ``None``
+    or an in-place ``nn.ReLU``; ``None`` if the module is anything else
+    (another order, a norm left, spectral norm or explicit padding, a conv
+    that is not ``nn.Conv2d``, another activation)."""
+    if not isinstance(module, ConvModule) or \
+            module.order != ('conv', 'norm', 'act') or \
+            module.with_spectral_norm or module.with_explicit_padding or \
+            type(module.conv) is not nn.Conv2d:
+        return None
+    if module.with_norm and not isinstance(module.norm, nn.Identity):
+        return None  # a norm that was not folded
+    if not module.with_activation:
+        return module.conv, None
+    if type(module.activate) is not nn.ReLU:
+        return None
+    return module.conv, nn.ReLU(inplace=True)
+
+
+class DeployResidualBlock(nn.Module):
+    """Inference form of a BN-fused :class:`ResidualBlock`: the same convs
+    (folded bias) called directly, ReLU in place, the residual added in
+    place -- 5 ops per block (6 with a projection shortcut), as a fused
+    mmdet ResNet block, and no ``ConvModule``/``Identity`` calls.
+
+    ``forward(x, out=...)`` writes the result into ``out`` (e.g. a channel
+    slice of a larger buffer the caller concatenates into) instead of a new
+    tensor, at the same op count; ``out`` may also be a callable that gets
+    the last conv's output (for its shape) and returns the destination
+    (``None``: a new tensor).
+
+    Args:
+        convs (list[nn.Conv2d]): the conv stack; ReLU after every conv but
+            the last.
+        downsample (nn.Conv2d | None): projection shortcut.
+    """
+
+    def __init__(self, convs, downsample=None):
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+        self.downsample = downsample
+
+    def forward(self, x, out=None):
+        """(N, C_in, H, W) -> (N, C_out, H / stride, W / stride)."""
+        y = x
+        for conv in self.convs[:-1]:
+            y = torch.relu_(conv(y))
+        y = self.convs[-1](y)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        if callable(out):
+            out = out(y)
+        if out is None:
+            out = y.add_(shortcut)
+        else:
+            torch.add(y, shortcut, out=out)
+        return torch.relu_(out)

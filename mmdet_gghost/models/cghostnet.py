@@ -11,6 +11,9 @@ Module -> block -> network:
   four stages ending at strides 4/8/16/32, and the final 1x1 conv to 960
   channels in the last stage (the classification head adds pooling, the
   1280-wide layer and the classifier: mmpretrain's ``StackedLinearClsHead``).
+
+``deploy_form()`` of a BN-fused module/bottleneck gives its op-lean
+inference form (:class:`DeployGhostModule`, :class:`DeployGhostBottleneck`).
 """
 import math
 
@@ -21,6 +24,7 @@ from torch import nn
 
 from ..registry import register_model
 from .base import MultiStageBackbone
+from .blocks import plain_conv_act
 from .utils import make_divisible
 
 
@@ -43,6 +47,48 @@ class GhostModule(BaseModule):
     def forward(self, x):
         intrinsic = self.primary_conv(x)
         out = torch.cat([intrinsic, self.cheap_operation(intrinsic)], dim=1)
+        return out[:, :self.out_channels]
+
+    def deploy_form(self):
+        """:class:`DeployGhostModule` of this BN-fused module (``None`` if
+        a conv is not a plain BN-fused ``ConvModule``)."""
+        primary = plain_conv_act(self.primary_conv)
+        cheap = plain_conv_act(self.cheap_operation)
+        if primary is None or cheap is None or \
+                (primary[1] is None) != (cheap[1] is None):
+            return None
+        return DeployGhostModule(primary[0], cheap[0], self.out_channels,
+                                 relu=primary[1] is not None)
+
+
+class DeployGhostModule(nn.Module):
+    """Inference form of a BN-fused :class:`GhostModule`. With ReLU, both
+    ReLUs write straight into the output buffer (``clamp_min(out=)``) and
+    the cheap conv reads the intrinsic maps from there: conv, ReLU, conv,
+    ReLU -- no concat. Without ReLU the concat stays (no conv writes into a
+    given buffer)."""
+
+    def __init__(self, primary, cheap, out_channels, relu=True):
+        super().__init__()
+        self.primary_conv = primary
+        self.cheap_operation = cheap
+        self.out_channels = out_channels
+        self.relu = relu
+
+    def forward(self, x):
+        intrinsic = self.primary_conv(x)
+        if not self.relu:
+            out = torch.cat([intrinsic, self.cheap_operation(intrinsic)], 1)
+            return out[:, :self.out_channels]
+        n, c, h, w = intrinsic.shape
+        fmt = (torch.channels_last
+               if intrinsic.is_contiguous(memory_format=torch.channels_last)
+               and not intrinsic.is_contiguous() else torch.contiguous_format)
+        out = torch.empty((n, c + self.cheap_operation.out_channels, h, w),
+                          dtype=intrinsic.dtype, device=intrinsic.device,
+                          memory_format=fmt)
+        intrinsic = torch.clamp_min(intrinsic, 0, out=out[:, :c])
+        torch.clamp_min(self.cheap_operation(intrinsic), 0, out=out[:, c:])
         return out[:, :self.out_channels]
 
 
@@ -97,6 +143,46 @@ class GhostBottleneck(BaseModule):
         if self.se is not None:
             out = self.se(out)
         return self.ghost2(out) + self.shortcut(x)
+
+    def deploy_form(self):
+        """:class:`DeployGhostBottleneck` of this BN-fused bottleneck
+        (``None`` if a part has no deploy form)."""
+        ghost1, ghost2 = self.ghost1.deploy_form(), self.ghost2.deploy_form()
+        convs = [plain_conv_act(m) for m in (
+            [self.conv_dw] if self.conv_dw is not None else [])]
+        shortcut = ([] if isinstance(self.shortcut, nn.Identity) else
+                    [plain_conv_act(m) for m in self.shortcut])
+        if ghost1 is None or ghost2 is None or \
+                any(p is None or p[1] is not None
+                    for p in convs + shortcut):
+            return None
+        return DeployGhostBottleneck(
+            ghost1, convs[0][0] if convs else None, self.se, ghost2,
+            nn.Sequential(*[conv for conv, _ in shortcut])
+            if shortcut else None)
+
+
+class DeployGhostBottleneck(nn.Module):
+    """Inference form of a BN-fused :class:`GhostBottleneck`: plain convs,
+    no ``Identity`` shortcut call, the shortcut added in place into the
+    second Ghost module's fresh output."""
+
+    def __init__(self, ghost1, conv_dw, se, ghost2, shortcut=None):
+        super().__init__()
+        self.ghost1 = ghost1
+        self.conv_dw = conv_dw
+        self.se = se
+        self.ghost2 = ghost2
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        out = self.ghost1(x)
+        if self.conv_dw is not None:
+            out = self.conv_dw(out)
+        if self.se is not None:
+            out = self.se(out)
+        return self.ghost2(out).add_(
+            x if self.shortcut is None else self.shortcut(x))
 
 
 @register_model

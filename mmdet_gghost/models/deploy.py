@@ -1,4 +1,14 @@
-"""Deploy (inference) form: every BatchNorm folded into the conv before it.
+"""Deploy (inference) forms.
+
+* :func:`fuse_model`: every BatchNorm folded into the conv before it; the
+  modules stay as they are (what the ONNX/TorchScript export uses).
+* :func:`to_deploy_form` / :func:`deploy_model`: on top of that, every
+  module of ours that has an op-lean inference form (``deploy_form()``:
+  residual blocks, G-Ghost stages, Ghost modules/bottlenecks) is replaced
+  by it and every BN-fused ``ConvModule`` of ours by its plain
+  ``nn.Conv2d`` (+ in-place ReLU): no ``ConvModule`` dispatch, no
+  ``Identity`` calls, fewer ops. This is what
+  ``MultiStageBackbone.switch_to_deploy()`` does.
 
 mmcv's :func:`fuse_conv_bn` walks each module's children in registration
 order and folds a BN into the conv registered just before it. Every block
@@ -7,8 +17,11 @@ both layers of the mix branch, so the mmcv function covers G-Ghost models
 and stock mmdet/mmpretrain models alike. This module only adds the check
 that nothing was left behind.
 """
-from mmcv.cnn import fuse_conv_bn
+from mmcv.cnn import ConvModule, fuse_conv_bn
+from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from .blocks import plain_conv_act
 
 
 def fuse_model(model):
@@ -39,3 +52,43 @@ def _owned_by_us(model, name):
         if type(module).__module__.startswith('mmdet_gghost'):
             return True
     return type(model).__module__.startswith('mmdet_gghost')
+
+
+def to_deploy_form(module):
+    """Replace, in place, every child of ``module`` (recursively) that has
+    an op-lean inference form by that form; returns ``module``.
+
+    A child with ``deploy_form()`` returning a module is replaced by it;
+    one returning ``None`` (e.g. a stage with a custom block) is kept and
+    its children are converted instead. A BN-fused ``ConvModule`` becomes
+    its ``nn.Conv2d`` (followed by an in-place ``nn.ReLU`` if it had one).
+    Call on a BN-fused module (:func:`fuse_model`); inference only.
+    """
+    for name, child in module.named_children():
+        form = None
+        if hasattr(child, 'deploy_form'):
+            form = child.deploy_form()
+        elif isinstance(child, ConvModule):
+            conv_act = plain_conv_act(child)
+            if conv_act is not None:
+                conv, act = conv_act
+                form = conv if act is None else nn.Sequential(conv, act)
+        if form is None:
+            to_deploy_form(child)
+        else:
+            form.train(child.training)
+            module._modules[name] = form
+    return module
+
+
+def deploy_model(model):
+    """The deploy form of any model, in place: BN folded everywhere
+    (:func:`fuse_model`) and every backbone of ours switched to its
+    op-lean form (``switch_to_deploy``); stock modules (e.g. mmdet's
+    ResNet, FPN, heads) keep their BN-fused form."""
+    fuse_model(model)
+    for m in list(model.modules()):
+        if hasattr(m, 'switch_to_deploy') and \
+                type(m).__module__.startswith('mmdet_gghost'):
+            m.switch_to_deploy()
+    return model

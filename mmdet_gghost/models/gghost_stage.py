@@ -32,15 +32,24 @@ batch the mix's BNs normalise with their running statistics, as under
 ``norm_eval``, and do not update them; their affine parameters and
 everything else still train.  Eval mode, batches of 2 or more and SyncBN
 across several processes are unchanged, and so are the state-dict keys.
+
+:class:`DeployGGhostStage` is the op-lean inference form of a BN-fused stage
+(:meth:`GGhostStage.deploy_form`): the same computation with fewer ops
+(one ``mean`` for all pooled features, no concat copy, the mix vector as
+the cheap conv's bias at batch 1).
 """
+import copy
 import numbers
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from .blocks import DeployResidualBlock, plain_conv_act
 
 CHEAP_OPS = ('conv1x1', 'dwconv3x3')
 
@@ -183,6 +192,29 @@ class GGhostStage(BaseModule):
                 bn.training = True
 
 
+    def deploy_form(self):
+        """The :class:`DeployGGhostStage` of this BN-fused stage, or ``None``
+        when a block or conv is not one whose deploy form exists (a custom
+        ``make_block`` or ``conv_cfg``): the caller then keeps this stage."""
+        parts = [self.first, *self.complex_blocks]
+        if self.end is not None:
+            parts.append(self.end)
+        blocks = [getattr(b, 'deploy_form', lambda: None)() for b in parts]
+        cheap = plain_conv_act(self.cheap)
+        mix = ([plain_conv_act(m) for m in self.mix]
+               if self.mix is not None else [])
+        if any(b is None for b in blocks) or cheap is None or \
+                cheap[1] is not None or any(m is None for m in mix) or \
+                cheap[0].padding_mode != 'zeros':
+            return None
+        if mix and (mix[0][1] is None or mix[1][1] is not None):
+            return None
+        return DeployGGhostStage(
+            blocks[0], blocks[1:len(self.complex_blocks) + 1], cheap[0],
+            [conv for conv, _ in mix],
+            blocks[-1] if self.end is not None else None)
+
+
 def _needs_batch_stats(module):
     """Whether ``module`` is a BN that would compute batch statistics from
     this process's batch alone (SyncBN over several processes does not)."""
@@ -191,3 +223,116 @@ def _needs_batch_stats(module):
         return False
     return not (isinstance(module, nn.SyncBatchNorm) and dist.is_available()
                 and dist.is_initialized() and dist.get_world_size() > 1)
+
+
+class DeployGGhostStage(nn.Module):
+    """Inference form of a BN-fused :class:`GGhostStage`, op for op the
+    same maths with fewer ops and module calls.
+
+    * Batch 1, NCHW (where channel slices are dense): the first block's
+      output ``x0``, every complex block's output and the ghost features
+      are written (``out=``) into channel slices of one buffer
+      ``z = [x0 | y_1 .. y_k | ghost]``: the mix pools
+      ``z[:, :c + k * raw]`` with one ``mean`` (the official pooled
+      concatenation, in its order) and the stage output
+      ``[y_k | ghost]`` is the last ``c`` channels of ``z`` -- a view, no
+      concat copy.
+    * Otherwise (channels-last, batch > 1, no mix) a conv reading a channel
+      slice of such a buffer would copy it, so the blocks keep their own
+      outputs, each feature is pooled apart (as the eval form) and only the
+      dense output ``[y_k | ghost]`` is a buffer the last complex block and
+      the ghost ReLU write into (no concat copy).
+    * The cheap conv's folded bias moves into the bias of the mix's second
+      conv; at batch 1 the mix vector ``(1, cheap, 1, 1)`` then *is* the
+      cheap conv's bias (exact), at batch > 1 it is added in place.
+    * ReLU of the ghost features writes into the buffer
+      (``clamp_min(out=)``).
+
+    Per stage, beyond its blocks (5 ops each, 6 with a projection): mean,
+    mix conv, ReLU, mix conv, cheap conv, ReLU = 6 ops at batch 1 in NCHW;
+    ``n`` means + concat + 5 = ``n + 6`` in channels-last, ``n + 7`` at
+    batch > 1 (the mix added); 2 without mix; against ``n + 8`` in the
+    BN-fused eval form.
+    """
+
+    def __init__(self, first, complex_blocks, cheap, mix_convs=(),
+                 end=None):
+        super().__init__()
+        if not all(isinstance(b, DeployResidualBlock)
+                   for b in (first, *complex_blocks)):
+            raise TypeError('DeployGGhostStage needs DeployResidualBlock '
+                            'first/complex blocks (they write into the '
+                            'stage buffer)')
+        self.first = first
+        self.complex_blocks = nn.ModuleList(complex_blocks)
+        self.out_channels = first.convs[-1].out_channels
+        self.complex_channels = complex_blocks[-1].convs[-1].out_channels
+        self.cheap_channels = cheap.out_channels
+        self.with_mix = bool(mix_convs)
+        cheap = copy.deepcopy(cheap)
+        if self.with_mix:
+            mix1, mix2 = (copy.deepcopy(m) for m in mix_convs)
+            # mix2(h) + cheap(x) = (mix2.w h + mix2.b + cheap.b) + cheap.w x
+            with torch.no_grad():
+                mix2.bias.add_(cheap.bias)
+            cheap.bias = None
+            self.mix1, self.mix2 = mix1, mix2
+        else:
+            self.mix1 = self.mix2 = None
+        self.cheap = cheap
+        self.end = end
+
+    def _buffer(self, like, channels):
+        n, _, h, w = like.shape
+        fmt = (torch.channels_last
+               if like.is_contiguous(memory_format=torch.channels_last)
+               and not like.is_contiguous() else torch.contiguous_format)
+        return torch.empty((n, channels, h, w), dtype=like.dtype,
+                           device=like.device, memory_format=fmt)
+
+    def forward(self, x):
+        """(N, C_in, H, W) -> (N, c, H', W')."""
+        c, raw = self.out_channels, self.complex_channels
+        k = len(self.complex_blocks)
+        pooled_channels = c + k * raw
+        bufs = []
+
+        def into_buffer(y):
+            # channel slices are dense only at batch 1 in NCHW; elsewhere a
+            # conv reading a slice of the buffer would copy it first
+            if not (self.with_mix and y.shape[0] == 1 and y.is_contiguous()):
+                return None
+            bufs.append(self._buffer(y, pooled_channels + c - raw))
+            return bufs[0][:, :c]
+
+        x0 = self.first(x, out=into_buffer)
+        feat = x0[:, :raw]
+        if bufs:  # x0, y_1 .. y_k, ghost in one buffer
+            z = bufs[0]
+            for i, block in enumerate(self.complex_blocks):
+                feat = block(feat, out=z[:, c + i * raw:c + (i + 1) * raw])
+            mix = self.mix2(torch.relu_(self.mix1(
+                z[:, :pooled_channels].mean((2, 3), keepdim=True))))
+            out = z[:, pooled_channels - raw:]
+        else:  # dense output buffer [y_k | ghost], features pooled apart
+            out = self._buffer(x0, c)
+            pooled = [x0.mean((2, 3), keepdim=True)] if self.with_mix else []
+            for i, block in enumerate(self.complex_blocks):
+                feat = block(feat, out=out[:, :raw] if i == k - 1 else None)
+                if pooled:
+                    pooled.append(feat.mean((2, 3), keepdim=True))
+            mix = (self.mix2(torch.relu_(self.mix1(torch.cat(pooled, 1))))
+                   if pooled else None)
+        ghost = self._cheap(x0[:, raw:], mix)
+        torch.clamp_min(ghost, 0, out=out[:, raw:])
+        return out if self.end is None else self.end(out)
+
+    def _cheap(self, x, mix):
+        """The cheap conv plus the ``(N, cheap, 1, 1)`` mix vector."""
+        conv = self.cheap
+        if mix is None:
+            return conv(x)
+        if mix.shape[0] == 1:  # per-channel bias: exact at batch 1
+            return F.conv2d(x, conv.weight, mix.view(-1), conv.stride,
+                            conv.padding, conv.dilation, conv.groups)
+        return conv(x).add_(mix)

@@ -1,4 +1,4 @@
-"""Params, MACs and activations of a model, per backbone stage.
+"""Params, MACs, activations and ops of a model, per backbone stage.
 
 Examples::
 
@@ -12,8 +12,15 @@ Examples::
     # after folding BN into the convs (params change, MACs do not)
     python tools/analysis/complexity.py gghost_resnet34 --fuse
 
+    # the deploy form: BN folded, G-Ghost backbones op-lean
+    # (switch_to_deploy; stock models: BN folded) -- compare the ops
+    python tools/analysis/complexity.py gghost_resnet34 --deploy
+    python tools/analysis/complexity.py resnet34 --deploy
+
 Counting is mmengine's (``FlopAnalyzer``/``ActivationAnalyzer``): one
 multiply-add = one MAC; activations = elements of conv/linear outputs.
+Ops = device-launching aten ops of one forward (views and allocations
+excluded), counted by ``mmdet_gghost.analysis.count_ops``.
 """
 import argparse
 import json
@@ -33,8 +40,8 @@ from mmdet_gghost.analysis import (ARCH_EXAMPLES,  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Params / MACs / activations per backbone stage '
-        '(mmengine analysis).')
+        description='Params / MACs / activations / ops per backbone stage '
+        '(mmengine analysis, aten op count).')
     parser.add_argument(
         'target',
         help='config file (mmdet or mmpretrain) or backbone arch, one of the '
@@ -46,6 +53,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--fuse', action='store_true',
         help='fold BN into convs before counting (changes params only)')
+    parser.add_argument(
+        '--deploy', action='store_true',
+        help='the deploy form: BN folded and G-Ghost backbones switched to '
+        'their op-lean form (switch_to_deploy); changes params and ops')
     parser.add_argument(
         '--count-bn', action='store_true',
         help='include mmengine\'s BN op estimate in MACs (off: BN folds '
@@ -91,10 +102,14 @@ def main(argv=None):
         title = target
     h, w = args.shape or default
     h, w = pad_to_divisor(model, h, w)
-    if args.fuse:
+    if args.deploy:
+        from mmdet_gghost.models import deploy_model
+        model = deploy_model(model)
+    elif args.fuse:
         model = fuse_bn(model)
     report = complexity_report(
-        model, (3, h, w), count_bn=args.count_bn, bn_fused=args.fuse)
+        model, (3, h, w), count_bn=args.count_bn,
+        bn_fused=args.fuse or args.deploy)
     print_complexity_report(report, title=title)
     if report['unsupported_ops']:
         print('not counted (no MACs by convention): ' +

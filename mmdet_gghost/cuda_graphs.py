@@ -1,0 +1,191 @@
+"""CUDA graphs for the network part of a model: capture once per input
+shape, replay afterwards.
+
+At batch 1 a GPU backbone spends most of its time waiting for the host to
+launch the next kernel (one per op). A CUDA graph records the kernels of one
+forward and launches them all with a single call. :class:`CudaGraphRunner`
+does that for any tensor-in/tensor-out function; :func:`enable_cuda_graphs`
+puts one in front of a model's network part (backbone + neck + head) so
+that ``model.test_step`` / mmdet's ``predict`` keep working and the
+post-processing (decoding, NMS: data-dependent shapes) runs eagerly
+outside the graph::
+
+    from mmdet_gghost.cuda_graphs import enable_cuda_graphs
+    from mmdet_gghost.models import deploy_model
+
+    model = deploy_model(model.cuda().eval())   # op-lean deploy form
+    enable_cuda_graphs(model)                   # RetinaNet etc.
+    results = model.test_step(batch)            # captured on the 1st call
+
+Rules of CUDA graphs that apply: the captured function must not
+synchronise with the host or change shapes with the data; outputs live in
+static buffers that the next replay *overwrites* (copy them to keep them);
+a new input shape, dtype, memory format or autocast state is captured anew
+(each graph keeps its own memory).
+"""
+import types
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+__all__ = [
+    'CudaGraphRunner', 'enable_cuda_graphs', 'disable_cuda_graphs',
+    'graph_key'
+]
+
+
+def graph_key(x: torch.Tensor) -> tuple:
+    """What a captured graph is specific to: shape, strides (memory format),
+    dtype, device and the CUDA autocast state."""
+    return (tuple(x.shape), x.stride(), x.dtype, str(x.device),
+            torch.is_autocast_enabled('cuda'),
+            torch.get_autocast_dtype('cuda'))
+
+
+class _TorchGraphs:
+    """The real backend: ``torch.cuda.CUDAGraph``."""
+
+    @staticmethod
+    def check(x):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                'CUDA graphs need a CUDA device, and CUDA is not available '
+                'here; run the model without them on the CPU')
+        if x.device.type != 'cuda':
+            raise RuntimeError(
+                f'CUDA graphs need the input on a CUDA device, got '
+                f'{x.device}; move the model and inputs with .cuda()')
+
+    @staticmethod
+    def capture(fn, static_input, warmup):
+        # warm up on a side stream (cuDNN autotuning, lazy init), as the
+        # PyTorch CUDA-graph docs prescribe
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(warmup):
+                fn(static_input)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_output = fn(static_input)
+        return graph, static_output
+
+
+class CudaGraphRunner:
+    """``runner(x)`` = ``fn(x)``, replayed from a CUDA graph.
+
+    The first call with a new :func:`graph_key` copies ``x`` into a static
+    input buffer, warms ``fn`` up and captures it; every call then copies
+    ``x`` into that buffer and replays. Call it under ``torch.no_grad()``
+    (inference only).
+
+    Args:
+        fn: tensor -> tensor / tuple / list / dict of tensors, with no
+            host synchronisation and no data-dependent shapes.
+        warmup (int): eager calls before capture.
+
+    Returns (per call): ``fn``'s output structure, in static buffers that
+    the next call overwrites.
+    """
+
+    def __init__(self, fn: Callable, warmup: int = 3, backend=None):
+        if warmup < 1:
+            raise ValueError(f'warmup must be >= 1 (cuDNN picks its '
+                             f'algorithms there), got {warmup}')
+        self.fn = fn
+        self.warmup = warmup
+        self.backend = backend or _TorchGraphs()
+        self.graphs: Dict[tuple, tuple] = {}
+
+    def __call__(self, x: torch.Tensor):
+        if torch.is_grad_enabled():
+            raise RuntimeError('CudaGraphRunner is for inference: call it '
+                               'under torch.no_grad()')
+        key = graph_key(x)
+        entry = self.graphs.get(key)
+        if entry is None:
+            self.backend.check(x)
+            static_input = torch.empty_strided(x.shape, x.stride(),
+                                               dtype=x.dtype, device=x.device)
+            static_input.copy_(x)
+            graph, static_output = self.backend.capture(
+                self.fn, static_input, self.warmup)
+            self.graphs[key] = entry = (graph, static_input, static_output)
+        graph, static_input, static_output = entry
+        static_input.copy_(x)
+        graph.replay()
+        return static_output
+
+    def reset(self):
+        """Drop every captured graph (and the memory it holds)."""
+        self.graphs.clear()
+
+
+def _network_fn(model: nn.Module, head_name: str) -> Callable:
+    """preprocessed tensor -> head outputs: backbone (+ neck) + head."""
+    # bound now: enable_cuda_graphs then replaces both on the instance
+    extract_feat = model.extract_feat
+    head_forward = getattr(model, head_name).forward
+
+    def run(x):
+        return head_forward(extract_feat(x))
+
+    return run
+
+
+def enable_cuda_graphs(model: nn.Module, task: str = 'full',
+                       warmup: int = 3,
+                       runner_cls=CudaGraphRunner) -> CudaGraphRunner:
+    """Run ``model``'s network part from CUDA graphs, in place.
+
+    ``task='backbone'``: ``model.backbone(x)`` (or ``model(x)`` for a bare
+    backbone) is replayed. ``task='full'``: for a single-stage detector
+    (``bbox_head``, no ``rpn_head``) or a classifier (``head``), backbone,
+    neck and head forward are one graph, post-processing stays eager:
+    ``extract_feat`` then hands the preprocessed tensor through and the
+    head's ``forward`` replays the graph, so ``test_step``/``predict`` work
+    unchanged. Two-stage detectors are refused (their RoI stage depends on
+    the proposals).
+
+    Returns:
+        the :class:`CudaGraphRunner` (e.g. to ``reset()`` it).
+    """
+    if task == 'backbone':
+        target = getattr(model, 'backbone', model)
+        runner = runner_cls(target.forward, warmup)
+        target.forward = runner
+        return runner
+    if task != 'full':
+        raise ValueError(f'task must be "full" or "backbone", got {task!r}')
+    if getattr(model, 'rpn_head', None) is not None or \
+            getattr(model, 'roi_head', None) is not None:
+        raise ValueError(
+            f'{type(model).__name__}: CUDA graphs cover single-stage '
+            'detectors and classifiers (network part = backbone + neck + '
+            'head); a two-stage detector\'s RoI stage depends on its '
+            'proposals. Use task="backbone" for it')
+    head_name = next((n for n in ('bbox_head', 'head')
+                      if isinstance(getattr(model, n, None), nn.Module)),
+                     None)
+    if head_name is None or not hasattr(model, 'extract_feat'):
+        raise ValueError(f'{type(model).__name__} has no extract_feat and '
+                         'bbox_head/head: use task="backbone"')
+    runner = runner_cls(_network_fn(model, head_name), warmup)
+    # the head's predict() calls self(feats): feats is the raw tensor now
+    model.extract_feat = types.MethodType(lambda self, x: x, model)
+    getattr(model, head_name).forward = runner
+    return runner
+
+
+def disable_cuda_graphs(model: nn.Module,
+                        runner: Optional[CudaGraphRunner] = None) -> None:
+    """Undo :func:`enable_cuda_graphs` (removes the instance patches)."""
+    for m in (model, getattr(model, 'backbone', None),
+              getattr(model, 'bbox_head', None), getattr(model, 'head', None)):
+        if m is not None:
+            m.__dict__.pop('forward', None)
+            m.__dict__.pop('extract_feat', None)
+    if runner is not None:
+        runner.reset()

@@ -1,0 +1,134 @@
+"""Ops per forward (mmdet_gghost.analysis.count_ops) and the op-lean deploy
+form: exact counts derived from the architectures, not snapshots."""
+import pytest
+import torch
+import torch.nn as nn
+
+import mmdet_gghost  # noqa: F401  (registers the models)
+from mmdet_gghost.analysis import (build_backbone_from_arch,
+                                   complexity_report, count_ops)
+from mmdet_gghost.models import GGhostResNet, deploy_model
+
+torch.set_num_threads(2)
+
+
+class ViewsAndAllocs(nn.Module):
+    """conv, in-place ReLU, mean, an add into a slice of an empty buffer:
+    4 launching ops; the slice, view and empty launch nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu_(self.conv(x[:, :3]))
+        buf = torch.empty(1, 8, *y.shape[2:])
+        torch.add(y, y, out=buf[:, :4])
+        return buf.view(-1).mean()
+
+
+def test_count_ops_excludes_views_and_allocations():
+    by_module, by_op = count_ops(ViewsAndAllocs(), (torch.randn(1, 5, 4, 4),),
+                                 ['conv'])
+    assert by_module == {'': 4, 'conv': 1}
+    assert by_op == {'convolution': 1, 'relu_': 1, 'add': 1, 'mean': 1}
+
+
+def _resnet_arch(depth):
+    kind, blocks = GGhostResNet.arch_settings[depth]
+    assert kind == 'basic'
+    # a projection shortcut in the first block of stages 2-4
+    return [(n, int(i > 0)) for i, n in enumerate(blocks)]
+
+
+def _deploy_counts(arch, shape=(1, 3, 64, 64)):
+    model = deploy_model(build_backbone_from_arch(arch))
+    rep = complexity_report(model, shape)
+    return rep, {s['name']: s['ops'] for s in rep['stages']}
+
+
+@pytest.mark.parametrize('depth', [18, 34])
+def test_deploy_op_counts_follow_the_architecture(depth):
+    """Fused ResNet (mmcv fuse_conv_bn): stem conv, ReLU, max-pool; each
+    basic block conv, ReLU, conv, add, ReLU (+ projection conv). The
+    G-Ghost deploy form runs the same blocks plus 6 ops per stage at batch
+    1 in NCHW (mean, mix conv, ReLU, mix conv, cheap conv with the mix as
+    bias, ReLU into the output buffer); at batch 2 each of the n features
+    is pooled apart, concatenated and the mix added: n + 7 (n + 6 in
+    channels-last at batch 1)."""
+    arch = _resnet_arch(depth)
+    rep_r, r = _deploy_counts(f'resnet{depth}')
+    rep_g, g = _deploy_counts(f'gghost_resnet{depth}')
+    _, g2 = _deploy_counts(f'gghost_resnet{depth}', (2, 3, 64, 64))
+    # channels-last, batch 1: features pooled apart, no mix add: n + 6
+    model = deploy_model(build_backbone_from_arch(f'gghost_resnet{depth}'))
+    model = model.to(memory_format=torch.channels_last)
+    names = [f'layer{i + 1}' for i in range(len(arch))]
+    cl = count_ops(model, (torch.randn(1, 3, 64, 64).contiguous(
+        memory_format=torch.channels_last), ), names)[0]
+    assert r['stem'] == g['stem'] == 3
+    for i, (n, proj) in enumerate(arch):
+        name = f'layer{i + 1}'
+        assert r[name] == 5 * n + proj
+        assert g[name] == 5 * n + proj + 6
+        assert g2[name] == 5 * n + proj + n + 7
+        assert cl[name] == 5 * n + proj + n + 6
+    assert rep_r['total']['ops'] == 3 + sum(5 * n + p for n, p in arch)
+    assert rep_g['total']['ops'] == rep_r['total']['ops'] + 6 * len(arch)
+    assert rep_g['other']['ops'] == rep_r['other']['ops'] == 0
+
+
+def test_eval_form_op_counts_follow_the_architecture():
+    """Unfused: every conv is followed by a BN op; a G-Ghost stage adds one
+    mean per pooled feature (n), their concat, the mix (conv, BN, ReLU,
+    conv, BN), the cheap conv + BN, the add, the ReLU and the output
+    concat: n + 11."""
+    rep = complexity_report(build_backbone_from_arch('gghost_resnet34'),
+                            (1, 3, 64, 64))
+    ops = {s['name']: s['ops'] for s in rep['stages']}
+    assert ops['stem'] == 4
+    for i, (n, proj) in enumerate(_resnet_arch(34)):
+        blocks = 7 * n + 2 * proj
+        assert ops[f'layer{i + 1}'] == blocks + n + 11
+
+
+def test_regnet_deploy_op_counts_follow_the_architecture():
+    """RegNetX block: 1x1, ReLU, 3x3 group, ReLU, 1x1, add, ReLU (+ the
+    projection of a stage's first block); stem conv + ReLU; a G-Ghost stage
+    (first + complex + end block) adds the 6 ops of its cheap path/mix."""
+    model = build_backbone_from_arch('gghost_regnetx_200mf')
+    depths = model.arch['depths']
+    _, ops = _deploy_counts('gghost_regnetx_200mf')
+    assert ops['stem'] == 2
+    for i, n in enumerate(depths):
+        extra = 6 if i in model.gghost_stages else 0
+        assert ops[f'layer{i + 1}'] == 8 + 7 * (n - 1) + extra
+
+
+def test_cghostnet_deploy_form_drops_one_concat_per_relu_ghost_module():
+    """The first Ghost module of each of the 16 bottlenecks has ReLU: its
+    ReLUs write into the output buffer, no concat (one op less); the
+    second one (no ReLU) keeps its concat."""
+    from mmdet_gghost.models import fuse_model
+    x = (torch.randn(1, 3, 64, 64), )
+    fused = fuse_model(build_backbone_from_arch('cghostnet_0.5x'))
+    deployed = deploy_model(build_backbone_from_arch('cghostnet_0.5x'))
+    assert count_ops(fused, x)[0][''] - count_ops(deployed, x)[0][''] == 16
+
+
+def test_complexity_cli_deploy_reports_ops(capsys):
+    import os.path as osp
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(
+        osp.abspath(__file__))), 'tools', 'analysis'))
+    try:
+        import complexity
+    finally:
+        sys.path.pop(0)
+    rep = complexity.main(['gghost_resnet18', '--shape', '64', '64',
+                           '--deploy'])
+    arch = [(2, 0), (2, 1), (2, 1), (2, 1)]
+    assert rep['total']['ops'] == 3 + sum(5 * n + p + 6 for n, p in arch)
+    assert rep['bn_fused'] is True
+    out = capsys.readouterr().out
+    assert 'ops' in out and 'device-launching aten ops' in out

@@ -1,0 +1,308 @@
+"""The GPU run of issue 13 in one go (~5 min on one GPU): profile both
+backbones, then benchmark R34 vs G-Ghost-R34 in eager, deploy, CUDA-graph
+and compiled forms, backbone and full RetinaNet.
+
+    python tools/gpu/deploy_matrix.py --out docs/results/gpu-h200
+    python tools/gpu/deploy_matrix.py --dry-run --out /tmp/dry  # CPU, tiny
+
+1. Profile (``profile.md``/``profile.json``): one forward of mmdet's
+   ResNet-34 (BN fused with mmcv ``fuse_conv_bn``) and of
+   ``GGhostResNet(depth=34)`` after ``switch_to_deploy()``, at batch 1 and 8,
+   fp32 and AMP + channels-last, under ``torch.profiler`` with CUDA activity:
+   aten ops (``count_ops``), CUDA kernels, GPU-busy time (union of kernel
+   intervals) vs the forward's wall span, top kernels; plus the median
+   latency of 20 unprofiled forwards.
+2. Benchmark (``<row>/benchmark.{json,csv,md}``, via
+   ``mmdet_gghost.benchmark.run_benchmark``; both models always get the
+   same settings) and ``summary.md`` with one line per row.
+
+``--dry-run``: CPU, tiny shapes, 2 rounds, fp32 (AMP is CUDA-only), no CUDA
+graphs (they need CUDA) and no compilation: checks the script end to end.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+from contextlib import nullcontext
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)  # run from a checkout without installing
+
+import torch  # noqa: E402
+
+CONFIGS = ('configs/retinanet_r34_1x_coco.py',
+           'configs/retinanet_gghost_r34_1x_coco.py')
+NAMES = ('R34', 'G-Ghost-R34')
+
+# (row label, task, batch, precision, form); precision 'amp_cl' = AMP +
+# channels-last; form: eager | deploy | graphs | compiled
+MATRIX = [
+    ('backbone_bs1_fp32_eager', 'backbone', 1, 'fp32', 'eager'),
+    ('backbone_bs1_fp32_deploy', 'backbone', 1, 'fp32', 'deploy'),
+    ('backbone_bs1_fp32_graphs', 'backbone', 1, 'fp32', 'graphs'),
+    ('backbone_bs1_fp32_compiled', 'backbone', 1, 'fp32', 'compiled'),
+    ('backbone_bs8_fp32_deploy', 'backbone', 8, 'fp32', 'deploy'),
+    ('backbone_bs8_ampcl_deploy', 'backbone', 8, 'amp_cl', 'deploy'),
+    ('backbone_bs8_ampcl_graphs', 'backbone', 8, 'amp_cl', 'graphs'),
+    ('full_bs1_fp32_deploy', 'full', 1, 'fp32', 'deploy'),
+    ('full_bs1_fp32_graphs', 'full', 1, 'fp32', 'graphs'),
+    ('full_bs8_fp32_deploy', 'full', 8, 'fp32', 'deploy'),
+    ('full_bs8_ampcl_graphs', 'full', 8, 'amp_cl', 'graphs'),
+]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--out', required=True, help='results folder')
+    p.add_argument('--dry-run', action='store_true',
+                   help='CPU, tiny shapes, 2 rounds: check the script')
+    p.add_argument('--rounds', type=int, default=None,
+                   help='timed rounds per benchmark row (default 50 on '
+                   'CUDA, 2 in a dry run)')
+    p.add_argument('--only', nargs='+', default=None, metavar='ROW',
+                   help='benchmark rows to run (default: all)')
+    p.add_argument('--skip-profile', action='store_true')
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------ profile
+
+
+def build_backbone(arch, device, channels_last):
+    from mmdet_gghost.analysis import (build_backbone_from_arch,
+                                       init_weights_quietly)
+    from mmdet_gghost.models import deploy_model
+    model = build_backbone_from_arch(arch)
+    init_weights_quietly(model)
+    model = deploy_model(model.to(device))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def kernel_stats(prof):
+    """CUDA kernels of a profile: count, busy time (union of their
+    intervals), the wall span of all events, top kernels by total time."""
+    events = [e for e in prof.events()]
+    kernels = [e for e in events
+               if e.device_type == torch.autograd.DeviceType.CUDA]
+    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    busy, cur_s, cur_e = 0.0, None, None
+    for s, e in spans:
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                busy += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None:
+        busy += cur_e - cur_s
+    starts = [e.time_range.start for e in events]
+    ends = [e.time_range.end for e in events]
+    wall = (max(ends) - min(starts)) if events else 0.0
+    by_name = {}
+    for e in kernels:
+        n, t = by_name.get(e.name, (0, 0.0))
+        by_name[e.name] = (n + 1, t + e.time_range.elapsed_us())
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])[:8]
+    return dict(kernels=len(kernels), gpu_busy_us=busy, wall_us=wall,
+                top_kernels=[dict(name=k[:90], count=v[0], us=v[1])
+                             for k, v in top])
+
+
+def median_latency_ms(fn, sync, n=20):
+    times = []
+    for _ in range(n):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def profile_one(arch, batch, precision, device, hw):
+    from torch.profiler import ProfilerActivity, profile
+
+    from mmdet_gghost.analysis import count_ops
+    is_cuda = device.startswith('cuda')
+    amp = precision == 'amp_cl'
+    model = build_backbone(arch, device, channels_last=amp)
+    x = torch.randn(batch, 3, *hw, device=device)
+    if amp:
+        x = x.contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if is_cuda else (lambda: None)
+
+    def fwd():
+        with torch.no_grad(), (torch.autocast('cuda', dtype=torch.float16)
+                               if amp else nullcontext()):
+            return model(x)
+
+    for _ in range(3):
+        fwd()
+    sync()
+    ops = count_ops(model, (x, ))[0]['']
+    activities = [ProfilerActivity.CPU] + (
+        [ProfilerActivity.CUDA] if is_cuda else [])
+    with profile(activities=activities) as prof:
+        fwd()
+        sync()
+    stats = kernel_stats(prof) if is_cuda else dict(
+        kernels=None, gpu_busy_us=None, wall_us=None, top_kernels=[])
+    stats.update(arch=arch, batch=batch, precision=precision,
+                 input=[batch, 3, *hw], aten_ops=ops,
+                 median_ms=median_latency_ms(fwd, sync))
+    if not is_cuda:
+        stats['top_cpu_ops'] = [
+            dict(name=e.key, count=e.count, us=e.self_cpu_time_total)
+            for e in sorted(prof.key_averages(),
+                            key=lambda e: -e.self_cpu_time_total)[:8]]
+    return stats
+
+
+def run_profiles(args, device, hw, batches, precisions):
+    rows = []
+    for precision in precisions:
+        for batch in batches:
+            for arch in ('resnet34', 'gghost_resnet34'):
+                t0 = time.time()
+                rows.append(profile_one(arch, batch, precision, device, hw))
+                print(f'profiled {arch} bs{batch} {precision} '
+                      f'({time.time() - t0:.1f}s)', flush=True)
+    with open(osp.join(args.out, 'profile.json'), 'w') as f:
+        json.dump(rows, f, indent=2)
+    lines = ['# Backbone profile: one forward (deploy forms)', '',
+             f'device {device}, input {hw[0]}x{hw[1]}; aten ops = '
+             'device-launching ops (count_ops); GPU busy = union of kernel '
+             'intervals; wall = first event to last kernel end; median ms = '
+             '20 unprofiled forwards', '',
+             '| backbone | batch | precision | aten ops | kernels | GPU busy '
+             'us | wall us | busy % | median ms |',
+             '|---|---:|---|---:|---:|---:|---:|---:|---:|']
+    for r in rows:
+        busy = (f'{100 * r["gpu_busy_us"] / r["wall_us"]:.0f}'
+                if r['wall_us'] else '-')
+        lines.append(
+            f'| {r["arch"]} | {r["batch"]} | {r["precision"]} | '
+            f'{r["aten_ops"]} | {r["kernels"] if r["kernels"] is not None else "-"} | '
+            f'{_f(r["gpu_busy_us"])} | {_f(r["wall_us"])} | {busy} | '
+            f'{r["median_ms"]:.2f} |')
+    lines.append('')
+    for r in rows:
+        top = r['top_kernels'] or r.get('top_cpu_ops', [])
+        lines.append(f'Top {"kernels" if r["top_kernels"] else "CPU ops"} '
+                     f'of {r["arch"]} bs{r["batch"]} {r["precision"]}: ' +
+                     '; '.join(f'{t["name"]} x{t["count"]} '
+                               f'{t["us"]:.0f}us' for t in top))
+        lines.append('')
+    with open(osp.join(args.out, 'profile.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return rows
+
+
+def _f(v):
+    return '-' if v is None else f'{v:.0f}'
+
+
+# ---------------------------------------------------------------- benchmark
+
+
+def run_matrix(args, device, rows_to_run):
+    from mmdet_gghost.benchmark import run_benchmark
+    is_cuda = device.startswith('cuda')
+    results = []
+    for label, task, batch, precision, form in rows_to_run:
+        if not is_cuda and (form in ('graphs', 'compiled')
+                            or precision == 'amp_cl'):
+            print(f'skip {label}: needs CUDA', flush=True)
+            continue
+        if args.dry_run:
+            shape = (64, 64) if task == 'backbone' else (64, 96)
+            rounds, warmup = args.rounds or 2, 1
+        else:
+            shape = (800, 1216) if task == 'backbone' else (800, 1333)
+            rounds = args.rounds or (50 if task == 'backbone' else 30)
+            warmup = 10
+        t0 = time.time()
+        res = run_benchmark(
+            list(CONFIGS), names=list(NAMES), task=task, shape=shape,
+            device=device, warmup=warmup, rounds=rounds, batch_size=batch,
+            fuse_conv_bn=form != 'eager',
+            channels_last=precision == 'amp_cl', amp=precision == 'amp_cl',
+            compile_mode='reduce-overhead' if form == 'compiled' else None,
+            cuda_graphs=form == 'graphs', cudnn_benchmark=is_cuda,
+            out_dir=osp.join(args.out, label), progress=False)
+        a, b = res['rows']
+        results.append(dict(
+            label=label, task=task, batch=batch, precision=precision,
+            form=form, shape=list(shape), rounds=rounds,
+            r34_ms=a['median_ms'], gghost_ms=b['median_ms'],
+            latency_ratio=b['median_ms'] / a['median_ms'],
+            fps_ratio=b['fps_ratio'], r34_ops=a.get('ops'),
+            gghost_ops=b.get('ops'), seconds=time.time() - t0))
+        print(f'{label}: {b["median_ms"]:.2f} / {a["median_ms"]:.2f} ms, '
+              f'FPS ratio {b["fps_ratio"]:.3f} ({time.time() - t0:.0f}s)',
+              flush=True)
+    return results
+
+
+def write_summary(args, device, results, profiles):
+    from mmdet_gghost.benchmark import collect_env
+    env = collect_env(device)
+    with open(osp.join(args.out, 'summary.json'), 'w') as f:
+        json.dump(dict(env=env, dry_run=args.dry_run, rows=results), f,
+                  indent=2)
+    lines = [f'# R34 vs G-Ghost-R34{" (DRY RUN: CPU, tiny shapes)" if args.dry_run else ""}',
+             '', f'Device: {env.get("gpu") or env.get("cpu") or device}; '
+             f'torch {torch.__version__}. Written by '
+             '`tools/gpu/deploy_matrix.py`; per-row details in the '
+             'sub-folders; `profile.md` for the kernel profile.', '',
+             '| row | task | batch | precision | form | R34 ms | G-Ghost ms '
+             '| latency ratio | FPS ratio | ops R34 / G-Ghost |',
+             '|---|---|---:|---|---|---:|---:|---:|---:|---:|']
+    for r in results:
+        lines.append(
+            f'| {r["label"]} | {r["task"]} | {r["batch"]} | '
+            f'{r["precision"]} | {r["form"]} | {r["r34_ms"]:.2f} | '
+            f'{r["gghost_ms"]:.2f} | {r["latency_ratio"]:.3f} | '
+            f'{r["fps_ratio"]:.3f} | {r["r34_ops"]} / {r["gghost_ops"]} |')
+    lines += ['', 'forms: eager = eval form (BN not fused); deploy = '
+              '--fuse-conv-bn (BN fused; G-Ghost switch_to_deploy); graphs '
+              '= deploy + --cuda-graphs; compiled = deploy + --compile-mode '
+              'reduce-overhead. precision amp_cl = AMP fp16 + channels-last. '
+              'latency ratio = G-Ghost / R34 median latency.']
+    with open(osp.join(args.out, 'summary.md'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    os.makedirs(args.out, exist_ok=True)
+    if args.dry_run:
+        device = 'cpu'
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+    else:
+        if not torch.cuda.is_available():
+            sys.exit('error: no CUDA device visible to torch; use --dry-run '
+                     'to check the script on the CPU')
+        device = 'cuda'
+    t0 = time.time()
+    profiles = []
+    if not args.skip_profile:
+        if args.dry_run:
+            profiles = run_profiles(args, device, (64, 64), (1, 2), ('fp32', ))
+        else:
+            profiles = run_profiles(args, device, (800, 1216), (1, 8),
+                                    ('fp32', 'amp_cl'))
+    rows = [r for r in MATRIX if not args.only or r[0] in args.only]
+    results = run_matrix(args, device, rows)
+    write_summary(args, device, results, profiles)
+    print(f'done in {time.time() - t0:.0f}s: {args.out}/summary.md',
+          flush=True)
+
+
+if __name__ == '__main__':
+    main()
