@@ -441,3 +441,27 @@ def test_mix_trains_at_batch_1(spec):
     model(torch.randn(2, 3, 64, 64))
     assert not any(torch.equal(bn.running_mean, s)
                    for bn, s in zip(_mix_bns(model), mix_stats))
+
+
+@pytest.mark.parametrize('spec', [BACKBONES[1], BACKBONES[5], BACKBONES[7]],
+                         ids=[_ids(BACKBONES[i]) for i in (1, 5, 7)])
+def test_deploy_form_exports_to_onnx_with_eval_outputs(spec, tmp_path):
+    """mmdeploy calls switch_to_deploy() before it traces the model: the
+    deploy form's buffer writes (``out=``) must not reach the tracer, or
+    the ONNX graph computes something else (seen: 1 box instead of 50)."""
+    pytest.importorskip('onnxruntime')
+    from mmdet_gghost.export import export_onnx, run_onnxruntime
+    cls, kwargs = spec
+    torch.manual_seed(0)
+    model = cls(**kwargs)
+    model.init_weights()
+    randomize_norms(model).eval()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        expected = model(x)
+    model.switch_to_deploy()
+    onnx_file = str(tmp_path / 'backbone.onnx')
+    export_onnx(model, onnx_file, input_shape=(1, 3, 64, 64))
+    for a, b in zip(expected, run_onnxruntime(onnx_file, x)):
+        torch.testing.assert_close(torch.from_numpy(b), a, rtol=1e-4,
+                                   atol=1e-4 * a.abs().max())

@@ -371,3 +371,17 @@ def test_benchmark_onnxruntime_is_for_the_full_detector_on_cpu(tiny_cfgs):
                        'detector on the CPU'):
         run_benchmark(tiny_cfgs, task='backbone', onnxruntime=True,
                       progress=False)
+
+
+def test_parity_report_counts_an_empty_result_as_zero():
+    """mmdet's CocoMetric returns {} when a model keeps no box at all (as
+    a random-weight model may in one backend only): that is mAP 0, not a
+    crash; a metrics dict without bbox mAP is a clear error."""
+    from mmdet_gghost.deploy.mmdeploy_export import DeployError, parity_report
+    report = parity_report({'pytorch': {'coco/bbox_mAP': 0.004},
+                            'onnxruntime': {}})
+    assert report['onnxruntime'] == 0.0 and report['within_tolerance']
+    assert abs(report['difference'] + 0.004) < 1e-12
+    with pytest.raises(DeployError, match='no coco/bbox_mAP .*accuracy/top1'):
+        parity_report({'pytorch': {'accuracy/top1': 50.0},
+                       'onnxruntime': {}})

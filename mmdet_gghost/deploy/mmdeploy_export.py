@@ -132,18 +132,16 @@ def check_checkpoint(model_cfg, checkpoint: str) -> None:
     """Refuse a checkpoint that does not fit the config's model.
 
     mmdeploy loads checkpoints with ``strict=False``; this raises
-    :class:`~mmdet_gghost.apis.classification.CheckpointMismatchError`
+    :class:`~mmdet_gghost.apis.weights.CheckpointMismatchError`
     naming the missing / unexpected / mis-shaped tensors instead.
     """
     from mmdet_gghost.analysis import (build_model_from_config,
                                        strip_pretrained)
-    from mmdet_gghost.apis.classification import (check_state_dict_fits,
-                                                  read_state_dict)
-    ckpt_state = read_state_dict(checkpoint)  # clear error if missing
+    from mmdet_gghost.apis.weights import check_checkpoint_matches
     cfg = copy.deepcopy(model_cfg)
     strip_pretrained(cfg.model)
     model, _, _ = build_model_from_config(cfg)
-    check_state_dict_fits(model, ckpt_state, checkpoint)
+    check_checkpoint_matches(model, checkpoint)
 
 
 # --------------------------------------------------------------------------
@@ -333,11 +331,23 @@ def evaluate_parity(processor, deploy, model_cfg, torch_model, ort_model,
     return metrics
 
 
+def _map_of(metrics: Dict, backend: str) -> float:
+    """bbox mAP of one backend; mmdet's CocoMetric returns ``{}`` when a
+    model keeps no box on the whole test set, which is an mAP of 0."""
+    if not metrics:
+        return 0.0
+    if METRIC_KEY not in metrics:
+        raise DeployError(f'the {backend} evaluation gave no {METRIC_KEY} '
+                          f'(got {sorted(metrics)}): is test_evaluator '
+                          "mmdet's CocoMetric with metric='bbox'?")
+    return float(metrics[METRIC_KEY])
+
+
 def parity_report(metrics: Dict, tol: float = MAP_TOL) -> Dict:
     """bbox mAP of each backend, ONNX Runtime - PyTorch, and whether the
     difference is within ``tol``."""
-    pt = float(metrics['pytorch'][METRIC_KEY])
-    ort = float(metrics['onnxruntime'][METRIC_KEY])
+    pt, ort = (_map_of(metrics[name], name) for name in ('pytorch',
+                                                          'onnxruntime'))
     return dict(metric=METRIC_KEY, pytorch=pt, onnxruntime=ort,
                 difference=ort - pt, tolerance=tol,
                 within_tolerance=bool(abs(ort - pt) <= tol))

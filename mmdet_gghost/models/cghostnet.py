@@ -25,6 +25,7 @@ from torch import nn
 from ..registry import register_model
 from .base import MultiStageBackbone
 from .blocks import plain_conv_act
+from .deploy import exporting
 from .utils import make_divisible
 
 
@@ -77,6 +78,11 @@ class DeployGhostModule(nn.Module):
 
     def forward(self, x):
         intrinsic = self.primary_conv(x)
+        if exporting() and self.relu:
+            intrinsic = torch.relu(intrinsic)
+            out = torch.cat(
+                [intrinsic, torch.relu(self.cheap_operation(intrinsic))], 1)
+            return out[:, :self.out_channels]
         if not self.relu:
             out = torch.cat([intrinsic, self.cheap_operation(intrinsic)], 1)
             return out[:, :self.out_channels]

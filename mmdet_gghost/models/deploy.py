@@ -17,6 +17,7 @@ both layers of the mix branch, so the mmcv function covers G-Ghost models
 and stock mmdet/mmpretrain models alike. This module only adds the check
 that nothing was left behind.
 """
+import torch
 from mmcv.cnn import ConvModule, fuse_conv_bn
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -92,3 +93,11 @@ def deploy_model(model):
                 type(m).__module__.startswith('mmdet_gghost'):
             m.switch_to_deploy()
     return model
+
+
+def exporting() -> bool:
+    """Whether a tracer (TorchScript / ONNX export, as mmdeploy runs after
+    calling ``switch_to_deploy()``) is recording. Writes into slices of a
+    preallocated buffer (``out=``) are not recorded as data flow, so the
+    deploy forms then compute the same values with ``torch.cat``."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()

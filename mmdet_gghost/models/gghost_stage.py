@@ -50,6 +50,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import DeployResidualBlock, plain_conv_act
+from .deploy import exporting
 
 CHEAP_OPS = ('conv1x1', 'dwconv3x3')
 
@@ -292,6 +293,8 @@ class DeployGGhostStage(nn.Module):
 
     def forward(self, x):
         """(N, C_in, H, W) -> (N, c, H', W')."""
+        if exporting():
+            return self._traceable_forward(x)
         c, raw = self.out_channels, self.complex_channels
         k = len(self.complex_blocks)
         pooled_channels = c + k * raw
@@ -325,6 +328,24 @@ class DeployGGhostStage(nn.Module):
                    if pooled else None)
         ghost = self._cheap(x0[:, raw:], mix)
         torch.clamp_min(ghost, 0, out=out[:, raw:])
+        return out if self.end is None else self.end(out)
+
+    def _traceable_forward(self, x):
+        """The same values without ``out=`` buffers (for tracers)."""
+        raw = self.complex_channels
+        x0 = self.first(x)
+        feat = x0[:, :raw]
+        pooled = [x0.mean((2, 3), keepdim=True)] if self.with_mix else []
+        for block in self.complex_blocks:
+            feat = block(feat)
+            if pooled:
+                pooled.append(feat.mean((2, 3), keepdim=True))
+        mix = (self.mix2(torch.relu(self.mix1(torch.cat(pooled, 1))))
+               if pooled else None)
+        ghost = self.cheap(x0[:, raw:])
+        if mix is not None:
+            ghost = ghost + mix
+        out = torch.cat([feat, torch.relu(ghost)], 1)
         return out if self.end is None else self.end(out)
 
     def _cheap(self, x, mix):
