@@ -40,6 +40,7 @@ The public functions are usable without the CLI (see ``tools/benchmark.py``).
 import copy
 import csv
 import datetime
+import functools
 import itertools
 import json
 import os
@@ -106,16 +107,11 @@ def fuse_bn(model: nn.Module) -> nn.Module:
     """The deploy form, in place: every BN folded into its conv, and every
     G-Ghost backbone switched to its op-lean form (``switch_to_deploy``).
 
-    Uses ``mmdet_gghost.models.deploy_model`` and falls back to
-    ``mmcv.cnn.fuse_conv_bn`` (conv followed by BN in module registration
-    order) when the project's models are unavailable.
+    Stock modules (mmdet's ResNet, FPN, heads) get mmcv's
+    ``fuse_conv_bn`` (``mmdet_gghost.models.deploy_model``).
     """
-    try:
-        from mmdet_gghost.models import deploy_model as fuse_model
-    except ImportError:
-        from mmcv.cnn import fuse_conv_bn as fuse_model
-    out = fuse_model(model)
-    return model if out is None else out
+    from mmdet_gghost.models import deploy_model
+    return deploy_model(model)
 
 
 def load_model(cfg_path,
@@ -897,6 +893,24 @@ def _check_graph_options(cuda_graphs: bool, compile: bool, is_cuda: bool,
                          'capture) or --compile-mode reduce-overhead')
 
 
+def _restores_torch_settings(fn):
+    """Run ``fn`` and put back what it may change process-wide: torch's
+    thread count and ``cudnn.benchmark`` (a caller such as the demo trains
+    afterwards in the same process)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        cudnn_benchmark = torch.backends.cudnn.benchmark
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+            torch.backends.cudnn.benchmark = cudnn_benchmark
+    return wrapper
+
+
+@_restores_torch_settings
 def run_benchmark(configs: Sequence[str],
                   checkpoints: Optional[Sequence[Optional[str]]] = None,
                   names: Optional[Sequence[str]] = None,

@@ -235,18 +235,14 @@ def export_module(model: nn.Module, scope: Optional[str] = None,
         return _Exportable(model, 'backbone').eval(), 'backbone'
     if target == 'backbone':
         return _Exportable(model.backbone, 'backbone').eval(), 'backbone'
-    try:
-        from mmdet.models.detectors import (SingleStageDetector,
-                                            TwoStageDetector)
-    except ImportError:  # pragma: no cover
-        SingleStageDetector = TwoStageDetector = ()
-    if SingleStageDetector and isinstance(model, TwoStageDetector):
+    from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+    if isinstance(model, TwoStageDetector):
         raise ValueError(
             f'{type(model).__name__} is a two-stage detector: its tensor '
             'forward needs data samples for the RPN proposals, which an ONNX '
             'graph cannot take; export its backbone (--target backbone) or '
             'use mmdeploy for the whole detector')
-    if SingleStageDetector and isinstance(model, SingleStageDetector):
+    if isinstance(model, SingleStageDetector):
         return _Exportable(model, 'detector').eval(), 'detector'
     if hasattr(model, 'head') and hasattr(model, 'extract_feat'):
         return _Exportable(model, 'classifier').eval(), 'classifier'

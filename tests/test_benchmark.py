@@ -374,9 +374,9 @@ def test_cli_end_to_end(cfgs, tmp_path):
             '--eval-results', *evals, '--out', str(out),
             '--plot', str(out / 'plot.png'), '--no-progress'
         ])
-        assert torch.get_num_threads() == 1
     finally:
-        torch.set_num_threads(threads)  # --threads is process-wide
+        assert torch.get_num_threads() == threads  # restored on return
+        torch.set_num_threads(threads)
     rows = res['rows']
     assert [r['name'] for r in rows] == ['det18', 'det34']
     assert rows[0]['fps_ratio'] == 1.0

@@ -92,7 +92,7 @@ def test_a_model_with_another_schedule_is_refused(tmp_path):
                    "optim_wrapper = dict(optimizer=dict(lr=0.5))\n")
     with pytest.raises(demo.RecipeMismatchError,
                        match=r'retinanet_r34_odd.py .*2 setting.*'
-                       r'optim_wrapper.optimizer.lr: 0.02 vs 0.5.*'
+                       r'optim_wrapper.optimizer.lr: 0.01 vs 0.5.*'
                        r'train_cfg.max_iters'):
         demo.check_same_recipe([DET, odd])
 
@@ -274,3 +274,14 @@ def test_tools_read_demo_images_with_the_checked_loader():
                 'LoadImageFromFile'
             assert ours[first].dataset.pipeline[0].type == \
                 'CheckedLoadImageFromFile'
+
+
+def test_example_image_has_objects(tmp_path):
+    from mmdet_gghost.datasets import make_detection_dataset
+    make_detection_dataset(tmp_path, num_train=1, num_val=12, img_size=64)
+    image = demo.example_image(tmp_path)
+    coco = json.loads((tmp_path / 'annotations/instances_val2017.json')
+                      .read_text())
+    [img] = [i for i in coco['images'] if i['file_name'] == image.name]
+    assert image.is_file() and sum(
+        a['image_id'] == img['id'] for a in coco['annotations']) >= 3

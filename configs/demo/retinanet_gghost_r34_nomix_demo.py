@@ -7,4 +7,4 @@ model = dict(
     backbone=dict(
         mix=False,
         init_cfg=dict(checkpoint='work_dirs/demo/gghost_r34_nomix/'
-                      'pretrain_cls/iter_300.pth')))
+                      'pretrain_cls/iter_200.pth')))

@@ -8,5 +8,5 @@ model = dict(
         gghost_stages=(),
         widen_factor=0.8,
         init_cfg=dict(checkpoint='work_dirs/demo/r34-0.8x/pretrain_cls/'
-                      'iter_300.pth')),
+                      'iter_200.pth')),
     neck=dict(in_channels=[48, 104, 208, 408]))

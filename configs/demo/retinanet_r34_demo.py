@@ -12,4 +12,4 @@ model = dict(
     backbone=dict(
         gghost_stages=(),
         init_cfg=dict(checkpoint='work_dirs/demo/r34/pretrain_cls/'
-                      'iter_300.pth')))
+                      'iter_200.pth')))

@@ -247,7 +247,7 @@ def add_runner_arguments(parser) -> None:
         help='override config settings, key=value pairs (mmdet syntax)')
     parser.add_argument(
         '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        choices=LAUNCHERS,
         default='none',
         help='job launcher')
     parser.add_argument(

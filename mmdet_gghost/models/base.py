@@ -65,7 +65,6 @@ class MultiStageBackbone(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
-        self.deploy = False
 
     def _finish_init(self):
         """Call at the end of a subclass ``__init__``."""
@@ -142,7 +141,6 @@ class MultiStageBackbone(BaseModule):
         """
         fuse_model(self)
         to_deploy_form(self)
-        self.deploy = True
         return self
 
 
