@@ -228,8 +228,11 @@ def example_image(root, min_objects=3):
     return Path(root) / 'val2017' / image['file_name']
 
 
-# Measured once: the default demo trained with --seed 1 next to seed 0.
-SEED_NOTE = ('Run-to-run spread at this scale: not measured yet.')
+# To be measured once: the default demo trained with --seed 1 next to seed 0
+# (python tools/demo.py --work-dir work_dirs/demo_seed1 --only det --seed 1).
+SEED_NOTE = ('Run-to-run spread at this scale: not measured yet (train with '
+             '`python tools/demo.py --seed 1` to compare); differences of a '
+             'few 0.01 mAP may be noise.')
 
 _ROW_COLUMNS = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
                 'FPS | FPS ratio vs {ref} | mAP vs {ref}')
