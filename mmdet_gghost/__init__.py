@@ -1,6 +1,6 @@
 """G-GhostNet backbones for OpenMMLab (mmdet and mmpretrain)."""
 # Keep torch.load's safe ``weights_only=True`` default working for
-# mmengine training checkpoints (``--resume``); see checkpoint.py.
+# mmengine training checkpoints (``--resume``); see checkpoint/.
 from .checkpoint import enable_safe_checkpoint_loading
 
 enable_safe_checkpoint_loading()

@@ -30,10 +30,11 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
+from .registry import register_once
+
 _TMP_PREFIX = '.tmp_'
 
 
-@HOOKS.register_module()
 class CrashSafeCheckpointHook(CheckpointHook):
     """``CheckpointHook`` whose checkpoints are complete or absent (see the
     module docstring).  Same arguments as mmengine's ``CheckpointHook``."""
@@ -85,6 +86,9 @@ class CrashSafeCheckpointHook(CheckpointHook):
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
                 os.remove(path)
+
+
+register_once(HOOKS, CrashSafeCheckpointHook)
 
 
 def _write_atomically(path: str, text: str) -> None:

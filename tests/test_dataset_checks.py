@@ -177,8 +177,8 @@ def test_json_without_images(det):
 
 
 def test_huge_json_is_only_checked_for_truncation(det, monkeypatch):
-    from mmdet_gghost.datasets import checks
-    monkeypatch.setattr(checks, 'MAX_PARSED_JSON_BYTES', 10)
+    from mmdet_gghost.datasets import coco_checks
+    monkeypatch.setattr(coco_checks, 'MAX_PARSED_JSON_BYTES', 10)
     [s] = check_dataset_cfg(det_cfg(det))
     assert 'num_images' not in s  # not parsed
     path = det / TRAIN_JSON
@@ -328,6 +328,9 @@ def transforms():
     return LoadImageFromFile, DET_TRANSFORMS, CLS_TRANSFORMS
 
 
+# Environment check: mmcv's own loader behaviour, which
+# CheckedLoadImageFromFile works around (no project code).
+@pytest.mark.env_check
 def test_plain_mmcv_loader_errors(transforms, tmp_path):
     """Why CheckedLoadImageFromFile exists: mmcv 2.1 names an undecodable
     file only in an AssertionError (even with ignore_empty=True) and an

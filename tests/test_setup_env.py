@@ -14,6 +14,8 @@ sys.path.insert(0, str(REPO / 'tools'))
 import setup_env  # noqa: E402
 
 
+# Environment check: the installed stack matches the pins.
+@pytest.mark.env_check
 def test_pinned_versions_are_installed():
     pins = dict(p.split('==') for p in setup_env.read_pins())
     pins.update(p.split('==') for p in setup_env.TORCH_PINS)
@@ -25,6 +27,8 @@ def test_pinned_versions_are_installed():
     import pkg_resources  # noqa: F401  (mmengine resolves mmdet:: with it)
 
 
+# Environment check: mmcv's compiled ops work (no project code).
+@pytest.mark.env_check
 def test_mmcv_ops_run_on_cpu():
     from mmcv.ops import RoIAlign, nms
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30.]])
@@ -37,6 +41,8 @@ def test_mmcv_ops_run_on_cpu():
     assert out.shape == (1, 1, 2, 2)
 
 
+# Environment check: stock mmdet trains (no project code).
+@pytest.mark.env_check
 def test_stock_mmdet_retinanet_takes_a_train_step():
     from mmdet.registry import MODELS
     from mmdet.testing import demo_mm_inputs

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmdet_gghost.datasets import (CLS_CLASSES, DET_CLASSES,
-                                   SyntheticDataError,
+                                   SyntheticDataError, drawing,
                                    make_classification_dataset,
                                    make_detection_dataset, synthetic)
 
@@ -156,9 +156,9 @@ def test_det_occlusion_keeps_every_shape_mostly_visible():
     """The documented rule: every drawn shape keeps >= 60 % of its pixels
     (crowded images, big shapes, several seeds)."""
     for seed in range(6):
-        rng = synthetic._rng(seed, 7)
+        rng = drawing._rng(seed, 7)
         img = np.zeros((96, 96, 3), np.float32)
-        owner, kinds, full = synthetic._place_shapes(
+        owner, kinds, full = drawing.place_shapes(
             rng, img, 6, (40, 80), synthetic.MIN_VISIBLE_FRACTION)
         assert 1 <= len(kinds) <= 6
         for idx in range(len(kinds)):

@@ -5,7 +5,7 @@
     python tools/make_synthetic_data.py cls --out data/demo_cls
 
 Same arguments, same bytes; a second run with the same arguments does
-nothing.  See mmdet_gghost/datasets/synthetic.py for what is drawn.
+nothing.  See mmdet_gghost/datasets/drawing.py for what is drawn.
 """
 import argparse
 import sys

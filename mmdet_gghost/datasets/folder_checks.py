@@ -1,0 +1,114 @@
+"""Checks of image-folder classification data sets (mmpretrain layout).
+
+:func:`check_image_folder` checks one ``CustomDataset``/``ImageNet*``
+config: one sub-folder per class, each holding images (an empty class
+folder would silently shift every mmpretrain label after it), and the
+class count the config names; or, with a text ann_file, that file and the
+image folder.
+"""
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .cfg_paths import (classes_from_cfg, is_remote, join_root, require_dir,
+                        show_path)
+from .errors import DatasetError, DatasetNotFoundError
+from .images import check_image_file
+
+# mmpretrain's CustomDataset default extensions.
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
+                  '.tiff', '.webp')
+
+CLS_LAYOUT = (
+    'expected one sub-folder per class holding its images, e.g. '
+    '{root}/<class_name>/0001.png (the layout mmpretrain\'s CustomDataset '
+    'reads without ann_file)')
+CLS_FIX = (
+    'For the synthetic demo data run `make demo-cls` or `python '
+    'tools/make_synthetic_data.py cls --out data/demo_cls` and set '
+    "data_root='data/demo_cls/', data_prefix='train' (or 'val'); for "
+    'ImageNet put it at data/imagenet/train/<wnid>/*.JPEG and '
+    'data/imagenet/val/<wnid>/*.JPEG.')
+
+
+def check_image_folder(cfg, type_name, check_images):
+    """Check one image-folder (``CustomDataset``/``ImageNet*``) config.
+
+    See :func:`mmdet_gghost.datasets.checks.check_dataset_cfg`.  Returns
+    its summary dict (``kind`` 'image_folder', 'image_list' or
+    'unchecked' for remote paths).
+    """
+    data_root = cfg.get('data_root') or ''
+    prefix = cfg.get('data_prefix') or ''
+    if isinstance(prefix, Mapping):
+        prefix = prefix.get('img_path', '')
+    if not prefix and type_name.startswith('ImageNet') and cfg.get('split'):
+        prefix = cfg['split']  # mmpretrain's ImageNet(split='train')
+    if is_remote(data_root, cfg) or is_remote(prefix, cfg):
+        return dict(kind='unchecked', type=type_name)
+    folder = join_root(data_root, prefix) if (data_root or prefix) else None
+    layout = CLS_LAYOUT.format(root=folder or 'data/demo_cls/train')
+    if folder is None:
+        raise DatasetError(
+            f'{type_name} config sets neither data_root nor data_prefix, so '
+            f'there is no image folder to read; {layout}. {CLS_FIX}')
+    if data_root:
+        require_dir(Path(os.path.expanduser(data_root)), 'data root',
+                    layout, CLS_FIX)
+    extensions = tuple(e.lower() for e in
+                       cfg.get('extensions') or IMG_EXTENSIONS)
+
+    ann_file = cfg.get('ann_file') or ''
+    if ann_file:  # a text list "<path> <label>": files relative to folder
+        ann_path = join_root(data_root, ann_file)
+        if not ann_path.is_file():
+            raise DatasetNotFoundError(
+                f'annotation list {show_path(ann_path)} does not exist; '
+                f'either create it (lines "<image path relative to '
+                f'{folder}> <label>") or drop ann_file to read class '
+                f'sub-folders; {layout}. {CLS_FIX}')
+        require_dir(folder, 'image folder', layout, CLS_FIX)
+        return dict(kind='image_list', type=type_name,
+                    ann_file=str(ann_path), img_dir=str(folder))
+
+    require_dir(folder, 'image folder', layout, CLS_FIX)
+    # mmengine's local backend skips hidden entries, so do we.
+    class_dirs = sorted(p for p in folder.iterdir()
+                        if p.is_dir() and not p.name.startswith('.'))
+    if not class_dirs:
+        loose = [p.name for p in folder.iterdir()
+                 if p.name.lower().endswith(extensions)]
+        found = (f'it holds {len(loose)} images but no class sub-folders'
+                 if loose else 'it has no class sub-folders')
+        raise DatasetError(f'image folder {folder}: {found}; {layout}. '
+                           f'{CLS_FIX}')
+    first_images = []
+    for class_dir in class_dirs:
+        image = _first_image(class_dir, extensions)
+        if image is None:
+            raise DatasetError(
+                f'class folder {class_dir} has no images '
+                f'({"/".join(extensions)}); mmpretrain would only warn and '
+                f'every class after it would get a shifted label. Add '
+                f'images to it or delete the folder; {layout}. {CLS_FIX}')
+        first_images.append(image)
+    classes = classes_from_cfg(cfg)
+    if classes is not None and len(classes) != len(class_dirs):
+        raise DatasetError(
+            f'image folder {folder} has {len(class_dirs)} class folders '
+            f'({[p.name for p in class_dirs][:10]}) but the config names '
+            f'{len(classes)} classes ({classes[:10]}); make them match.')
+    for image in first_images[:check_images]:
+        check_image_file(image)
+    return dict(kind='image_folder', type=type_name, img_dir=str(folder),
+                classes=[p.name for p in class_dirs])
+
+
+def _first_image(folder, extensions):
+    """First image file (sorted walk, hidden entries skipped) or None."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+        for name in sorted(filenames):
+            if not name.startswith('.') and name.lower().endswith(extensions):
+                return Path(dirpath) / name
+    return None
