@@ -199,7 +199,9 @@ def test_cli_fails_on_parity_mismatch(tmp_path, capsys, monkeypatch):
     def corrupted(*args, **kwargs):
         return [o * 1.01 for o in real(*args, **kwargs)]
 
-    monkeypatch.setattr(E, 'run_onnxruntime', corrupted)
+    # verify_onnx looks it up in its own module
+    from mmdet_gghost.export import onnx_export
+    monkeypatch.setattr(onnx_export, 'run_onnxruntime', corrupted)
     rc = _cli().main([
         CLASSIFIER, '--target', 'backbone', '--shape', '32', '32', '--out',
         str(tmp_path / 'bad.onnx'), '--static-hw'])
