@@ -267,6 +267,29 @@ def test_fused_and_channels_last_equal_eval(name):
     assert w.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_compare_forms_cli_prints_fps_ratio_table(capsys):
+    """tools/deploy/compare_forms.py: one row per form, the benchmark's
+    FPS ratio (first form = 1.000); --batch-size as in every tool."""
+    from tools_helpers import load_tool
+    threads = torch.get_num_threads()
+    try:
+        rc = load_tool('deploy/compare_forms.py').main([
+            CLASSIFIER, '--forms', 'eval', 'fused', '--shape', '32', '32',
+            '--batch-size', '2', '--rounds', '1', '--warmup', '0',
+            '--threads', '1'])
+    finally:
+        torch.set_num_threads(threads)
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert 'input 2x3x32x32' in lines[0]
+    assert lines[1].split() == ['form', 'median', 'ms', 'min', 'ms', 'FPS',
+                                'FPS', 'ratio', '1st', 'call', 's', 'max',
+                                'rel', 'err']
+    assert [row.split()[0] for row in lines[2:]] == ['eval', 'fused']
+    assert lines[2].split()[4] == '1.000'
+    assert float(lines[3].split()[-1]) <= TOL
+
+
 # -- torch.compile ------------------------------------------------------------
 
 

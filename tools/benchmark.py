@@ -77,6 +77,13 @@ def parse_args(argv=None):
                    'dataloader (loaded before timing) instead of synthetic')
     p.add_argument('--data-batches', type=int, default=4,
                    help='with --data: batches loaded and cycled through')
+    _add_runtime_options(p)
+    _add_output_options(p)
+    return p.parse_args(argv)
+
+
+def _add_runtime_options(p):
+    """Device, threads, rounds and the form each model runs in."""
     p.add_argument('--device', default='cpu', help='cpu | cuda | cuda:N')
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads for CPU runs (recorded)')
@@ -110,6 +117,10 @@ def parse_args(argv=None):
                    '(mmdet_gghost.cuda_graphs)')
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help='CUDA: torch.backends.cudnn.benchmark = True')
+
+
+def _add_output_options(p):
+    """Post-processing load, metrics, reports and extra runtimes."""
     p.add_argument('--score-thr', default='auto', type=_score_thr,
                    help='detector test_cfg.score_thr; auto: with synthetic '
                    'inputs calibrated per model so that '
@@ -140,7 +151,6 @@ def parse_args(argv=None):
                    '(network + NMS in one graph), a row after its PyTorch '
                    'row, same images, interleaved')
     p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
 
 
 def settings_from_args(args):

@@ -9,8 +9,9 @@ import torch
 
 __all__ = ['collect_env']
 
-# long build description (~40 lines): not needed to reproduce a timing
-_DROPPED = ('PyTorch compiling details', )
+# not needed to reproduce a timing: the long build description (~40
+# lines) and the seed numpy happens to have
+_DROPPED = ('PyTorch compiling details', 'numpy_random_seed')
 
 
 def collect_env(device: str = 'cpu') -> dict:
@@ -19,12 +20,12 @@ def collect_env(device: str = 'cpu') -> dict:
     Returns:
         dict: mmengine's ``collect_env()`` keys (``Python``, ``PyTorch``,
         ``MMEngine``, ``GCC``, ``CUDA available``, ``GPU i`` ...) without
-        the build details, and ``date``, ``platform``, ``cpu`` (model
-        name), ``cpu_count``, ``torch_threads``, ``torch_interop_threads``,
-        ``device``, the versions of ``mmcv``, ``mmdet``, ``mmpretrain``,
-        ``mmdet_gghost``, ``numpy`` (``None`` if absent) and, on a CUDA
-        device, ``gpu`` (the one used), ``cuda``, ``cudnn``,
-        ``cudnn_benchmark``.
+        the build details and numpy's seed; and ``date``, ``platform``,
+        ``cpu`` (model name), ``cpu_count``, ``torch_threads``,
+        ``torch_interop_threads``, ``device``, the versions of ``mmcv``,
+        ``mmdet``, ``mmpretrain``, ``mmdet_gghost``, ``numpy`` (``None`` if
+        absent) and, on a CUDA device, ``gpu`` (the one used), ``cuda``,
+        ``cudnn``, ``cudnn_benchmark``.
     """
     from mmengine.utils.dl_utils import collect_env as mmengine_env
     env = {k: v for k, v in mmengine_env().items() if k not in _DROPPED}

@@ -180,9 +180,9 @@ def _first_calls(entries: List[dict], task: str, sync, console) -> None:
         e['dets'] = (count_detections(out) if task == 'full'
                      and isinstance(out, (list, tuple)) else None)
         if e['dets'] == 0:
-            console.log(f'[yellow]note: no box survives post-processing for '
-                        f'{e["name"]} (score_thr {e["score_thr"]!r}); NMS then '
-                        'costs ~nothing. Use --score-thr 0 or a trained '
+            console.log(f'[yellow]note: no box survives post-processing '
+                        f'for {e["name"]} (score_thr {e["score_thr"]!r}); NMS '
+                        'then costs ~nothing. Use --score-thr 0 or a trained '
                         'checkpoint for a realistic load')
         e['finite'] = outputs_finite(out)
         if not e['finite']:
