@@ -10,6 +10,7 @@ loaded (``data``) before timing and reused. ``task='backbone'`` times the
 backbone alone on the already preprocessed tensor. The mean number of
 detections per image after NMS is reported per model (``dets/img``).
 """
+import dataclasses
 import functools
 import os.path as osp
 from typing import List, Optional, Sequence
@@ -99,7 +100,6 @@ def run_benchmark(configs: Sequence[str],
 
 def _merge(settings: Optional[BenchmarkSettings],
            overrides: dict) -> BenchmarkSettings:
-    import dataclasses
     settings = settings or BenchmarkSettings()
     fields = {f.name for f in dataclasses.fields(BenchmarkSettings)}
     unknown = sorted(set(overrides) - fields)
