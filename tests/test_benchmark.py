@@ -4,6 +4,7 @@ Tiny models (ResNet-18 with 8 base channels), 64x96 images and a handful of
 rounds. Nothing here passes or fails on a timing value.
 """
 import csv
+import functools
 import json
 import os.path as osp
 import subprocess
@@ -127,7 +128,7 @@ def test_time_interleaved_order_sync_and_warmup(monkeypatch):
     clock that only the timed calls advance (no real timing involved)."""
     import types
 
-    import mmdet_gghost.benchmark as bm
+    import mmdet_gghost.benchmark.timing as bm
     log, syncs, clock = [], [], [0.0]
     monkeypatch.setattr(bm, 'time',
                         types.SimpleNamespace(perf_counter=lambda: clock[0]))
@@ -151,6 +152,139 @@ def test_time_interleaved_order_sync_and_warmup(monkeypatch):
     # exactly each call's own cost is inside its timed interval
     np.testing.assert_array_equal(lats[0], [0.25] * 4)
     np.testing.assert_array_equal(lats[1], [0.5] * 4)
+
+
+def _fake_clock(monkeypatch):
+    """A clock that only the fake calls advance (no real timing)."""
+    import types
+
+    import mmdet_gghost.benchmark.timing as timing
+    clock = [0.0]
+    monkeypatch.setattr(timing, 'time',
+                        types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    return clock
+
+
+class _Costly(torch.nn.Module):
+    """Identity whose calls cost ``costs`` seconds on the fake clock, in
+    order (first call, then the timed rounds)."""
+
+    def __init__(self, clock, costs):
+        super().__init__()
+        self.clock, self.costs = clock, list(costs)
+
+    def forward(self, x):
+        self.clock[0] += self.costs.pop(0)
+        return x
+
+
+def test_deploy_forms_and_benchmark_share_the_timing_core(monkeypatch):
+    """time_forms (tools/deploy/compare_forms.py) and run_benchmark time
+    with the same functions and report the same ratio: the median of
+    per-round *speed* ratios to the first entry (> 1 = faster)."""
+    from mmdet_gghost.benchmark import runner, timing
+    from mmdet_gghost.export import forms, time_forms
+    for name in ('time_interleaved', 'summarize', 'time_first_call'):
+        assert getattr(runner, name) is getattr(timing, name)
+        assert getattr(forms, name) is getattr(timing, name)
+    clock = _fake_clock(monkeypatch)
+    a, b = [1.0, 1.0, 3.0], [2.0, 0.5, 1.0]  # seconds per timed round
+    res = time_forms({'eval': _Costly(clock, [0.7] + a),
+                      'fused': _Costly(clock, [0.2] + b)},
+                     (2, 3, 4, 4), rounds=3, warmup=0)
+    bench = summarize(time_interleaved(
+        [functools.partial(_Costly(clock, c), None) for c in (a, b)],
+        rounds=3),
+        batch_sizes=2, names=['eval', 'fused'])
+    for row, ref in zip(res.values(), bench):
+        for key in ('median_ms', 'fps', 'fps_ratio', 'fps_ratio_p10',
+                    'fps_ratio_p90', 'rounds', 'batch_size'):
+            assert row[key] == pytest.approx(ref[key]), key
+    # per round b/a speed: 0.5, 2, 3 -> 2 (a latency ratio would be 0.5)
+    assert res['fused']['fps_ratio'] == pytest.approx(2.0)
+    assert res['eval']['fps_ratio'] == 1.0
+    assert res['eval']['first_call_s'] == pytest.approx(0.7)
+    assert res['fused']['first_call_s'] == pytest.approx(0.2)
+    assert res['fused']['min_ms'] == pytest.approx(500.0)
+    assert res['fused']['max_rel'] == 0.0
+
+
+def test_time_first_call_syncs_around_the_call(monkeypatch):
+    from mmdet_gghost.benchmark import sync_for, time_first_call
+    clock = _fake_clock(monkeypatch)
+    log = []
+    seconds, out = time_first_call(
+        lambda: log.append('call') or clock.__setitem__(0, 1.5) or 'out',
+        sync=lambda: log.append('sync'))
+    assert (seconds, out) == (1.5, 'out')
+    assert log == ['sync', 'call', 'sync']
+    assert sync_for('cpu') is None and sync_for(torch.device('cpu')) is None
+    assert sync_for('cuda:1') is torch.cuda.synchronize
+
+
+# --------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize('options,message', [
+    (dict(rounds=0), '--rounds must be an integer >= 1, got 0'),
+    (dict(warmup=-1), '--warmup must be an integer >= 0, got -1'),
+    (dict(batch_size=True), '--batch-size must be an integer >= 1, got True'),
+    (dict(shape=(64, )), '--shape takes two integers H W >= 1, got [64]'),
+    (dict(task='head'), 'task must be "full" or "backbone", got \'head\''),
+    (dict(amp=True), '--amp is CUDA autocast'),
+    (dict(names=['a', 'b']), '--names: give one per config (1)'),
+    (dict(candidate_fraction=2.0), '--candidate-fraction must be in (0, 1]'),
+    (dict(onnxruntime=True, task='backbone'), '--onnxruntime times the full'),
+])
+def test_settings_validation_names_the_option(cfgs, options, message):
+    from mmdet_gghost.benchmark import BenchmarkSettings
+    with pytest.raises(UsageError) as err:
+        BenchmarkSettings(**options).validate([cfgs['det18']])
+    assert str(err.value).startswith(message)
+    assert '\n' not in str(err.value)  # one line
+
+
+def test_settings_defaults_and_overrides(cfgs):
+    from mmdet_gghost.benchmark import BenchmarkSettings
+    s = BenchmarkSettings(compile_mode='max-autotune',
+                          checkpoints=['none']).validate([cfgs['det18']])
+    assert (s.warmup, s.rounds) == (1, 6)  # the CPU defaults
+    assert s.compile and s.checkpoints == [None]
+    assert s.names == ['det18'] and s.eval_results == [None]
+    assert s.calibrate and s.fixed_score_thr == 0.0
+    assert not BenchmarkSettings(data=True).calibrate
+    assert BenchmarkSettings(data=True).fixed_score_thr is None
+    assert BenchmarkSettings(score_thr=0.3).fixed_score_thr == 0.3
+    # one settings object, keywords override its fields
+    res = run_benchmark([cfgs['cls18']],
+                        BenchmarkSettings(task='backbone', complexity=False,
+                                          **FAST),
+                        rounds=2)
+    assert res['settings']['rounds'] == 2 and res['settings']['warmup'] == 1
+    assert res['rows'][0]['task'] == 'backbone'
+    with pytest.raises(TypeError, match="unknown option.*'iters'"):
+        run_benchmark([cfgs['cls18']], iters=2)
+
+
+def test_torch_settings_are_restored_even_on_error():
+    from mmdet_gghost.benchmark.runner import _restores_torch_settings
+    threads = torch.get_num_threads()
+    cudnn = torch.backends.cudnn.benchmark
+
+    @_restores_torch_settings
+    def change():
+        torch.set_num_threads(threads + 1)
+        torch.backends.cudnn.benchmark = not cudnn
+        raise RuntimeError('boom')
+
+    try:
+        with pytest.raises(RuntimeError, match='boom'):
+            change()
+        assert torch.get_num_threads() == threads
+        assert torch.backends.cudnn.benchmark == cudnn
+    finally:
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = cudnn
 
 
 # --------------------------------------------------------------- reports
@@ -369,7 +503,7 @@ def test_cli_end_to_end(cfgs, tmp_path):
     try:
         res = cli.main([
             cfgs['det18'], cfgs['det34'], '--shape', '64', '96', '--warmup',
-            '1', '--iters', '3', '--threads', '1', '--max-per-img', '20',
+            '1', '--rounds', '3', '--threads', '1', '--max-per-img', '20',
             '--fuse-conv-bn', '--candidate-fraction', '0.2',
             '--eval-results', *evals, '--out', str(out),
             '--plot', str(out / 'plot.png'), '--no-progress'
@@ -400,7 +534,8 @@ def test_cli_end_to_end(cfgs, tmp_path):
                for r in rows)
     doc = json.load(open(out / 'benchmark.json'))
     assert doc['settings']['fuse_conv_bn'] is True
-    assert doc['env']['mmdet'] and doc['env']['torch'] == torch.__version__
+    assert doc['env']['mmdet'] and doc['env']['PyTorch'] == torch.__version__
+    assert doc['env']['cpu'] and doc['env']['torch_threads'] >= 1
     assert [r['fps'] for r in doc['results']] == [r['fps'] for r in rows]
     assert set(doc['complexity']) == {'det18', 'det34'}
     assert (out / 'benchmark.csv').read_text().count('\n') == 3
@@ -416,7 +551,9 @@ def test_cli_end_to_end(cfgs, tmp_path):
     (['--batch-size', '0'], '--batch-size must be an integer >= 1, got 0'),
     (['--threads', '0'], '--threads must be an integer >= 1, got 0'),
     (['--warmup', '-1'], '--warmup must be an integer >= 0, got -1'),
-    (['--iters', '0'], '--iters must be an integer >= 1, got 0'),
+    (['--rounds', '0'], '--rounds must be an integer >= 1, got 0'),
+    # the deprecated old name of --rounds (hidden alias)
+    (['--iters', '0'], '--rounds must be an integer >= 1, got 0'),
     (['--data-batches', '0'],
      '--data-batches must be an integer >= 1, got 0'),
 ])
@@ -426,6 +563,25 @@ def test_cli_rejects_bad_counts_in_one_line(cfgs, args, message):
         load_tool('benchmark.py').main([cfgs['det18'], *args,
                                         '--no-progress'])
     assert str(exit_.value.code) == f'error: {message}'
+
+
+def test_cli_iters_is_a_deprecated_alias_of_rounds(capsys):
+    from tools_helpers import load_tool
+    cli = load_tool('benchmark.py')
+    args = cli.parse_args(['a.py', '--iters', '4'])
+    assert args.rounds == 4
+    assert capsys.readouterr().err.strip() == (
+        'warning: --iters is deprecated, use --rounds')
+    settings = cli.settings_from_args(cli.parse_args(
+        ['a.py', '--rounds', '5', '--score-thr', 'config', '--out', 'o',
+         '--no-complexity', '--no-progress']))
+    assert settings.rounds == 5 and settings.score_thr is None
+    assert settings.out_dir == 'o'
+    assert not settings.complexity and not settings.progress
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--help'])
+    help_text = capsys.readouterr().out
+    assert '--rounds' in help_text and '--iters' not in help_text  # hidden
 
 
 def test_cli_rejects_bad_score_thr(cfgs, capsys):

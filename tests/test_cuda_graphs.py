@@ -152,12 +152,12 @@ def test_benchmark_refuses_cuda_graphs_without_cuda_and_with_compile(
 
 
 def test_compile_mode_reaches_torch_compile(monkeypatch):
-    from mmdet_gghost import benchmark
+    from mmdet_gghost.benchmark.steps import compile_parts
     modes = []
     monkeypatch.setattr(torch, 'compile',
                         lambda fn, mode=None: modes.append(mode) or fn)
     model = nn.Module()
     model.backbone = nn.Conv2d(1, 1, 1)
     model.neck = nn.Conv2d(1, 1, 1)
-    benchmark._compile_parts(model, 'full', 'reduce-overhead')
+    compile_parts(model, 'full', 'reduce-overhead')
     assert modes == ['reduce-overhead', 'reduce-overhead']

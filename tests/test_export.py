@@ -199,7 +199,9 @@ def test_cli_fails_on_parity_mismatch(tmp_path, capsys, monkeypatch):
     def corrupted(*args, **kwargs):
         return [o * 1.01 for o in real(*args, **kwargs)]
 
-    monkeypatch.setattr(E, 'run_onnxruntime', corrupted)
+    # verify_onnx looks it up in its own module
+    from mmdet_gghost.export import onnx_export
+    monkeypatch.setattr(onnx_export, 'run_onnxruntime', corrupted)
     rc = _cli().main([
         CLASSIFIER, '--target', 'backbone', '--shape', '32', '32', '--out',
         str(tmp_path / 'bad.onnx'), '--static-hw'])
@@ -263,6 +265,29 @@ def test_fused_and_channels_last_equal_eval(name):
     assert E._count_bn(forms['eval']) > 0
     w = next(forms['channels_last'].parameters())
     assert w.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compare_forms_cli_prints_fps_ratio_table(capsys):
+    """tools/deploy/compare_forms.py: one row per form, the benchmark's
+    FPS ratio (first form = 1.000); --batch-size as in every tool."""
+    from tools_helpers import load_tool
+    threads = torch.get_num_threads()
+    try:
+        rc = load_tool('deploy/compare_forms.py').main([
+            CLASSIFIER, '--forms', 'eval', 'fused', '--shape', '32', '32',
+            '--batch-size', '2', '--rounds', '1', '--warmup', '0',
+            '--threads', '1'])
+    finally:
+        torch.set_num_threads(threads)
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert 'input 2x3x32x32' in lines[0]
+    assert lines[1].split() == ['form', 'median', 'ms', 'min', 'ms', 'FPS',
+                                'FPS', 'ratio', '1st', 'call', 's', 'max',
+                                'rel', 'err']
+    assert [row.split()[0] for row in lines[2:]] == ['eval', 'fused']
+    assert lines[2].split()[4] == '1.000'
+    assert float(lines[3].split()[-1]) <= TOL
 
 
 # -- torch.compile ------------------------------------------------------------

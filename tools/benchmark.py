@@ -20,7 +20,7 @@ Examples::
 
 Models are timed in interleaved rounds (A B A B ...); the FPS ratio to the
 first config is the median of per-round ratios. See
-``mmdet_gghost/benchmark.py`` for what exactly is timed.
+``mmdet_gghost/benchmark/`` for what exactly is timed.
 """
 import argparse
 import os.path as osp
@@ -38,6 +38,16 @@ def _score_thr(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             f'expected auto, config or a number, got {text!r}') from None
+
+
+class _Deprecated(argparse.Action):
+    """An old option name: stores into the new one, with a warning."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        new = '--' + self.dest.replace('_', '-')
+        print(f'warning: {option_string} is deprecated, use {new}',
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def parse_args(argv=None):
@@ -67,14 +77,23 @@ def parse_args(argv=None):
                    'dataloader (loaded before timing) instead of synthetic')
     p.add_argument('--data-batches', type=int, default=4,
                    help='with --data: batches loaded and cycled through')
+    _add_runtime_options(p)
+    _add_output_options(p)
+    return p.parse_args(argv)
+
+
+def _add_runtime_options(p):
+    """Device, threads, rounds and the form each model runs in."""
     p.add_argument('--device', default='cpu', help='cpu | cuda | cuda:N')
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads for CPU runs (recorded)')
     p.add_argument('--warmup', type=int, default=None,
                    help='untimed rounds (default 1 on CPU, 20 on CUDA)')
-    p.add_argument('--iters', type=int, default=None,
+    p.add_argument('--rounds', type=int, default=None,
                    help='timed rounds, one call per model each (default 6 '
                    'on CPU, 100 on CUDA)')
+    p.add_argument('--iters', type=int, dest='rounds', action=_Deprecated,
+                   help=argparse.SUPPRESS)  # the old name of --rounds
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--fuse-conv-bn', action='store_true',
                    help='deploy form: fold BN into convs (all models); '
@@ -98,6 +117,10 @@ def parse_args(argv=None):
                    '(mmdet_gghost.cuda_graphs)')
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help='CUDA: torch.backends.cudnn.benchmark = True')
+
+
+def _add_output_options(p):
+    """Post-processing load, metrics, reports and extra runtimes."""
     p.add_argument('--score-thr', default='auto', type=_score_thr,
                    help='detector test_cfg.score_thr; auto: with synthetic '
                    'inputs calibrated per model so that '
@@ -128,46 +151,49 @@ def parse_args(argv=None):
                    '(network + NMS in one graph), a row after its PyTorch '
                    'row, same images, interleaved')
     p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
+
+
+def settings_from_args(args):
+    """The :class:`BenchmarkSettings` of parsed command-line options."""
+    from mmdet_gghost.benchmark import BenchmarkSettings
+    return BenchmarkSettings(
+        checkpoints=args.checkpoint,
+        names=args.names,
+        task=args.task,
+        shape=args.shape,
+        data=args.data,
+        data_batches=args.data_batches,
+        device=args.device,
+        threads=args.threads,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        batch_size=args.batch_size,
+        fuse_conv_bn=args.fuse_conv_bn,
+        channels_last=args.channels_last,
+        amp=args.amp,
+        compile=args.compile,
+        compile_mode=args.compile_mode,
+        cuda_graphs=args.cuda_graphs,
+        cudnn_benchmark=args.cudnn_benchmark,
+        score_thr=None if args.score_thr == 'config' else args.score_thr,
+        candidate_fraction=args.candidate_fraction,
+        max_per_img=args.max_per_img,
+        complexity=not args.no_complexity,
+        eval_results=args.eval_results,
+        metric_key=args.metric_key,
+        out_dir=args.out,
+        plot=args.plot,
+        progress=not args.no_progress,
+        onnxruntime=args.onnxruntime,
+        allow_partial_checkpoint=args.allow_partial_checkpoint)
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmdet_gghost.apis.common import USER_ERRORS
     from mmdet_gghost.benchmark import UsageError, run_benchmark
-    score_thr = None if args.score_thr == 'config' else args.score_thr
     try:
-        return run_benchmark(
-            args.configs,
-            checkpoints=args.checkpoint,
-            names=args.names,
-            task=args.task,
-            shape=args.shape,
-            data=args.data,
-            data_batches=args.data_batches,
-            device=args.device,
-            threads=args.threads,
-            warmup=args.warmup,
-            rounds=args.iters,
-            batch_size=args.batch_size,
-            fuse_conv_bn=args.fuse_conv_bn,
-            channels_last=args.channels_last,
-            amp=args.amp,
-            compile=args.compile,
-            compile_mode=args.compile_mode,
-            cuda_graphs=args.cuda_graphs,
-            cudnn_benchmark=args.cudnn_benchmark,
-            score_thr=score_thr,
-            candidate_fraction=args.candidate_fraction,
-            max_per_img=args.max_per_img,
-            complexity=not args.no_complexity,
-            eval_results=args.eval_results,
-            metric_key=args.metric_key,
-            out_dir=args.out,
-            plot=args.plot,
-            progress=not args.no_progress,
-            onnxruntime=args.onnxruntime,
-            allow_partial_checkpoint=args.allow_partial_checkpoint)
+        return run_benchmark(args.configs, settings_from_args(args))
     except (UsageError, *USER_ERRORS) as e:
         # one clear line instead of a traceback for user errors
         sys.exit(f'error: {e}')

@@ -9,7 +9,7 @@
 #
 # Results: work_dirs/benchmark_gpu/<fp32|amp>_bs<1|8>/benchmark.{json,csv,md}
 # and work_dirs/benchmark_gpu/summary.md (all four tables in one).
-# Environment overrides: CONFIG_A/CONFIG_B, WARMUP, ITERS, OUT, PY, SHAPE
+# Environment overrides: CONFIG_A/CONFIG_B, WARMUP, ROUNDS, OUT, PY, SHAPE
 # ("H W"), and DEVICE (cpu runs the fp32 part only: a dry run of the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ OUT=${OUT:-work_dirs/benchmark_gpu}
 A=${CONFIG_A:-configs/retinanet_r34_1x_coco.py}
 B=${CONFIG_B:-configs/retinanet_gghost_r34_1x_coco.py}
 WARMUP=${WARMUP:-10}
-ITERS=${ITERS:-50}
+ROUNDS=${ROUNDS:-${ITERS:-50}}  # ITERS: its old name
 DEVICE=${DEVICE:-cuda}
 SHAPE=${SHAPE:-800 1333}
 
@@ -53,7 +53,7 @@ for bs in 1 8; do
         echo "=== $prec, batch $bs -> $dir"
         "$PY" tools/benchmark.py "$A" "$B" --names R34 G-Ghost-R34 \
             --device "$DEVICE" --batch-size "$bs" --shape $SHAPE \
-            --warmup "$WARMUP" --iters "$ITERS" --no-progress \
+            --warmup "$WARMUP" --rounds "$ROUNDS" --no-progress \
             --out "$dir" ${flags[@]+"${flags[@]}"} ${extra[@]+"${extra[@]}"}
     done
 done

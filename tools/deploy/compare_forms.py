@@ -7,10 +7,13 @@ Example (docs/deploy.md)::
         --forms eval fused compiled_eval compiled_fused \\
         --shape 800 1216 --threads 2 --rounds 7
 
-Forms are timed in interleaved rounds (eval, fused, ..., eval, fused, ...);
-reported: median latency, the median over rounds of the per-round ratio to
-the first form, the untimed first call (compile time for ``compiled_*``),
-and each form's max relative output error vs the first form.
+Forms are timed in interleaved rounds (eval, fused, ..., eval, fused, ...)
+by the benchmark's timing core (``mmdet_gghost.benchmark.timing``);
+reported: median and min latency, FPS, the FPS ratio to the first form
+(median over rounds of the per-round speed ratio, > 1 = faster; the same
+ratio as ``tools/benchmark.py``), the untimed first call (compile time for
+``compiled_*``), and each form's max relative output error vs the first
+form.
 ``tools/benchmark.py`` applies ``--fuse-conv-bn`` / ``--compile`` to every
 config of a run, so it cannot put fused next to unfused; this tool does.
 """
@@ -42,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument('--compile-backend', default='inductor')
     p.add_argument('--shape', type=int, nargs=2, default=(800, 1216),
                    metavar=('H', 'W'))
-    p.add_argument('--batch', type=int, default=1)
+    p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--rounds', type=int, default=7)
     p.add_argument('--warmup', type=int, default=1)
@@ -61,16 +64,16 @@ def main(argv=None):
     module, kind = export_module(model, scope, args.target)
     forms = deploy_forms(module, args.forms,
                          compile_backend=args.compile_backend)
-    shape = (args.batch, 3, *args.shape)
+    shape = (args.batch_size, 3, *args.shape)
     res = time_forms(forms, shape, rounds=args.rounds, warmup=args.warmup)
     print(f'{kind} of {args.config}, input {"x".join(map(str, shape))}, '
           f'{args.threads} threads, {args.rounds} interleaved rounds, '
           f'torch {torch.__version__}')
-    print(f'{"form":<26}{"median ms":>11}{"min ms":>9}{"ratio":>8}'
-          f'{"1st call s":>12}{"max rel err":>13}')
+    print(f'{"form":<26}{"median ms":>11}{"min ms":>9}{"FPS":>9}'
+          f'{"FPS ratio":>11}{"1st call s":>12}{"max rel err":>13}')
     for name, r in res.items():
-        print(f'{name:<26}{r["median_s"] * 1e3:>11.1f}'
-              f'{r["min_s"] * 1e3:>9.1f}{r["ratio"]:>8.3f}'
+        print(f'{name:<26}{r["median_ms"]:>11.1f}{r["min_ms"]:>9.1f}'
+              f'{r["fps"]:>9.2f}{r["fps_ratio"]:>11.3f}'
               f'{r["first_call_s"]:>12.1f}{r["max_rel"]:>13.1e}')
     return 0
 

@@ -21,7 +21,7 @@ init_weights() plus random BN statistics, so that the parity check
 exercises the BN folding); no pretrained file is opened either way.
 
 The graph input is the preprocessed image tensor (normalised, padded to a
-multiple of 32 for detectors) -- see ``mmdet_gghost/export.py``. Exit
+multiple of 32 for detectors) -- see ``mmdet_gghost/export/``. Exit
 status: 0 when every output matches PyTorch (max|a-b| / max|a| <= --tol),
 1 when one does not, 2 on usage errors.
 """
@@ -56,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                    default=None, help='export input size (default 800 1216 '
                    'for detectors, 224 224 otherwise)')
-    p.add_argument('--batch', type=int, default=1,
+    p.add_argument('--batch-size', type=int, default=1,
                    help='batch of the export input (the batch axis is '
                    'dynamic anyway)')
     p.add_argument('--opset', type=int, default=17)
@@ -90,7 +90,7 @@ def main(argv=None):
             checkpoint=args.checkpoint,
             target=args.target,
             shape=args.shape,
-            batch=args.batch,
+            batch_size=args.batch_size,
             opset=args.opset,
             verify=not args.no_verify,
             dynamic_hw=not args.static_hw,

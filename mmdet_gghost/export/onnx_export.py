@@ -1,26 +1,5 @@
-"""Deploy paths: ONNX export with onnxruntime parity, and the fused /
-channels-last / compiled forms of a model.
-
-What is exported (``target``):
-
-* ``'backbone'`` (any config, or a bare backbone module): ``(N, 3, H, W)`` ->
-  the feature maps of ``out_indices`` (``feat_0`` ...).
-* ``'model'``:
-
-  - mmpretrain classifier: ``model(x, mode='tensor')`` = backbone + neck +
-    head -> ``logits`` ``(N, num_classes)`` (before softmax).
-  - mmdet single-stage detector (RetinaNet, FCOS, ...): ``model._forward(x)``
-    = backbone + neck + head up to the raw head outputs, flattened per
-    level: ``cls_score_0 .. cls_score_{L-1}``, ``bbox_pred_0 ..`` (and
-    ``centerness_*`` for FCOS). Box decoding and NMS stay outside the graph.
-    Two-stage detectors need data samples for their RPN proposals in
-    ``_forward``; export their backbone instead.
-
-The input is the *preprocessed* tensor: what the model's
-``data_preprocessor`` produces (BGR->RGB if configured, ``(x - mean) /
-std``, padded to a multiple of 32 for detectors). ``H`` and ``W`` must stay
-multiples of 32 for a detector (FPN adds upsampled maps to laterals; mmdet's
-own padding guarantees this).
+"""ONNX export (TorchScript exporter) of the deploy form and its
+onnxruntime parity check against the unfused PyTorch model.
 
 The exported model is the deploy form: BN folded into the convs
 (:func:`mmdet_gghost.models.fuse_model`). Exporter: PyTorch's TorchScript-
@@ -45,20 +24,19 @@ import copy
 import os
 import os.path as osp
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .analysis import init_weights_quietly
+from .modules import (_count_bn, _flatten, _output_names, build_model,
+                      export_module)
 
 __all__ = [
     'DEPLOY_INSTALL_HINT', 'EXPORTER', 'require_onnx', 'require_onnxruntime',
-    'build_model', 'randomize_bn_stats', 'init_weights_quietly',
-    'export_module', 'export_onnx', 'run_onnxruntime', 'max_rel_err',
-    'compare_outputs', 'verify_onnx', 'export_config', 'format_report',
-    'deploy_forms', 'time_forms'
+    'export_onnx', 'run_onnxruntime', 'max_rel_err', 'compare_outputs',
+    'verify_onnx', 'export_config', 'format_report'
 ]
 
 DEPLOY_INSTALL_HINT = 'pip install -e .[deploy]'
@@ -66,11 +44,6 @@ DEPLOY_INSTALL_HINT = 'pip install -e .[deploy]'
 EXPORTER = 'torchscript (torch.onnx.export(..., dynamo=False))'
 DEFAULT_TOL = 1e-4
 DEFAULT_OPSET = 17
-
-
-# --------------------------------------------------------------------------
-# optional dependencies
-# --------------------------------------------------------------------------
 
 
 def require_onnx():
@@ -95,165 +68,6 @@ def require_onnxruntime():
             f'deploy extra: {DEPLOY_INSTALL_HINT} (or skip the check with '
             '--no-verify)') from e
     return onnxruntime
-
-
-# --------------------------------------------------------------------------
-# models
-# --------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BN non-trivial running statistics and affine parameters.
-
-    Freshly initialised BNs (mean 0, var 1, weight 1 -- or 0 for
-    zero-initialised residual branches --, bias 0) make folding them almost
-    a no-op, so a parity check on such weights would not notice a BN folded
-    into the wrong conv. Values: mean ~ N(0, 0.1), var ~ U(0.5, 1.5),
-    weight ~ U(0.5, 1.5), bias ~ N(0, 0.1).
-    """
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            if m.running_mean is not None:
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            if m.weight is not None:
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-    return model
-
-
-def build_model(config, checkpoint: Optional[str] = None,
-                cfg_options: Optional[dict] = None, seed: int = 0,
-                random_bn: Optional[bool] = None,
-                allow_partial_checkpoint: bool = False):
-    """Build the model of an mmdet or mmpretrain config, in eval mode.
-
-    The toolbox is chosen by the config's ``default_scope``. Pretrained
-    ``init_cfg`` entries are removed first, so building never opens the
-    ImageNet checkpoints the detection configs point at. Then either
-    ``checkpoint`` is loaded (every tensor must fit, see
-    :mod:`mmdet_gghost.apis.weights`; ``allow_partial_checkpoint`` loads
-    what fits over ``init_weights()``) or the model
-    gets its own ``init_weights()`` (fixed ``seed``) and, unless
-    ``random_bn=False``, random BN statistics (:func:`randomize_bn_stats`),
-    so that checks on it exercise the BN folding.
-
-    Returns:
-        tuple: ``(model, cfg, scope)``; ``scope`` is ``'mmdet'`` or
-        ``'mmpretrain'``.
-    """
-    from .analysis import (build_model_from_config, load_config,
-                           strip_pretrained)
-
-    if checkpoint is not None and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    cfg = load_config(config, cfg_options)
-    strip_pretrained(cfg.model)
-    model, cfg, scope = build_model_from_config(cfg)
-    if checkpoint is not None:
-        from .apis.weights import load_checkpoint_checked
-        if allow_partial_checkpoint and hasattr(model, 'init_weights'):
-            init_weights_quietly(model, seed)
-        load_checkpoint_checked(model, checkpoint, allow_partial_checkpoint)
-    else:
-        if hasattr(model, 'init_weights'):
-            init_weights_quietly(model, seed)
-        if random_bn is None or random_bn:
-            randomize_bn_stats(model, seed)
-    model.eval()
-    return model, cfg, scope
-
-
-class _Exportable(nn.Module):
-    """Tensor in, flat tuple of tensors out (what ONNX export wants)."""
-
-    def __init__(self, model: nn.Module, kind: str):
-        super().__init__()
-        self.model = model
-        self.kind = kind
-
-    def raw(self, x):
-        """The model's own (nested) tensor outputs."""
-        if self.kind == 'backbone':
-            return self.model(x)
-        if self.kind == 'classifier':
-            return self.model(x, mode='tensor')
-        return self.model._forward(x)  # detector
-
-    def forward(self, x):
-        return tuple(_flatten(self.raw(x)))
-
-
-def _flatten(out) -> List[torch.Tensor]:
-    if torch.is_tensor(out):
-        return [out]
-    flat = []
-    for o in out:
-        flat.extend(_flatten(o))
-    return flat
-
-
-def _output_names(kind: str, raw_out) -> List[str]:
-    if kind == 'backbone':
-        return [f'feat_{i}' for i in range(len(_flatten(raw_out)))]
-    if kind == 'classifier':
-        if torch.is_tensor(raw_out):
-            return ['logits']
-        return [f'logits_{i}' for i in range(len(_flatten(raw_out)))]
-    # detector: (cls_scores, bbox_preds[, centernesses]) per level
-    groups = ('cls_score', 'bbox_pred', 'centerness')
-    names = []
-    for g, part in enumerate(raw_out):
-        base = groups[g] if g < len(groups) and len(raw_out) <= 3 \
-            else f'out{g}'
-        names.extend(f'{base}_{lvl}' for lvl in range(len(_flatten(part))))
-    return names
-
-
-def export_module(model: nn.Module, scope: Optional[str] = None,
-                  target: str = 'model') -> Tuple[nn.Module, str]:
-    """The part of ``model`` to export, wrapped to return a flat tuple.
-
-    Args:
-        model: an mmdet detector, an mmpretrain classifier or a bare
-            backbone.
-        scope: ``'mmdet'`` / ``'mmpretrain'`` (only used in messages).
-        target: ``'backbone'`` or ``'model'`` (see module docstring).
-
-    Returns:
-        tuple: ``(module, kind)``, ``kind`` in ``'backbone'``,
-        ``'classifier'``, ``'detector'``.
-    """
-    if target not in ('backbone', 'model'):
-        raise ValueError(f"target must be 'backbone' or 'model', got "
-                         f'{target!r}')
-    if not isinstance(getattr(model, 'backbone', None), nn.Module):
-        # a bare backbone: exporting "the model" means the backbone too
-        return _Exportable(model, 'backbone').eval(), 'backbone'
-    if target == 'backbone':
-        return _Exportable(model.backbone, 'backbone').eval(), 'backbone'
-    from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
-    if isinstance(model, TwoStageDetector):
-        raise ValueError(
-            f'{type(model).__name__} is a two-stage detector: its tensor '
-            'forward needs data samples for the RPN proposals, which an ONNX '
-            'graph cannot take; export its backbone (--target backbone) or '
-            'use mmdeploy for the whole detector')
-    if isinstance(model, SingleStageDetector):
-        return _Exportable(model, 'detector').eval(), 'detector'
-    if hasattr(model, 'head') and hasattr(model, 'extract_feat'):
-        return _Exportable(model, 'classifier').eval(), 'classifier'
-    raise ValueError(
-        f'do not know how to export the whole {type(model).__name__} '
-        f'(scope {scope}); use --target backbone')
-
-
-# --------------------------------------------------------------------------
-# export and parity
-# --------------------------------------------------------------------------
 
 
 def export_onnx(module: nn.Module, out_file: str,
@@ -406,14 +220,9 @@ def verify_onnx(onnx_file: str, reference: nn.Module,
     return results
 
 
-def _count_bn(model: nn.Module) -> int:
-    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm)
-               for m in model.modules())
-
-
 def export_config(config, out_file: str, checkpoint: Optional[str] = None,
                   target: str = 'model', shape: Sequence[int] = None,
-                  batch: int = 1, opset: int = DEFAULT_OPSET,
+                  batch_size: int = 1, opset: int = DEFAULT_OPSET,
                   verify: bool = True, dynamic_hw: bool = True,
                   tol: float = DEFAULT_TOL, seed: int = 0,
                   cfg_options: Optional[dict] = None,
@@ -422,7 +231,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     """Config -> deploy form (BN fused) -> ONNX -> onnxruntime parity.
 
     Verification runs the export at the export shape and, with
-    ``verify_dynamic``, at batch ``batch + 1`` (dynamic batch) and, with
+    ``verify_dynamic``, at batch ``batch_size + 1`` (dynamic batch) and, with
     ``dynamic_hw``, at a second spatial size (``+32`` in H, ``+64`` in W),
     each against the *unfused* eval-mode PyTorch model.
 
@@ -437,7 +246,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
         folded), ``checks`` (see :func:`verify_onnx`; empty without
         ``verify``), ``ok``.
     """
-    from .models import fuse_model
+    from ..models import fuse_model
 
     require_onnx()
     if verify:
@@ -462,16 +271,16 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     fuse_model(deploy.model)
     n_left = _count_bn(deploy)
     with torch.no_grad():
-        raw = deploy.raw(torch.zeros(batch, 3, h, w))
+        raw = deploy.raw(torch.zeros(batch_size, 3, h, w))
     names = _output_names(kind, raw)
-    info = export_onnx(deploy, out_file, (batch, 3, h, w), opset=opset,
+    info = export_onnx(deploy, out_file, (batch_size, 3, h, w), opset=opset,
                        dynamic_batch=True, dynamic_hw=dynamic_hw,
                        output_names=names)
-    shapes = [(batch, 3, h, w)]
+    shapes = [(batch_size, 3, h, w)]
     if verify_dynamic:
-        shapes.append((batch + 1, 3, h, w))
+        shapes.append((batch_size + 1, 3, h, w))
         if dynamic_hw:
-            shapes.append((batch, 3, h + 32, w + 64))
+            shapes.append((batch_size, 3, h + 32, w + 64))
     checks = verify_onnx(out_file, reference, shapes, names, tol, seed) \
         if verify else []
     return dict(
@@ -512,92 +321,3 @@ def format_report(report: Dict) -> str:
                 f"max_rel {r['max_rel']:.2e}  max_abs {r['max_abs']:.2e}  "
                 f"{'ok' if r['ok'] else 'FAIL'}")
     return '\n'.join(lines)
-
-
-# --------------------------------------------------------------------------
-# fused / channels-last / compiled forms
-# --------------------------------------------------------------------------
-
-
-def deploy_forms(model: nn.Module, forms: Sequence[str] = (
-        'eval', 'fused', 'channels_last', 'fused_channels_last'),
-                 compile_backend: Optional[str] = None
-                 ) -> Dict[str, nn.Module]:
-    """Copies of ``model`` (eval mode) in the requested inference forms.
-
-    Forms: ``'eval'`` (as is), ``'fused'`` (BN folded), ``'channels_last'``
-    (NHWC weights; feed NHWC inputs for speed -- the outputs are the same
-    values either way), ``'fused_channels_last'``, and any of these with a
-    ``'compiled_'`` prefix (``torch.compile`` with ``compile_backend``,
-    default inductor).
-    """
-    from .models import fuse_model
-
-    out = {}
-    for form in forms:
-        base = form[len('compiled_'):] if form.startswith('compiled_') \
-            else form
-        m = copy.deepcopy(model).eval()
-        if base not in ('eval', 'fused', 'channels_last',
-                        'fused_channels_last'):
-            raise ValueError(f'unknown form {form!r}')
-        if 'fused' in base:
-            fuse_model(m)
-        if 'channels_last' in base:
-            m = m.to(memory_format=torch.channels_last)
-        if form.startswith('compiled_'):
-            m = torch.compile(m, backend=compile_backend or 'inductor')
-        out[form] = m
-    return out
-
-
-def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
-               rounds: int = 5, warmup: int = 1, seed: int = 0) -> Dict:
-    """CPU latency of inference forms (see :func:`deploy_forms`), timed in
-    interleaved rounds (form 1, 2, ..., n, then again), so that drifts of a
-    busy machine hit every form alike.
-
-    The first call of each form (``first_call_s``: compilation for compiled
-    forms) is untimed; then ``warmup`` untimed rounds. Channels-last forms
-    get an NHWC input. Also checks each form's outputs against the first
-    form's (``max_rel``).
-
-    Returns:
-        dict: form -> dict(median_s, min_s, ratio (median over rounds of
-        this form's time / the first form's, same round), first_call_s,
-        max_rel).
-    """
-    import time
-
-    from .benchmark import time_interleaved
-
-    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(
-        seed))
-    names = list(forms)
-    fns, firsts, outs = [], {}, {}
-    for name in names:
-        inp = x.contiguous(memory_format=torch.channels_last) \
-            if 'channels_last' in name else x
-        model = forms[name]
-
-        def fn(model=model, inp=inp):
-            with torch.no_grad():
-                return model(inp)
-
-        t0 = time.perf_counter()
-        outs[name] = _flatten(fn())
-        firsts[name] = time.perf_counter() - t0
-        fns.append(fn)
-    lat = time_interleaved(fns, rounds=rounds, warmup=warmup)
-    ref = lat[0]
-    result = {}
-    for name, t in zip(names, lat):
-        result[name] = dict(
-            median_s=float(np.median(t)),
-            min_s=float(np.min(t)),
-            ratio=float(np.median(t / ref)),
-            first_call_s=firsts[name],
-            max_rel=max(
-                max_rel_err(a, b) for a, b in zip(outs[names[0]],
-                                                  outs[name])))
-    return result

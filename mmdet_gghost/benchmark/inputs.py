@@ -1,0 +1,146 @@
+"""Inputs of a benchmark run: synthetic batches, batches of the config's
+test dataloader (both built before timing: data loading is not what is
+timed), and the per-model score threshold for synthetic images.
+
+Why a calibrated threshold: without a checkpoint every model gets its own
+from-scratch initialisation, under which RetinaNet's classifier predicts the
+prior probability (0.01) everywhere -- below the config's ``score_thr``
+(0.05), so no box would reach NMS; a trained model on busy images sends
+thousands. Scores on synthetic noise are meaningless for trained weights as
+well. With synthetic inputs the threshold is therefore *calibrated* per
+model (``score_thr='auto'``, :func:`calibrate_score_thr`): it is set so that
+a fixed fraction ``candidate_fraction`` (default 1 %) of the (anchor, class)
+pairs of each image pass it. For RetinaNet at 800x1333 that is ~161k of
+16.1M pairs; every FPN level then still fills its ``nms_pre`` (1000)
+candidates (P7 nearly: ~560), NMS sees ~4.6k boxes and ``max_per_img``
+(100) come out -- the full post-processing load of a busy image, the same
+for every model. ``score_thr=0`` is still available but is *not* realistic:
+then mmdet's ``filter_scores_and_topk`` sorts every one of the 16M scores
+(~1 s per image on 2 CPU cores, the same for every model), which no
+trained detector does at its 0.05 threshold. Detectors without a dense
+head to calibrate (two-stage) use 0. With ``--data`` the config's threshold
+is kept.
+"""
+import copy
+import itertools
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .settings import UsageError
+
+__all__ = ['DEFAULT_SHAPES', 'make_inputs', 'make_data_inputs',
+           'calibrate_score_thr']
+
+DEFAULT_SHAPES = {'det': (800, 1333), 'cls': (224, 224)}
+
+
+def make_inputs(task: str,
+                shape: Sequence[int],
+                batch_size: int = 1,
+                num_batches: int = 1,
+                seed: int = 0) -> List[dict]:
+    """Synthetic batches in the format a dataloader hands to ``test_step``.
+
+    Args:
+        task: ``'det'`` (adds ``DetDataSample`` metainfo: ``img_shape`` =
+            ``ori_shape`` = shape, ``scale_factor`` 1) or ``'cls'``.
+        shape: ``(H, W)`` of every image.
+
+    Returns:
+        list of ``num_batches`` dicts ``{'inputs': [uint8 tensor (3, H, W)] *
+        batch_size, 'data_samples': [...] or None}`` on the CPU (moving them
+        to the device is part of the data preprocessor, as in testing).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for b in range(num_batches):
+        imgs = [
+            torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
+            for _ in range(batch_size)
+        ]
+        samples = None
+        if task == 'det':
+            from mmdet.structures import DetDataSample
+            samples = [
+                DetDataSample(
+                    metainfo=dict(
+                        img_id=b * batch_size + i,
+                        img_shape=(h, w),
+                        ori_shape=(h, w),
+                        scale_factor=(1.0, 1.0))) for i in range(batch_size)
+            ]
+        batches.append(dict(inputs=imgs, data_samples=samples))
+    return batches
+
+
+def make_data_inputs(cfg,
+                     scope: str,
+                     batch_size: int = 1,
+                     num_batches: int = 4) -> List[dict]:
+    """Load ``num_batches`` batches of the config's test dataloader.
+
+    They are loaded once, before timing (loading is not what we measure).
+    """
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    loader_cfg = copy.deepcopy(cfg.test_dataloader)
+    loader_cfg.update(
+        batch_size=batch_size, num_workers=0, persistent_workers=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+        batches = list(itertools.islice(iter(loader), num_batches))
+    if not batches:
+        raise UsageError('the test dataloader yielded no batch')
+    return batches
+
+
+def calibrate_score_thr(model: nn.Module,
+                        batch: dict,
+                        candidate_fraction: float = 0.01) -> Optional[float]:
+    """The score threshold at which ``candidate_fraction`` of the (anchor,
+    class) pairs of every image in ``batch`` pass, for a dense detector.
+
+    Runs preprocessor, network and head once (no post-processing), scores
+    every pair as the head's post-processing does (sigmoid, or softmax
+    without the background column) and returns a value just below the
+    ``ceil(fraction * pairs)``-th largest score of the image with the
+    lowest such score, so that at least that many pairs pass
+    ``scores > score_thr`` in every image.
+
+    Returns:
+        float | None: the threshold, or ``None`` for models without a
+        single-stage dense ``bbox_head`` (e.g. two-stage detectors).
+    """
+    if not 0 < candidate_fraction <= 1:
+        raise UsageError('candidate_fraction must be in (0, 1], got '
+                         f'{candidate_fraction}')
+    head = getattr(model, 'bbox_head', None)
+    if head is None or getattr(model, 'roi_head', None) is not None or \
+            not hasattr(head, 'cls_out_channels'):
+        return None
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, False)
+        outs = head(model.extract_feat(data['inputs']))
+    cls_scores = outs[0]
+    if not isinstance(cls_scores, (list, tuple)) or \
+            not torch.is_tensor(cls_scores[0]) or cls_scores[0].dim() != 4:
+        return None
+    channels = head.cls_out_channels
+    per_image = []
+    for level in cls_scores:  # (N, A * C, H, W)
+        n = level.shape[0]
+        s = level.float().permute(0, 2, 3, 1).reshape(n, -1, channels)
+        if getattr(head, 'use_sigmoid_cls', True):
+            s = s.sigmoid()
+        else:
+            s = s.softmax(-1)[..., :-1]
+        per_image.append(s.reshape(n, -1))
+    scores = torch.cat(per_image, dim=1)  # (N, pairs)
+    k = max(1, int(np.ceil(candidate_fraction * scores.shape[1])))
+    kth = scores.topk(k, dim=1).values[:, -1].min()
+    # strictly below the k-th score: the filter is ``scores > score_thr``
+    return float(np.nextafter(np.float32(kth.item()), np.float32(0)))

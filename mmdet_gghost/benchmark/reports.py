@@ -1,0 +1,286 @@
+"""Reports of a benchmark run: the console/Markdown table, the JSON and
+CSV files, the accuracy-vs-speed plot, and the metric read from a
+``tools/test.py`` results file."""
+import csv
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..analysis import format_count
+from .settings import UsageError, check_file
+
+__all__ = ['METRIC_KEYS', 'load_metric', 'CSV_FIELDS', 'NOTES', 'table_rows',
+           'make_console', 'print_table', 'write_reports', 'plot_map_vs_fps',
+           'to_plain']
+
+
+def to_plain(obj):
+    """ConfigDict/tuples -> JSON-serialisable builtins."""
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    return obj
+
+
+METRIC_KEYS = ('coco/bbox_mAP', 'bbox_mAP', 'pascal_voc/mAP', 'mAP',
+               'accuracy/top1', 'top1')
+
+
+def load_metric(path: str, key: Optional[str] = None):
+    """Read a metric from a ``tools/test.py`` results JSON.
+
+    Accepts ``{"metrics": {...}}``, a flat ``{"coco/bbox_mAP": ...}`` dict,
+    or mmengine's JSON-lines logs (last line holding the key wins).
+
+    Args:
+        key: metric name; default: the first of :data:`METRIC_KEYS` present.
+
+    Returns:
+        tuple[str, float]: the key used and its value.
+    """
+    check_file(path, 'Eval results file')
+    with open(path) as f:
+        text = f.read()
+    try:
+        records = [json.loads(text)]
+    except json.JSONDecodeError:
+        records = [json.loads(line) for line in text.splitlines()
+                   if line.strip()]
+    dicts = []
+    for rec in records:
+        if isinstance(rec, dict):
+            metrics = rec.get('metrics', rec)
+            if isinstance(metrics, dict):
+                dicts.append(metrics)
+    keys = [key] if key else list(METRIC_KEYS)
+    for d in reversed(dicts):
+        for k in keys:
+            if k in d and isinstance(d[k], (int, float)):
+                return k, float(d[k])
+    raise UsageError(f'{path}: no metric {" / ".join(keys)} found '
+                   '(use --metric-key)')
+
+
+# one row per model; the CSV has exactly these columns in this order
+CSV_FIELDS = [
+    'name', 'config', 'checkpoint', 'task', 'input_shape', 'batch_size',
+    'rounds', 'params', 'macs', 'activations', 'ops', 'bn_fused',
+    'dets_per_img',
+    'score_thr', 'first_call_s', 'outputs_finite', 'median_ms', 'mean_ms', 'p10_ms',
+    'p90_ms', 'fps', 'fps_ratio', 'fps_ratio_p10', 'fps_ratio_p90',
+    'gflops_per_s', 'metric_key', 'metric'
+]
+
+NOTES = [
+    'latency = wall-clock time of one call ({what}); median, p10, p90 over '
+    'the timed rounds',
+    'FPS = batch size / median latency',
+    'ratio = median over rounds of (FPS of the model / FPS of the first '
+    'model in the same round); models were timed interleaved, round by round',
+    'params / MACs / activations: mmengine analysis of the network part '
+    '(traced in tensor mode, no post-processing), per image at the input '
+    'shape; 1 MAC = one multiply-add; BN ops not counted in MACs',
+    'ops: device-launching aten ops of one forward of the network part in '
+    'the benchmarked form, batch 1 (views and allocations excluded; '
+    'mmdet_gghost.analysis.count_ops)',
+    'GFLOP/s (achieved) = 2 x MACs x batch / median latency',
+]
+
+
+def _fmt(v, nd=2):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return '-'
+    if isinstance(v, bool):
+        return 'yes' if v else 'no'
+    if isinstance(v, float):
+        return f'{v:.{nd}f}'
+    return str(v)
+
+
+# (header, key, formatter) of the console / Markdown table
+_TABLE_COLUMNS = [
+    ('model', 'name', str),
+    ('params', 'params', format_count),
+    ('MACs', 'macs', format_count),
+    ('acts', 'activations', format_count),
+    ('ops', 'ops', lambda v: '-' if v is None else str(v)),
+    ('BN fused', 'bn_fused', _fmt),
+    ('score thr', 'score_thr', lambda v: '-' if v is None else f'{v:.4g}'),
+    ('dets/img', 'dets_per_img', lambda v: _fmt(v, 1)),
+    ('median ms', 'median_ms', _fmt),
+    ('p10 ms', 'p10_ms', _fmt),
+    ('p90 ms', 'p90_ms', _fmt),
+    ('FPS', 'fps', _fmt),
+    ('ratio', 'fps_ratio', lambda v: _fmt(v, 3)),
+    ('GFLOP/s', 'gflops_per_s', lambda v: _fmt(v, 1)),
+    ('metric', 'metric', lambda v: _fmt(v, 3)),
+]
+
+
+def table_rows(rows: Sequence[dict]) -> List[List[str]]:
+    """Formatted cells of the console/Markdown table (header first)."""
+    optional = ('metric', 'score_thr')  # shown only when some row has one
+    cols = [c for c in _TABLE_COLUMNS
+            if c[1] not in optional or any(r.get(c[1]) is not None
+                                           for r in rows)]
+    out = [[c[0] for c in cols]]
+    for r in rows:
+        out.append([c[2](r.get(c[1])) for c in cols])
+    return out
+
+
+def make_console():
+    """A rich console wide enough for the table also when piped to a file
+    (rich falls back to 80 columns without a terminal)."""
+    import shutil
+
+    from rich.console import Console
+    width = max(shutil.get_terminal_size((160, 24)).columns, 160)
+    return Console(width=width, log_path=False)
+
+
+def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
+    """Print the results as a rich table."""
+    from rich.table import Table
+    cells = table_rows(rows)
+    table = Table(
+        title=_title(settings),
+        caption='ratio: median of per-round FPS ratios to the first model; '
+        'GFLOP/s = 2 x MACs x batch / median latency',
+        caption_justify='left')
+    for i, h in enumerate(cells[0]):
+        table.add_column(h, justify='left' if i == 0 else 'right')
+    for r in cells[1:]:
+        table.add_row(*r)
+    (console or make_console()).print(table)
+
+
+def _title(settings: dict) -> str:
+    flags = [f'{k}' for k in ('fuse_conv_bn', 'channels_last', 'amp',
+                              'compile', 'cuda_graphs') if settings.get(k)]
+    if settings.get('compile_mode'):
+        flags.append(f'mode={settings["compile_mode"]}')
+    return (f'{settings.get("task", "full")} inference on '
+            f'{settings.get("device", "?")}, batch '
+            f'{settings.get("batch_size", "?")}, '
+            f'{settings.get("rounds", "?")} rounds'
+            + (f' [{", ".join(flags)}]' if flags else ''))
+
+
+def write_reports(out_dir: str,
+                  rows: Sequence[dict],
+                  env: dict,
+                  settings: dict,
+                  extra: Optional[dict] = None) -> Dict[str, str]:
+    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``.
+
+    The JSON holds everything (rows incl. raw per-round latencies under
+    ``latencies_ms`` if present, env, settings, ``extra``); the CSV holds
+    :data:`CSV_FIELDS` of each row at full precision; the Markdown file is
+    the console table plus environment and settings.
+
+    Returns:
+        dict: ``{'json': path, 'csv': path, 'md': path}``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {
+        k: osp.join(out_dir, f'benchmark.{k}')
+        for k in ('json', 'csv', 'md')
+    }
+    doc = dict(
+        settings=to_plain(settings),
+        env=to_plain(env),
+        results=to_plain(list(rows)),
+        **to_plain(extra or {}))
+    with open(paths['json'], 'w') as f:
+        json.dump(doc, f, indent=2)
+    with open(paths['csv'], 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS,
+                                extrasaction='ignore')
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({
+                k: ('x'.join(map(str, r[k])) if isinstance(
+                    r.get(k), (list, tuple)) else r.get(k))
+                for k in CSV_FIELDS
+            })
+    cells = table_rows(rows)
+    what = ('model.test_step: preprocess + forward + post-processing/NMS'
+            if settings.get('task', 'full') == 'full' else
+            'backbone forward')
+    lines = [f'# Benchmark: {_title(settings)}', '']
+    lines.append('| ' + ' | '.join(cells[0]) + ' |')
+    lines.append('|' + '|'.join(['---'] + ['---:'] *
+                                (len(cells[0]) - 1)) + '|')
+    for c in cells[1:]:
+        lines.append('| ' + ' | '.join(c) + ' |')
+    lines += ['', '## Notes', '']
+    lines += [f'- {n.format(what=what)}' for n in NOTES]
+    if settings.get('detections_note'):
+        lines.append(f'- {settings["detections_note"]}')
+    lines += ['', '## Models', '']
+    for r in rows:
+        lines.append(f'- **{r["name"]}**: config `{r.get("config")}`, '
+                     f'weights `{r.get("checkpoint") or "init_weights()"}`'
+                     f', input {_fmt_shape(r.get("input_shape"))}'
+                     + (f', first call {r["first_call_s"]:.2f} s'
+                        if r.get('first_call_s') is not None else ''))
+    lines += ['', '## Settings', '']
+    lines += [f'- {k}: `{v}`' for k, v in settings.items()]
+    lines += ['', '## Environment', '']
+    lines += [f'- {k}: `{v}`' for k, v in env.items()]
+    with open(paths['md'], 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return paths
+
+
+def _fmt_shape(shape) -> str:
+    return 'x'.join(map(str, shape)) if shape else '-'
+
+
+def plot_map_vs_fps(names: Sequence[str],
+                    fps: Sequence[float],
+                    metrics: Sequence[float],
+                    out_path: Optional[str] = None,
+                    metric_name: str = 'mAP',
+                    title: Optional[str] = None):
+    """Accuracy vs speed scatter, one labelled point per model.
+
+    Uses matplotlib's object API with the Agg canvas (no global backend
+    switch, no display needed).
+
+    Returns:
+        tuple: ``(fig, ax)``; ``ax.collections[0]`` holds the points.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    if not (len(names) == len(fps) == len(metrics)):
+        raise ValueError('names, fps and metrics must have the same length')
+    fig = Figure(figsize=(6, 4.5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    colors = [f'C{i % 10}' for i in range(len(names))]
+    ax.scatter(list(fps), list(metrics), c=colors, s=60, zorder=3)
+    for name, x, y in zip(names, fps, metrics):
+        ax.annotate(
+            name, (x, y),
+            textcoords='offset points',
+            xytext=(6, 6),
+            fontsize=9)
+    ax.set_xlabel('FPS (images / s, higher is better)')
+    ax.set_ylabel(metric_name)
+    ax.grid(True, alpha=0.3)
+    ax.margins(x=0.25, y=0.25)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    if out_path:
+        os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+        fig.savefig(out_path)
+    return fig, ax

@@ -1,0 +1,287 @@
+"""One benchmark run: :func:`run_benchmark` builds every config's model and
+inputs, times them together (:mod:`.timing`), adds complexity, detections
+and metrics, and writes the reports.
+
+What is timed (``task='full'``, the default): ``model.test_step(batch)``,
+i.e. data preprocessor (to device, normalise, pad) + network forward +
+post-processing (box decoding, NMS) -- exactly what mmengine's test loop
+runs per batch. Data *loading* is excluded: batches are built (synthetic) or
+loaded (``data``) before timing and reused. ``task='backbone'`` times the
+backbone alone on the already preprocessed tensor. The mean number of
+detections per image after NMS is reported per model (``dets/img``).
+"""
+import dataclasses
+import functools
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import torch
+
+from ..analysis import complexity_report
+from .env import collect_env
+from .inputs import (DEFAULT_SHAPES, calibrate_score_thr, make_data_inputs,
+                     make_inputs)
+from .models import load_model, override_test_cfg
+from .reports import (_fmt_shape, _title, load_metric, make_console,
+                      plot_map_vs_fps, print_table, write_reports)
+from .settings import BenchmarkSettings, UsageError
+from .steps import (compile_parts, count_detections, make_step_fn,
+                    outputs_finite)
+from .timing import summarize, sync_for, time_first_call, time_interleaved
+
+__all__ = ['run_benchmark']
+
+
+def _restores_torch_settings(fn):
+    """Run ``fn`` and put back what it may change process-wide: torch's
+    thread count and ``cudnn.benchmark`` (a caller such as the demo trains
+    afterwards in the same process)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        cudnn_benchmark = torch.backends.cudnn.benchmark
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+            torch.backends.cudnn.benchmark = cudnn_benchmark
+    return wrapper
+
+
+@_restores_torch_settings
+def run_benchmark(configs: Sequence[str],
+                  settings: Optional[BenchmarkSettings] = None,
+                  *,
+                  console=None,
+                  **overrides) -> dict:
+    """Benchmark several configs against each other (see module doc).
+
+    Args:
+        configs: mmdet/mmpretrain config files; the first one is the
+            reference of the FPS ratio.
+        settings: the run's options (default ``BenchmarkSettings()``).
+        console: a rich console for the log and table (default
+            :func:`make_console`).
+        **overrides: fields of :class:`BenchmarkSettings` replacing those
+            of ``settings`` (``run_benchmark(configs, rounds=3)``).
+
+    Returns:
+        dict(rows=[...], env={...}, settings={...}, paths={...},
+        complexity={name: report}, figure=(fig, ax) or None).
+
+    Raises:
+        FileNotFoundError: a config, checkpoint or eval-results file is
+            missing (checked before anything is built).
+        UsageError: inconsistent options (a ``ValueError``).
+        CheckpointMismatchError: a checkpoint does not fit its config's
+            model (unless ``allow_partial_checkpoint``).
+    """
+    s = _merge(settings, overrides).validate(configs)
+    console = console or make_console()
+    if s.threads:
+        torch.set_num_threads(int(s.threads))
+    if s.is_cuda:
+        # let cuDNN pick the fastest algorithm per conv shape (mmdet's
+        # env_cfg.cudnn_benchmark); the warm-up rounds absorb the search
+        torch.backends.cudnn.benchmark = bool(s.cudnn_benchmark)
+    record = s.record()
+    entries = []
+    for i, cfg_path in enumerate(configs):
+        entries += _build_entries(i, cfg_path, s, console)
+    sync = sync_for(s.device)
+    _first_calls(entries, s.task, sync, console)
+    lats = _time_rounds([e['fn'] for e in entries], s, sync, console)
+    rows = _rows(entries, lats, s)
+    if s.task == 'full' and any(r['dets_per_img'] is not None for r in rows):
+        record['detections_note'] = _detections_note(s)
+    return _report(rows, entries, record, s, console)
+
+
+def _merge(settings: Optional[BenchmarkSettings],
+           overrides: dict) -> BenchmarkSettings:
+    settings = settings or BenchmarkSettings()
+    fields = {f.name for f in dataclasses.fields(BenchmarkSettings)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f'run_benchmark: unknown option(s) {unknown}')
+    return dataclasses.replace(settings, **overrides)
+
+
+def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
+                   console) -> List[dict]:
+    """The timing entry of config ``i`` (model, inputs, step function,
+    complexity), followed by its ONNX Runtime entry with ``onnxruntime``."""
+    name, full = s.names[i], s.task == 'full'
+    console.log(f'building {name} from {cfg_path}')
+    thr = s.fixed_score_thr if full else None
+    model, cfg, info = load_model(
+        cfg_path, s.checkpoints[i], device=s.device, fuse=s.fuse_conv_bn,
+        channels_last=s.channels_last, score_thr=thr,
+        max_per_img=s.max_per_img if full else None,
+        allow_partial_checkpoint=s.allow_partial_checkpoint)
+    if s.data:
+        batches = make_data_inputs(cfg, info['scope'], s.batch_size,
+                                   s.data_batches)
+    else:
+        batches = make_inputs(info['task'], s.shape or
+                              DEFAULT_SHAPES[info['task']], s.batch_size)
+    if s.calibrate and info['task'] == 'det':
+        cal = calibrate_score_thr(model, batches[0], s.candidate_fraction)
+        if cal is not None and override_test_cfg(
+                model.bbox_head.test_cfg, 'score_thr', cal):
+            thr = cal
+    with torch.no_grad():
+        net_in = model.data_preprocessor(batches[0], False)['inputs']
+    in_shape = [1] + list(net_in.shape[1:])
+    report = _complexity(model, in_shape, name, s, console)
+    _runtime_form(model, s)
+    entry = dict(name=name, model=model, info=info, in_shape=in_shape,
+                 score_thr=thr, report=report,
+                 fn=make_step_fn(model, batches, s.task, s.amp,
+                                 s.channels_last))
+    if not s.onnxruntime:
+        return [entry]
+    # same weights, test_cfg and images, next row
+    from ..deploy.ort_runtime import onnxruntime_entry
+    console.log(f'exporting {name} to ONNX Runtime (mmdeploy)')
+    return [entry, onnxruntime_entry(
+        entry, cfg_path, s.checkpoints[i], batches, thr, s.max_per_img,
+        s.out_dir and osp.join(s.out_dir, 'onnx', name))]
+
+
+def _complexity(model, in_shape, name, s: BenchmarkSettings,
+                console) -> Optional[dict]:
+    """Params/MACs/activations/ops of the timed part (before compiling)."""
+    if not s.complexity:
+        return None
+    console.log(f'counting complexity of {name} at {_fmt_shape(in_shape)}')
+    target = model.backbone if s.task == 'backbone' else model
+    return complexity_report(target, in_shape, bn_fused=s.fuse_conv_bn)
+
+
+def _runtime_form(model, s: BenchmarkSettings) -> None:
+    """``torch.compile`` or CUDA graphs on the network part, in place."""
+    if s.compile:
+        compile_parts(model, s.task, s.compile_mode)
+    if s.cuda_graphs:
+        from ..cuda_graphs import enable_cuda_graphs
+        try:
+            enable_cuda_graphs(model, s.task)
+        except ValueError as e:
+            raise UsageError(f'--cuda-graphs: {e}') from None
+
+
+def _first_calls(entries: List[dict], task: str, sync, console) -> None:
+    """One untimed call per model: compile time (with ``compile``) or lazy
+    init, and the detections-after-NMS count of these inputs."""
+    for e in entries:
+        e['first_call_s'], out = time_first_call(e['fn'], sync)
+        e['dets'] = (count_detections(out) if task == 'full'
+                     and isinstance(out, (list, tuple)) else None)
+        if e['dets'] == 0:
+            console.log(f'[yellow]note: no box survives post-processing '
+                        f'for {e["name"]} (score_thr {e["score_thr"]!r}); NMS '
+                        'then costs ~nothing. Use --score-thr 0 or a trained '
+                        'checkpoint for a realistic load')
+        e['finite'] = outputs_finite(out)
+        if not e['finite']:
+            console.log(f'[red]warning: {e["name"]} produced non-finite '
+                        'outputs (inf/NaN): its timing may not be '
+                        'representative')
+
+
+def _time_rounds(fns, s: BenchmarkSettings, sync, console):
+    """Warm-up and timed interleaved rounds, with a progress bar unless
+    ``progress`` is off."""
+    if not s.progress:
+        return time_interleaved(fns, s.rounds, warmup=s.warmup, sync=sync)
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                               TextColumn, TimeRemainingColumn)
+    with Progress(TextColumn('[bold]timing'), BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        job = bar.add_task('timing', total=s.warmup + s.rounds)
+        for _ in range(s.warmup):  # visible warmup, then timed rounds
+            time_interleaved(fns, rounds=0, warmup=1)
+            bar.advance(job)
+        return time_interleaved(fns, s.rounds, warmup=0, sync=sync,
+                                on_round=lambda r: bar.advance(job))
+
+
+def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
+    """One result row per entry: timing statistics, complexity, detections,
+    first call and metric."""
+    macs = [e['report']['total']['macs'] if e['report'] else None
+            for e in entries]
+    eval_results = s.eval_results
+    if s.onnxruntime:  # ONNX Runtime rows: no metric of their own
+        eval_results = [x for ev in eval_results for x in (ev, None)]
+    rows = summarize(lats, s.batch_size, [e['name'] for e in entries], macs)
+    for e, r, lat, ev in zip(entries, rows, lats, eval_results):
+        total = e['report']['total'] if e['report'] else {}
+        r.update(
+            config=e['info']['config'],
+            checkpoint=e['info']['checkpoint'],
+            task=s.task,
+            input_shape=e['in_shape'],
+            params=total.get('params'),
+            macs=total.get('macs'),
+            activations=total.get('activations'),
+            ops=total.get('ops'),
+            bn_fused=e['info']['bn_fused'],
+            dets_per_img=e['dets'],
+            score_thr=e['score_thr'],
+            first_call_s=e['first_call_s'],
+            outputs_finite=e['finite'],
+            metric_key=None,
+            metric=None,
+            latencies_ms=[float(x) * 1e3 for x in lat])
+        if ev is not None:
+            r['metric_key'], r['metric'] = load_metric(ev, s.metric_key)
+    return rows
+
+
+def _detections_note(s: BenchmarkSettings) -> str:
+    """What the ``dets/img`` column means for this run's threshold."""
+    head = 'dets/img = mean boxes per image after NMS on these inputs; '
+    if s.calibrate:
+        return head + (
+            f'score_thr calibrated per model (column score_thr) so that '
+            f'{s.candidate_fraction:g} of the (anchor, class) pairs of each '
+            'image pass it: every model post-processes the same share of '
+            'candidates, a busy image\'s load (see mmdet_gghost/'
+            'benchmark/inputs.py)')
+    if s.fixed_score_thr == 0.0:
+        return head + (
+            'score_thr forced to 0: NMS gets a full candidate set, and '
+            'every score of the image is sorted first (mmdet '
+            'filter_scores_and_topk), heavier than any trained detector '
+            'at its threshold')
+    return head + f'score_thr={s.fixed_score_thr}'
+
+
+def _report(rows, entries, record: dict, s: BenchmarkSettings,
+            console) -> dict:
+    """Print the table; write the files and the plot that were asked for."""
+    env = collect_env(s.device)
+    print_table(rows, record, console)
+    result = dict(rows=rows, env=env, settings=record,
+                  complexity={e['name']: e['report'] for e in entries},
+                  paths={}, figure=None)
+    if s.out_dir:
+        result['paths'] = write_reports(
+            s.out_dir, rows, env, record,
+            extra=dict(complexity=result['complexity']))
+    if s.plot:
+        pts = [r for r in rows if r['metric'] is not None]
+        metric_names = sorted({r['metric_key'] for r in pts})
+        result['figure'] = plot_map_vs_fps(
+            [r['name'] for r in pts], [r['fps'] for r in pts],
+            [r['metric'] for r in pts], s.plot,
+            metric_name=' / '.join(metric_names) or 'mAP',
+            title=_title(record))
+        result['paths']['plot'] = s.plot
+    for p in result['paths'].values():
+        console.log(f'wrote {p}')
+    return result

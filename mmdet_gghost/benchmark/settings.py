@@ -1,0 +1,231 @@
+"""The benchmark's options as one object: :class:`BenchmarkSettings`
+(defaults, validation with one clear message naming the option, and the
+defaults that depend on the device)."""
+import dataclasses
+import os.path as osp
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+__all__ = ['UsageError', 'BenchmarkSettings', 'check_file']
+
+
+class UsageError(ValueError):
+    """Inconsistent options or unusable inputs (reported without trace)."""
+
+
+def check_file(path: Optional[str], what: str) -> None:
+    """``FileNotFoundError`` naming ``what`` and ``path`` if it is given
+    and is not a file."""
+    if path is not None and not osp.isfile(str(path)):
+        raise FileNotFoundError(f'{what} not found: {path}')
+
+
+# Smallest valid value of each count option, and its CLI flag.
+_COUNT_OPTIONS = dict(batch_size=('--batch-size', 1),
+                      threads=('--threads', 1), warmup=('--warmup', 0),
+                      rounds=('--rounds', 1),
+                      data_batches=('--data-batches', 1),
+                      max_per_img=('--max-per-img', 1))
+
+# CPU: one RetinaNet-R34 call at 800x1333 takes ~8 s on 2 cores, so the
+# default CPU run is short (raise --rounds on a bigger machine)
+_DEFAULT_WARMUP = dict(cpu=1, cuda=20)
+_DEFAULT_ROUNDS = dict(cpu=6, cuda=100)
+
+
+@dataclasses.dataclass
+class BenchmarkSettings:
+    """Everything a benchmark run can be told besides its configs (the
+    options of ``tools/benchmark.py``; see there for each one's meaning).
+
+    ``warmup``/``rounds`` ``None``: 1/6 on the CPU, 20/100 on CUDA.
+    ``score_thr``: ``'auto'`` (calibrated on synthetic inputs, the config's
+    with ``data``), ``None`` (the config's) or a number. Per-config lists
+    (``checkpoints``, ``names``, ``eval_results``) take ``'none'``/``'-'``
+    as "not given".
+    """
+    checkpoints: Optional[Sequence[Optional[str]]] = None
+    names: Optional[Sequence[str]] = None
+    task: str = 'full'
+    shape: Optional[Sequence[int]] = None
+    data: bool = False
+    data_batches: int = 4
+    device: str = 'cpu'
+    threads: Optional[int] = None
+    warmup: Optional[int] = None
+    rounds: Optional[int] = None
+    batch_size: int = 1
+    fuse_conv_bn: bool = False
+    channels_last: bool = False
+    amp: bool = False
+    compile: bool = False
+    compile_mode: Optional[str] = None
+    cuda_graphs: bool = False
+    cudnn_benchmark: bool = False
+    score_thr: Union[float, str, None] = 'auto'
+    candidate_fraction: float = 0.01
+    max_per_img: Optional[int] = None
+    complexity: bool = True
+    eval_results: Optional[Sequence[Optional[str]]] = None
+    metric_key: Optional[str] = None
+    out_dir: Optional[str] = None
+    plot: Optional[str] = None
+    progress: bool = True
+    onnxruntime: bool = False
+    allow_partial_checkpoint: bool = False
+
+    @property
+    def is_cuda(self) -> bool:
+        return str(self.device).startswith('cuda')
+
+    @property
+    def calibrate(self) -> bool:
+        """Calibrate each dense detector's threshold (synthetic images,
+        full task, ``score_thr='auto'``; see :func:`calibrate_score_thr`)."""
+        return self.score_thr == 'auto' and not self.data and \
+            self.task == 'full'
+
+    def validate(self, configs: Sequence[str]) -> 'BenchmarkSettings':
+        """Check the options against each other and the files on disk
+        (before minutes of model building).
+
+        Returns:
+            BenchmarkSettings: a copy with the per-config lists expanded
+            to ``len(configs)``, ``names`` filled in, the device-dependent
+            ``warmup``/``rounds`` defaults set and ``compile`` implied by
+            ``compile_mode``.
+
+        Raises:
+            UsageError: one message naming the offending option.
+            FileNotFoundError: a config, checkpoint or eval-results file.
+        """
+        self._check_counts()
+        n = len(configs)
+        if n == 0:
+            raise UsageError('give at least one config')
+        checkpoints = _per_config(self.checkpoints, n, '--checkpoint')
+        eval_results = _per_config(self.eval_results, n, '--eval-results')
+        for paths, what in ((configs, 'Config file'),
+                            (checkpoints, 'Checkpoint file'),
+                            (eval_results, 'Eval results file')):
+            for p in paths:
+                check_file(p, what)
+        compile = self.compile or self.compile_mode is not None
+        self._check_modes(compile)
+        if self.plot and not any(e is not None for e in eval_results):
+            raise UsageError('--plot draws mAP vs FPS: give --eval-results')
+        names = list(self.names) if self.names else _unique_names(configs)
+        if len(names) != n:
+            raise UsageError(f'--names: give one per config ({n})')
+        if self.calibrate and not 0 < self.candidate_fraction <= 1:
+            raise UsageError('--candidate-fraction must be in (0, 1], got '
+                             f'{self.candidate_fraction}')
+        kind = 'cuda' if self.is_cuda else 'cpu'
+        return dataclasses.replace(
+            self, checkpoints=checkpoints, eval_results=eval_results,
+            names=names, compile=compile,
+            warmup=(_DEFAULT_WARMUP[kind] if self.warmup is None else
+                    int(self.warmup)),
+            rounds=(_DEFAULT_ROUNDS[kind] if self.rounds is None else
+                    int(self.rounds)))
+
+    def _check_counts(self) -> None:
+        """A count option below its minimum (``None`` = default) or a
+        non-positive ``shape``."""
+        for key, (flag, low) in _COUNT_OPTIONS.items():
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or
+                                      not isinstance(value, (int, np.integer))
+                                      or value < low):
+                raise UsageError(f'{flag} must be an integer >= {low}, got '
+                                 f'{value!r}')
+        shape = self.shape
+        if shape is not None and (len(shape) != 2 or any(
+                not isinstance(v, (int, np.integer)) or v < 1
+                for v in shape)):
+            raise UsageError(f'--shape takes two integers H W >= 1, got '
+                             f'{list(shape)}')
+
+    def _check_modes(self, compile: bool) -> None:
+        """Task, device and the runtime options that need one."""
+        if self.task not in ('full', 'backbone'):
+            raise UsageError(
+                f'task must be "full" or "backbone", got {self.task!r}')
+        # --cuda-graphs needs CUDA and excludes --compile (whose
+        # ``reduce-overhead`` mode is the compiler's own CUDA-graph route)
+        if self.cuda_graphs and not self.is_cuda:
+            raise UsageError(
+                f'--cuda-graphs needs a CUDA device (got --device '
+                f'{self.device}); CUDA graphs do not exist on the CPU: use '
+                '--device cuda, or drop --cuda-graphs')
+        if self.cuda_graphs and compile:
+            raise UsageError(
+                '--cuda-graphs and --compile/--compile-mode are two routes '
+                'to the same thing: use --cuda-graphs (eager capture) or '
+                '--compile-mode reduce-overhead')
+        if self.is_cuda and not torch.cuda.is_available():
+            raise UsageError(f'--device {self.device}: CUDA is not '
+                             'available')
+        if self.amp and not self.is_cuda:
+            raise UsageError('--amp is CUDA autocast (float16): use '
+                             '--device cuda')
+        if self.onnxruntime and (self.task != 'full' or self.is_cuda):
+            raise UsageError(
+                '--onnxruntime times the full detector on the CPU (ONNX '
+                'Runtime CPU provider): use --task full and --device cpu')
+
+    def record(self) -> dict:
+        """What the reports say about the run's settings (after
+        :meth:`validate`; ``threads`` = torch's thread count now)."""
+        return dict(
+            task=self.task,
+            device=self.device,
+            batch_size=self.batch_size,
+            shape=list(self.shape) if self.shape else None,
+            inputs='test dataloader' if self.data else
+            'synthetic uint8 noise',
+            warmup=self.warmup,
+            rounds=self.rounds,
+            threads=torch.get_num_threads(),
+            fuse_conv_bn=self.fuse_conv_bn,
+            channels_last=self.channels_last,
+            amp=self.amp,
+            compile=self.compile,
+            onnxruntime=('also each model exported by mmdeploy, in ONNX '
+                         'Runtime (mmdet_gghost/deploy/ort_runtime.py)'
+                         if self.onnxruntime else None),
+            compile_mode=self.compile_mode,
+            cuda_graphs=self.cuda_graphs,
+            cudnn_benchmark=(bool(self.cudnn_benchmark) if self.is_cuda
+                             else None),
+            score_thr=(f'calibrated: {self.candidate_fraction:g} of the '
+                       '(anchor, class) pairs pass' if self.calibrate else
+                       self.fixed_score_thr),
+            max_per_img=self.max_per_img)
+
+    @property
+    def fixed_score_thr(self) -> Optional[float]:
+        """The threshold models are built with: ``'auto'`` -> the config's
+        with ``data`` (``None``), else 0 until calibrated."""
+        if self.score_thr == 'auto':
+            return None if self.data else 0.0
+        return self.score_thr
+
+
+def _unique_names(configs: Sequence[str]) -> List[str]:
+    base = [osp.splitext(osp.basename(str(c)))[0] for c in configs]
+    return [
+        b if base.count(b) == 1 else f'{b}#{i}' for i, b in enumerate(base)
+    ]
+
+
+def _per_config(values, n, what):
+    """Expand an optional per-config list; 'none'/'-' mean "not given"."""
+    if not values:
+        return [None] * n
+    if len(values) != n:
+        raise UsageError(f'{what}: give one per config ({n}), got '
+                         f'{len(values)} (use "none" as placeholder)')
+    return [None if v in (None, 'none', 'None', '-') else v for v in values]

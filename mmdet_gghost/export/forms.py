@@ -1,0 +1,107 @@
+"""Inference forms of one model side by side: eval, BN-fused,
+channels-last and ``torch.compile``'d copies (:func:`deploy_forms`), timed
+against each other by the benchmark's timing core (:func:`time_forms`)."""
+import copy
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..benchmark.timing import (summarize, sync_for, time_first_call,
+                                time_interleaved)
+from .modules import _flatten
+from .onnx_export import max_rel_err
+
+__all__ = ['deploy_forms', 'time_forms']
+
+
+def deploy_forms(model: nn.Module, forms: Sequence[str] = (
+        'eval', 'fused', 'channels_last', 'fused_channels_last'),
+                 compile_backend: Optional[str] = None
+                 ) -> Dict[str, nn.Module]:
+    """Copies of ``model`` (eval mode) in the requested inference forms.
+
+    Forms: ``'eval'`` (as is), ``'fused'`` (BN folded), ``'channels_last'``
+    (NHWC weights; feed NHWC inputs for speed -- the outputs are the same
+    values either way), ``'fused_channels_last'``, and any of these with a
+    ``'compiled_'`` prefix (``torch.compile`` with ``compile_backend``,
+    default inductor).
+    """
+    from ..models import fuse_model
+
+    out = {}
+    for form in forms:
+        base = form[len('compiled_'):] if form.startswith('compiled_') \
+            else form
+        m = copy.deepcopy(model).eval()
+        if base not in ('eval', 'fused', 'channels_last',
+                        'fused_channels_last'):
+            raise ValueError(f'unknown form {form!r}')
+        if 'fused' in base:
+            fuse_model(m)
+        if 'channels_last' in base:
+            m = m.to(memory_format=torch.channels_last)
+        if form.startswith('compiled_'):
+            m = torch.compile(m, backend=compile_backend or 'inductor')
+        out[form] = m
+    return out
+
+
+def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
+               rounds: int = 5, warmup: int = 1, seed: int = 0) -> Dict:
+    """Latency of inference forms (see :func:`deploy_forms`), timed by the
+    benchmark's timing core (:mod:`mmdet_gghost.benchmark.timing`) in
+    interleaved rounds (form 1, 2, ..., n, then again), so that drifts of a
+    busy machine hit every form alike.
+
+    The first call of each form (``first_call_s``: compilation for compiled
+    forms) is untimed; then ``warmup`` untimed rounds. Channels-last forms
+    get an NHWC input. Also checks each form's outputs against the first
+    form's (``max_rel``). The input lives on the device of the first form's
+    parameters (CPU for a form without any); CUDA calls are synchronised.
+
+    Args:
+        input_shape: ``(N, C, H, W)`` of the random input.
+
+    Returns:
+        dict: form -> the row of :func:`~mmdet_gghost.benchmark.summarize`
+        (``median_ms``, ``p10_ms``, ``p90_ms``, ``fps`` (= N / median
+        latency), ``fps_ratio`` = median over rounds of this form's speed
+        / the first form's in the same round -- the benchmark's ratio, > 1
+        is faster ...) plus ``min_ms``, ``first_call_s`` and ``max_rel``.
+    """
+    names = list(forms)
+    device = _device_of(forms[names[0]])
+    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(
+        seed)).to(device)
+    sync = sync_for(device)
+    fns = [_forward_fn(forms[name], x, 'channels_last' in name)
+           for name in names]
+    firsts, outs = zip(*(time_first_call(fn, sync) for fn in fns))
+    lat = time_interleaved(fns, rounds=rounds, warmup=warmup, sync=sync)
+    rows = summarize(lat, int(input_shape[0]), names)
+    ref = _flatten(outs[0])
+    for row, t, first, out in zip(rows, lat, firsts, outs):
+        row.update(min_ms=float(t.min()) * 1e3, first_call_s=first,
+                   max_rel=max(max_rel_err(a, b)
+                               for a, b in zip(ref, _flatten(out))))
+    return {row['name']: row for row in rows}
+
+
+def _forward_fn(model: nn.Module, x: torch.Tensor, channels_last: bool):
+    """A zero-argument call of ``model`` on ``x`` (NHWC if asked)."""
+    inp = x.contiguous(memory_format=torch.channels_last) if channels_last \
+        else x
+
+    def fn():
+        with torch.no_grad():
+            return model(inp)
+
+    return fn
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device('cpu')

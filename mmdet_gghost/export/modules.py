@@ -1,0 +1,187 @@
+"""What is exported: the part of a model as a tensor-in, flat-tuple-out
+module, and the model built from a config for exporting.
+
+``target``:
+
+* ``'backbone'`` (any config, or a bare backbone module): ``(N, 3, H, W)`` ->
+  the feature maps of ``out_indices`` (``feat_0`` ...).
+* ``'model'``:
+
+  - mmpretrain classifier: ``model(x, mode='tensor')`` = backbone + neck +
+    head -> ``logits`` ``(N, num_classes)`` (before softmax).
+  - mmdet single-stage detector (RetinaNet, FCOS, ...): ``model._forward(x)``
+    = backbone + neck + head up to the raw head outputs, flattened per
+    level: ``cls_score_0 .. cls_score_{L-1}``, ``bbox_pred_0 ..`` (and
+    ``centerness_*`` for FCOS). Box decoding and NMS stay outside the graph.
+    Two-stage detectors need data samples for their RPN proposals in
+    ``_forward``; export their backbone instead.
+
+The input is the *preprocessed* tensor: what the model's
+``data_preprocessor`` produces (BGR->RGB if configured, ``(x - mean) /
+std``, padded to a multiple of 32 for detectors). ``H`` and ``W`` must stay
+multiples of 32 for a detector (FPN adds upsampled maps to laterals; mmdet's
+own padding guarantees this).
+"""
+import os.path as osp
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..analysis import init_weights_quietly
+
+__all__ = ['randomize_bn_stats', 'build_model', 'export_module']
+
+
+@torch.no_grad()
+def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BN non-trivial running statistics and affine parameters.
+
+    Freshly initialised BNs (mean 0, var 1, weight 1 -- or 0 for
+    zero-initialised residual branches --, bias 0) make folding them almost
+    a no-op, so a parity check on such weights would not notice a BN folded
+    into the wrong conv. Values: mean ~ N(0, 0.1), var ~ U(0.5, 1.5),
+    weight ~ U(0.5, 1.5), bias ~ N(0, 0.1).
+    """
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            if m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            if m.weight is not None:
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
+    return model
+
+
+def build_model(config, checkpoint: Optional[str] = None,
+                cfg_options: Optional[dict] = None, seed: int = 0,
+                random_bn: Optional[bool] = None,
+                allow_partial_checkpoint: bool = False):
+    """Build the model of an mmdet or mmpretrain config, in eval mode.
+
+    The toolbox is chosen by the config's ``default_scope``. Pretrained
+    ``init_cfg`` entries are removed first, so building never opens the
+    ImageNet checkpoints the detection configs point at. Then either
+    ``checkpoint`` is loaded (every tensor must fit, see
+    :mod:`mmdet_gghost.apis.weights`; ``allow_partial_checkpoint`` loads
+    what fits over ``init_weights()``) or the model
+    gets its own ``init_weights()`` (fixed ``seed``) and, unless
+    ``random_bn=False``, random BN statistics (:func:`randomize_bn_stats`),
+    so that checks on it exercise the BN folding.
+
+    Returns:
+        tuple: ``(model, cfg, scope)``; ``scope`` is ``'mmdet'`` or
+        ``'mmpretrain'``.
+    """
+    from ..analysis import (build_model_from_config, load_config,
+                           strip_pretrained)
+
+    if checkpoint is not None and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    cfg = load_config(config, cfg_options)
+    strip_pretrained(cfg.model)
+    model, cfg, scope = build_model_from_config(cfg)
+    if checkpoint is not None:
+        from ..apis.weights import load_checkpoint_checked
+        if allow_partial_checkpoint and hasattr(model, 'init_weights'):
+            init_weights_quietly(model, seed)
+        load_checkpoint_checked(model, checkpoint, allow_partial_checkpoint)
+    else:
+        if hasattr(model, 'init_weights'):
+            init_weights_quietly(model, seed)
+        if random_bn is None or random_bn:
+            randomize_bn_stats(model, seed)
+    model.eval()
+    return model, cfg, scope
+
+
+class _Exportable(nn.Module):
+    """Tensor in, flat tuple of tensors out (what ONNX export wants)."""
+
+    def __init__(self, model: nn.Module, kind: str):
+        super().__init__()
+        self.model = model
+        self.kind = kind
+
+    def raw(self, x):
+        """The model's own (nested) tensor outputs."""
+        if self.kind == 'backbone':
+            return self.model(x)
+        if self.kind == 'classifier':
+            return self.model(x, mode='tensor')
+        return self.model._forward(x)  # detector
+
+    def forward(self, x):
+        return tuple(_flatten(self.raw(x)))
+
+
+def _flatten(out) -> List[torch.Tensor]:
+    if torch.is_tensor(out):
+        return [out]
+    flat = []
+    for o in out:
+        flat.extend(_flatten(o))
+    return flat
+
+
+def _output_names(kind: str, raw_out) -> List[str]:
+    if kind == 'backbone':
+        return [f'feat_{i}' for i in range(len(_flatten(raw_out)))]
+    if kind == 'classifier':
+        if torch.is_tensor(raw_out):
+            return ['logits']
+        return [f'logits_{i}' for i in range(len(_flatten(raw_out)))]
+    # detector: (cls_scores, bbox_preds[, centernesses]) per level
+    groups = ('cls_score', 'bbox_pred', 'centerness')
+    names = []
+    for g, part in enumerate(raw_out):
+        base = groups[g] if g < len(groups) and len(raw_out) <= 3 \
+            else f'out{g}'
+        names.extend(f'{base}_{lvl}' for lvl in range(len(_flatten(part))))
+    return names
+
+
+def export_module(model: nn.Module, scope: Optional[str] = None,
+                  target: str = 'model') -> Tuple[nn.Module, str]:
+    """The part of ``model`` to export, wrapped to return a flat tuple.
+
+    Args:
+        model: an mmdet detector, an mmpretrain classifier or a bare
+            backbone.
+        scope: ``'mmdet'`` / ``'mmpretrain'`` (only used in messages).
+        target: ``'backbone'`` or ``'model'`` (see module docstring).
+
+    Returns:
+        tuple: ``(module, kind)``, ``kind`` in ``'backbone'``,
+        ``'classifier'``, ``'detector'``.
+    """
+    if target not in ('backbone', 'model'):
+        raise ValueError(f"target must be 'backbone' or 'model', got "
+                         f'{target!r}')
+    if not isinstance(getattr(model, 'backbone', None), nn.Module):
+        # a bare backbone: exporting "the model" means the backbone too
+        return _Exportable(model, 'backbone').eval(), 'backbone'
+    if target == 'backbone':
+        return _Exportable(model.backbone, 'backbone').eval(), 'backbone'
+    from mmdet.models.detectors import SingleStageDetector, TwoStageDetector
+    if isinstance(model, TwoStageDetector):
+        raise ValueError(
+            f'{type(model).__name__} is a two-stage detector: its tensor '
+            'forward needs data samples for the RPN proposals, which an ONNX '
+            'graph cannot take; export its backbone (--target backbone) or '
+            'use mmdeploy for the whole detector')
+    if isinstance(model, SingleStageDetector):
+        return _Exportable(model, 'detector').eval(), 'detector'
+    if hasattr(model, 'head') and hasattr(model, 'extract_feat'):
+        return _Exportable(model, 'classifier').eval(), 'classifier'
+    raise ValueError(
+        f'do not know how to export the whole {type(model).__name__} '
+        f'(scope {scope}); use --target backbone')
+
+
+def _count_bn(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in model.modules())
