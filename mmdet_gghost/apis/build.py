@@ -11,6 +11,7 @@
 Nothing here downloads: pretrained ``init_cfg`` entries are stripped
 (:func:`strip_pretrained`) before ``init_weights()`` can run.
 """
+import contextlib
 import copy
 import importlib
 import logging
@@ -159,6 +160,18 @@ def _build_in_scope(cfg: Config, scope: str) -> nn.Module:
 # --------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _seeded(seed: Optional[int]):
+    """The CPU RNG seeded with ``seed`` inside, restored on exit (nothing
+    done for ``None``)."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def _keep_checkpoint_meta(model: nn.Module, cfg: Config, scope: str,
                           meta: dict) -> None:
     """What mmdet's ``init_detector`` / mmpretrain's ``get_model`` attach:
@@ -195,10 +208,12 @@ def build_model(config,
     3. ``cfg.model`` built from the registry of ``cfg.default_scope``
        (``'mmdet'`` when absent; ``'mmpretrain'`` for classifiers), SyncBN
        reverted to BN;
-    4. weights: without ``checkpoint``, ``init_weights()`` under
-       ``init_seed`` (:func:`init_weights_quietly`; the global RNG state is
-       kept); ``init_seed=None`` skips it (constructor init only, as the
-       Runner sees a model before ``init_weights``). With ``checkpoint``,
+    4. weights: without ``checkpoint``, the model is constructed and its
+       ``init_weights()`` run (:func:`init_weights_quietly`) under
+       ``init_seed``, so two builds are equal and the global RNG state is
+       kept; ``init_seed=None`` skips ``init_weights`` (constructor init
+       from the global RNG, as the Runner sees a model before
+       ``init_weights``). With ``checkpoint``,
        it is read through the safe loader and checked by
        :func:`~.weights.check_state_dict_fits` (the one rule: BN
        ``num_batches_tracked`` and ``data_preprocessor.*`` are ignored,
@@ -223,7 +238,8 @@ def build_model(config,
     if strip_pretrained:
         _strip_pretrained(cfg.model)
     scope = cfg.get('default_scope', None) or 'mmdet'
-    model = _build_in_scope(cfg, scope)
+    with _seeded(init_seed):  # constructors draw random values too
+        model = _build_in_scope(cfg, scope)
     meta = {}
     if checkpoint is not None:
         checkpoint = os.fspath(checkpoint)
