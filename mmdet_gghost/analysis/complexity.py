@@ -39,9 +39,7 @@ from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
 
 from .ops import count_ops
 
-__all__ = [
-    'infer_stage_groups', 'count_bn_layers', 'complexity_report'
-]
+__all__ = ['infer_stage_groups', 'count_bn_layers', 'complexity_report']
 
 # --------------------------------------------------------------------------
 # stages

@@ -5,8 +5,12 @@ unexpected or mis-shaped tensors, keeping the model's own (random) values:
 a classifier checkpoint evaluated on a detector gives "mAP 0.000" as if it
 were a result.  ``tools/test.py``, ``tools/benchmark.py``, the ONNX export
 and the demo therefore check with :func:`check_checkpoint_matches` (or load
-with :func:`load_checkpoint_checked`): a checkpoint that does not fit is a
-:class:`CheckpointMismatchError` naming the counts and examples.
+with :func:`load_checkpoint_checked`; ``apis.build.build_model``, the one
+config-to-model builder, loads through :func:`load_state_dict_checked`): a
+checkpoint that does not fit is a :class:`CheckpointMismatchError` naming
+the counts and examples.  This module is the one place that decides what
+"fits" means for a whole-model checkpoint (a backbone's ``Pretrained``
+``init_cfg`` is checked by ``mmdet_gghost.models.base``).
 
 Harmless differences (:data:`HARMLESS_KEYS`) are ignored: BN
 ``num_batches_tracked`` counters (no output depends on them; mmengine
