@@ -1,11 +1,13 @@
 """One checkpoint-to-model rule for test, benchmark and export: a
 checkpoint that does not fit the model is an error (counts and examples),
-unless --allow-partial-checkpoint."""
+unless --allow-partial-checkpoint. And one builder that applies it
+(mmdet_gghost.apis.build.build_model)."""
 import os.path as osp
 
 import pytest
 import torch
 
+from mmdet_gghost.apis.build import build_model
 from mmdet_gghost.apis.weights import (CheckpointMismatchError,
                                        check_checkpoint_matches)
 from tools_helpers import (cls_config, det_config, dump_config,
@@ -17,20 +19,20 @@ def files(tmp_path_factory):
     """A tiny detector config, a classifier checkpoint (same ResNet-18
     backbone keys, a classification head) and the detector's own
     weights."""
-    from mmdet_gghost.analysis import build_model_from_config
     root = tmp_path_factory.mktemp('fit')
     data = make_coco_dataset(str(root / 'data'), num_train=1, num_val=1)
     config = dump_config(det_config(data), root / 'det.py')
-    classifier, _, _ = build_model_from_config(
-        dump_config(cls_config(str(root)), root / 'cls.py'))
+    cls_config_path = dump_config(cls_config(str(root)), root / 'cls.py')
+    classifier = build_model(cls_config_path)
     cls_ckpt = str(root / 'classifier.pth')
     torch.save(dict(state_dict=classifier.state_dict(), meta={}), cls_ckpt)
-    detector, _, _ = build_model_from_config(config)
+    detector = build_model(config)
     det_state = detector.state_dict()
     det_ckpt = str(root / 'detector.pth')
     torch.save(dict(state_dict=det_state), det_ckpt)
     return dict(root=root, config=config, cls_ckpt=cls_ckpt,
-                det_ckpt=det_ckpt, det_state=det_state, detector=detector)
+                det_ckpt=det_ckpt, det_state=det_state, detector=detector,
+                cls_config=cls_config_path, classifier=classifier)
 
 
 def test_rule_names_counts_and_examples(files):
@@ -104,3 +106,123 @@ def test_export_refuses_classifier_checkpoint(files):
     from mmdet_gghost.export import build_model
     with pytest.raises(CheckpointMismatchError, match='does not fit'):
         build_model(files['config'], files['cls_ckpt'])
+
+
+# -- the one builder -----------------------------------------------------------
+
+
+def _mismatch_message(fn, *args, **kwargs):
+    with pytest.raises(CheckpointMismatchError) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+def test_build_model_detector_without_checkpoint(files):
+    """Deterministic init_weights (seeded, global RNG untouched), eval
+    mode, the config attached."""
+    rng = torch.random.get_rng_state()
+    model = build_model(files['config'])
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert not model.training
+    assert model.cfg.default_scope == 'mmdet'
+    assert type(model).__name__ == 'RetinaNet'
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, files['det_state'][key]), key
+    other = build_model(files['config'], init_seed=1).state_dict()
+    assert not all(torch.equal(v, other[k])
+                   for k, v in files['det_state'].items())
+
+
+def test_build_model_detector_with_checkpoint(files, tmp_path):
+    gen = torch.Generator().manual_seed(3)
+    state = {k: (torch.rand(v.shape, generator=gen)
+                 if v.is_floating_point() else v)
+             for k, v in files['det_state'].items()}
+    path = str(tmp_path / 'det.pth')
+    torch.save(dict(state_dict=state,
+                    meta=dict(dataset_meta=dict(CLASSES=('a', 'b')))), path)
+    model = build_model(files['config'], path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    # like mmdet's init_detector: the checkpoint's class names (keys
+    # lower-cased) and the config
+    assert model.dataset_meta == {'classes': ('a', 'b')}
+    assert model.cfg.model.type == 'RetinaNet'
+
+
+def test_build_model_classifier(files):
+    model = build_model(files['cls_config'], files['cls_ckpt'])
+    assert type(model).__name__ == 'ImageClassifier'
+    assert not model.training
+    assert model._config is model.cfg  # what mmpretrain's inferencers read
+    expected = files['classifier'].state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+
+
+def test_build_model_strips_pretrained_init(files):
+    """No pretrained file or hub is ever opened unless asked for."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(files['config'])
+    cfg.model.backbone.init_cfg = dict(
+        type='Pretrained', checkpoint=str(files['root'] / 'nope.pth'))
+    model = build_model(cfg)
+    assert model.cfg.model.backbone.init_cfg is None
+    assert cfg.model.backbone.init_cfg.type == 'Pretrained'  # not changed
+    with pytest.raises((FileNotFoundError, IOError), match='nope.pth'):
+        build_model(cfg, strip_pretrained=False)
+
+
+def test_build_model_missing_files(files, tmp_path):
+    missing = str(tmp_path / 'no_such_config.py')
+    with pytest.raises(FileNotFoundError,
+                       match=f'Config file not found: {missing}'):
+        build_model(missing)
+    with pytest.raises(FileNotFoundError, match='Checkpoint file not found'):
+        build_model(files['config'], str(tmp_path / 'no_such.pth'))
+
+
+def test_every_builder_gives_the_one_error(files):
+    """The detector builder, the classifier loader and the rule itself
+    refuse a checkpoint of the other model with the same message (the
+    classifier loader used to leave out the opt-out)."""
+    from mmdet_gghost.apis.classification import load_classifier
+    rule = _mismatch_message(check_checkpoint_matches, files['detector'],
+                             files['cls_ckpt'])
+    assert _mismatch_message(build_model, files['config'],
+                             files['cls_ckpt']) == rule
+    rule = _mismatch_message(check_checkpoint_matches, files['classifier'],
+                             files['det_ckpt'])
+    assert '--allow-partial-checkpoint' in rule
+    assert _mismatch_message(build_model, files['cls_config'],
+                             files['det_ckpt']) == rule
+    assert _mismatch_message(load_classifier, files['cls_config'],
+                             files['det_ckpt']) == rule
+
+
+def test_every_builder_ignores_the_same_harmless_keys(files, tmp_path):
+    """num_batches_tracked and data_preprocessor buffers are treated in
+    apis/weights.py only: every builder accepts a checkpoint without them."""
+    from mmdet_gghost.apis.classification import load_classifier
+    for config, model in ((files['config'], files['detector']),
+                          (files['cls_config'], files['classifier'])):
+        state = {k: v for k, v in model.state_dict().items()
+                 if not k.endswith('num_batches_tracked')}
+        state['data_preprocessor.mean'] = torch.zeros(3, 1, 1)
+        path = str(tmp_path / 'harmless.pth')
+        torch.save(state, path)
+        assert not check_checkpoint_matches(model, path)
+        build_model(config, path)
+    load_classifier(files['cls_config'], path)
+
+
+def test_partial_checkpoint_loads_what_fits(files):
+    """The opt-out: the classifier's backbone into the detector, the rest
+    from the seeded init_weights."""
+    model = build_model(files['config'], files['cls_ckpt'],
+                        allow_partial_checkpoint=True)
+    cls_state = files['classifier'].state_dict()
+    for key, value in model.state_dict().items():
+        expected = cls_state[key] if key.startswith('backbone.') else \
+            files['det_state'][key]
+        assert torch.equal(value, expected), key

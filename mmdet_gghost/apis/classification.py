@@ -16,19 +16,17 @@ and the fix:
 * :func:`check_classifier_load_from` checks a config's ``load_from`` before
   the runner is built (``mmdet_gghost.apis.train`` calls it);
 * :func:`load_classifier` is a strict ``mmpretrain.get_model(config,
-  pretrained=checkpoint)``.
+  pretrained=checkpoint)`` (:func:`~.build.build_model`).
 
 In training, detection configs are not checked on purpose: with mmdet,
 ``load_from`` of an 80-class COCO detector into a detector with other
 classes is the documented way to fine-tune, and relies on mmengine skipping
 the head.  ``tools/test.py`` checks every config (:mod:`.weights`).
 """
-import copy
-import os
-
 import torch
 from mmengine.config import Config
 
+from .build import build_model
 # The generic rule lives in .weights (shared by every tool); these names
 # stay importable from here.
 from .weights import (CheckpointMismatchError, StateDictMismatch,  # noqa
@@ -37,15 +35,9 @@ from .weights import (CheckpointMismatchError, StateDictMismatch,  # noqa
 
 
 def build_classifier(cfg: Config) -> torch.nn.Module:
-    """Build ``cfg.model`` the way the Runner does (weights not loaded)."""
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
-    model_cfg = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor', None) is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmpretrain')):
-        return MODELS.build(model_cfg)
+    """Build ``cfg.model`` the way the Runner does (weights not loaded):
+    :func:`~.build.build_model` without ``init_weights``."""
+    return build_model(cfg, init_seed=None, strip_pretrained=False)
 
 
 def check_classifier_load_from(cfg: Config) -> None:
@@ -70,24 +62,26 @@ def check_classifier_load_from(cfg: Config) -> None:
     check_state_dict_fits(build_classifier(cfg), ckpt_state, checkpoint)
 
 
-def load_classifier(config, checkpoint: str, device=None, **kwargs):
+def load_classifier(config, checkpoint: str, device=None,
+                    allow_partial_checkpoint: bool = False, **kwargs):
     """Strict ``mmpretrain.get_model(config, pretrained=checkpoint)``.
 
     ``get_model`` (and ``init_model``, ``ImageClassificationInferencer``)
     keep random values for every tensor that does not fit and only warn;
-    this returns the same model but raises
-    :class:`CheckpointMismatchError` if any tensor was not loaded.
+    this returns the same model (``_config`` and the checkpoint's
+    ``_dataset_meta`` attached, eval mode) but loads through the one rule of
+    :mod:`.weights`: :class:`CheckpointMismatchError` if any tensor does
+    not fit (unless ``allow_partial_checkpoint``).  It is
+    :func:`~.build.build_model` for an mmpretrain config.
 
     Args:
         config (str | Config): mmpretrain config (path or object).
         checkpoint (str): mmengine checkpoint or plain state dict.
         device: Where the model goes (default: CPU).
+        allow_partial_checkpoint: load what fits, log the rest.
         **kwargs: Overrides of the model config, as for ``get_model``.
     """
-    from mmpretrain import get_model
-    ckpt_state = read_state_dict(checkpoint)  # also: clear missing-file error
-    model = get_model(config, pretrained=os.fspath(checkpoint),
-                      device=device, **kwargs)
-    # Checked after loading, against what the model really holds now.
-    check_state_dict_fits(model, ckpt_state, os.fspath(checkpoint))
-    return model
+    return build_model(config, checkpoint,
+                       cfg_options={'model': kwargs} if kwargs else None,
+                       device=device or 'cpu',
+                       allow_partial_checkpoint=allow_partial_checkpoint)

@@ -1,7 +1,7 @@
 """Helpers shared by :mod:`mmdet_gghost.apis.train` and ``.test``.
 
-Config loading, toolbox (default scope) registration, dataset checks and
-CPU-friendly distributed setup.
+Toolbox (default scope) registration, dataset checks and CPU-friendly
+distributed setup; configs are read by :func:`.build.load_config`.
 """
 import importlib
 import logging
@@ -13,6 +13,8 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
+
+from .build import load_config  # noqa: F401  (re-exported, the one loader)
 
 # ``launcher`` values understood by mmengine's Runner.
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -39,22 +41,6 @@ def _user_errors() -> tuple:
 
 # Missing config/checkpoint/data files, refused checkpoints, bad data sets.
 USER_ERRORS = _user_errors()
-
-
-def load_config(config_path: str, cfg_options: Optional[dict] = None
-                ) -> Config:
-    """Read a config file and merge ``--cfg-options`` into it; image
-    loading goes through ``CheckedLoadImageFromFile`` (errors name the
-    file)."""
-    config_path = os.fspath(config_path)
-    if not osp.isfile(config_path):
-        raise FileNotFoundError(f'Config file not found: {config_path}')
-    cfg = Config.fromfile(config_path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    from mmdet_gghost.datasets.checks import use_checked_image_loader
-    use_checked_image_loader(cfg)
-    return cfg
 
 
 def set_work_dir(cfg: Config, config_path: str,

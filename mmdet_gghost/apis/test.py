@@ -16,8 +16,9 @@ from typing import Any, Optional
 from mmengine.config import Config
 from mmengine.dist import get_rank
 
-from .common import (check_datasets, load_config, prepare_distributed,
-                     register_toolbox, set_work_dir)
+from .build import load_config
+from .common import (check_datasets, prepare_distributed, register_toolbox,
+                     set_work_dir)
 from .train import build_runner, used_splits
 from .weights import check_checkpoint_matches
 

@@ -7,9 +7,10 @@ from typing import Optional, Union
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from .build import load_config
 from .classification import check_classifier_load_from
-from .common import (check_datasets, load_config, prepare_distributed,
-                     register_toolbox, set_work_dir)
+from .common import (check_datasets, prepare_distributed, register_toolbox,
+                     set_work_dir)
 
 ResumeArg = Union[bool, str, None]
 

@@ -5,8 +5,12 @@ unexpected or mis-shaped tensors, keeping the model's own (random) values:
 a classifier checkpoint evaluated on a detector gives "mAP 0.000" as if it
 were a result.  ``tools/test.py``, ``tools/benchmark.py``, the ONNX export
 and the demo therefore check with :func:`check_checkpoint_matches` (or load
-with :func:`load_checkpoint_checked`): a checkpoint that does not fit is a
-:class:`CheckpointMismatchError` naming the counts and examples.
+with :func:`load_checkpoint_checked`; ``apis.build.build_model``, the one
+config-to-model builder, loads through :func:`load_state_dict_checked`): a
+checkpoint that does not fit is a :class:`CheckpointMismatchError` naming
+the counts and examples.  This module is the one place that decides what
+"fits" means for a whole-model checkpoint (a backbone's ``Pretrained``
+``init_cfg`` is checked by ``mmdet_gghost.models.base``).
 
 Harmless differences (:data:`HARMLESS_KEYS`) are ignored: BN
 ``num_batches_tracked`` counters (no output depends on them; mmengine
@@ -18,7 +22,7 @@ mismatch is then logged as a warning and whatever fits is loaded.
 import logging
 import os
 import re
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -44,11 +48,13 @@ class StateDictMismatch(NamedTuple):
         return bool(self.missing or self.unexpected or self.shape)
 
 
-def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
-    """The state dict of a checkpoint, keyed as mmengine loads it.
+def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
+                                               dict]:
+    """``(state_dict, meta)`` of a checkpoint, keyed as mmengine loads it.
 
     Same rules as ``mmengine.runner.load_checkpoint``: ``ckpt['state_dict']``
-    if present, else the whole file, with a ``module.`` prefix removed.
+    if present, else the whole file, with a ``module.`` prefix removed;
+    ``meta`` is ``ckpt['meta']`` (``{}`` for a plain state dict).
     Reads through mmengine's loader, so the safe ``weights_only`` loading of
     :mod:`mmdet_gghost.checkpoint` applies (local files and URLs).
     """
@@ -71,7 +77,13 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
         for pattern, repl in _REVISE_KEYS:
             key = re.sub(pattern, repl, key)
         revised[key] = value
-    return revised
+    meta = ckpt.get('meta', None) if state is not ckpt else None
+    return revised, meta if isinstance(meta, dict) else {}
+
+
+def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
+    """The state dict of :func:`read_checkpoint`."""
+    return read_checkpoint(checkpoint)[0]
 
 
 def _harmless(key: str) -> bool:
@@ -212,6 +224,20 @@ def check_checkpoint_matches(model: torch.nn.Module, checkpoint: str,
                                  checkpoint, allow_partial, opt_out)
 
 
+def load_state_dict_checked(model: torch.nn.Module, state: dict,
+                            checkpoint: str, allow_partial: bool = False,
+                            opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
+                            ) -> StateDictMismatch:
+    """Check ``state`` (read from ``checkpoint``) with
+    :func:`check_state_dict_fits`, then load it into ``model``.  Returns the
+    mismatch (empty unless ``allow_partial``)."""
+    from mmengine.runner.checkpoint import load_state_dict
+    mismatch = check_state_dict_fits(model, state, checkpoint,
+                                     allow_partial, opt_out)
+    load_state_dict(_unwrap(model), state, strict=False, logger='silent')
+    return mismatch
+
+
 def load_checkpoint_checked(model: torch.nn.Module, checkpoint: str,
                             allow_partial: bool = False,
                             opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
@@ -219,10 +245,6 @@ def load_checkpoint_checked(model: torch.nn.Module, checkpoint: str,
     """Check (:func:`check_checkpoint_matches`), then load the checkpoint
     into ``model`` (read once, safe loader).  Returns the mismatch (empty
     unless ``allow_partial``)."""
-    from mmengine.runner.checkpoint import load_state_dict
     checkpoint = os.fspath(checkpoint)
-    state = read_state_dict(checkpoint)
-    mismatch = check_state_dict_fits(model, state, checkpoint,
-                                     allow_partial, opt_out)
-    load_state_dict(_unwrap(model), state, strict=False, logger='silent')
-    return mismatch
+    return load_state_dict_checked(model, read_state_dict(checkpoint),
+                                   checkpoint, allow_partial, opt_out)

@@ -204,12 +204,24 @@ def export_end2end(model_cfg, deploy, checkpoint: str, work_dir: str,
 def build_models(model_cfg, deploy, checkpoint: Optional[str],
                  onnx_file: str, device: str = 'cpu',
                  threads: Optional[int] = None):
-    """mmdeploy's task processor, its PyTorch model (``None`` without
-    ``checkpoint``) and its ONNX Runtime model (``End2EndModel``)."""
+    """mmdeploy's task processor, the PyTorch model (``None`` without
+    ``checkpoint``) and mmdeploy's ONNX Runtime model (``End2EndModel``).
+
+    The PyTorch model is :func:`mmdet_gghost.apis.build.build_model` (the
+    checkpoint loaded through the one checkpoint rule, not mmdeploy's
+    ``strict=False`` load), then switched to its deploy form as mmdeploy's
+    ``build_pytorch_model`` does, so it is the model the graph was traced
+    from."""
     from mmdeploy.apis.utils import build_task_processor
+
+    from mmdet_gghost.apis.build import build_model
     processor = build_task_processor(model_cfg, deploy, device)
-    torch_model = (processor.build_pytorch_model(checkpoint)
-                   if checkpoint else None)
+    torch_model = None
+    if checkpoint:
+        torch_model = build_model(model_cfg, checkpoint, device=device)
+        for module in (getattr(torch_model, 'backbone', None), torch_model):
+            if callable(getattr(module, 'switch_to_deploy', None)):
+                module.switch_to_deploy()
     ort_model = processor.build_backend_model(
         [onnx_file],
         data_preprocessor_updater=processor.update_data_preprocessor)

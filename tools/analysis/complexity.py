@@ -31,11 +31,11 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))  # run from a checkout without installing
 
-from mmdet_gghost.analysis import (ARCH_EXAMPLES,  # noqa: E402
-                                   arch_to_backbone_cfg,
-                                   build_backbone_from_arch,
-                                   build_model_from_config, complexity_report,
+from mmdet_gghost.analysis import (complexity_report,  # noqa: E402
                                    print_complexity_report)
+from mmdet_gghost.apis.build import (ARCH_EXAMPLES,  # noqa: E402
+                                     arch_to_backbone_cfg,
+                                     build_backbone_from_arch, build_model)
 
 
 def parse_args(argv=None):
@@ -66,16 +66,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def fuse_bn(model):
-    """Fold BN into convs, with the project's fuser when it exists."""
-    try:
-        from mmdet_gghost.models import fuse_model
-    except ImportError:  # backbones not available: stock mmcv fuser
-        from mmcv.cnn import fuse_conv_bn as fuse_model
-    out = fuse_model(model)
-    return model if out is None else out
-
-
 def pad_to_divisor(model, h, w):
     """The network input size after the detector's data preprocessor."""
     div = getattr(getattr(model, 'data_preprocessor', None),
@@ -89,7 +79,9 @@ def main(argv=None):
     if target.endswith('.py') or osp.sep in target:
         if not osp.isfile(target):
             sys.exit(f'error: config file not found: {target}')
-        model, cfg, scope = build_model_from_config(target)
+        # counts do not depend on the weights' values: no init_weights
+        model = build_model(target, init_seed=None)
+        scope = model.cfg.get('default_scope', None) or 'mmdet'
         default = (800, 1333) if scope == 'mmdet' else (224, 224)
         title = osp.basename(target)
     else:
@@ -105,8 +97,9 @@ def main(argv=None):
     if args.deploy:
         from mmdet_gghost.models import deploy_model
         model = deploy_model(model)
-    elif args.fuse:
-        model = fuse_bn(model)
+    elif args.fuse:  # fold BN into convs
+        from mmdet_gghost.models import fuse_model
+        model = fuse_model(model)
     report = complexity_report(
         model, (3, h, w), count_bn=args.count_bn,
         bn_fused=args.fuse or args.deploy)

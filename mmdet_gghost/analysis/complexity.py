@@ -1,0 +1,276 @@
+"""Model complexity: parameters, MACs, activations and ops per backbone
+stage (:func:`complexity_report`).
+
+All counting is done by mmengine's jit-trace based analyzers
+(:class:`mmengine.analysis.FlopAnalyzer`, :class:`ActivationAnalyzer`,
+:func:`parameter_count`); this module only decides *what* to trace and how
+to group the per-module counts into backbone stages.
+
+Definitions (the ones the G-GhostNet paper uses):
+
+* **MACs** -- multiply-accumulates. mmengine's ``FlopAnalyzer`` counts one
+  fused multiply-add as one "flop", so its numbers *are* MACs; we never
+  double them here. BatchNorm is **not** counted by default: at inference it
+  folds into the preceding conv, and counting it (mmengine's estimate is
+  2 ops per element) would make a fused and an unfused copy of the same
+  network disagree. ``count_bn=True`` restores mmengine's default.
+* **Activations** -- total number of elements of the outputs of every conv
+  (and linear/matmul) layer, mmengine's ``ActivationAnalyzer``. The paper
+  uses this as its proxy of GPU latency.
+* **Params** -- learnable parameters (buffers such as BN running stats are
+  not parameters). Folding BN into convs *changes* this number (each BN's
+  ``weight``/``bias`` disappear, each conv gains a ``bias``), which is why
+  every report says whether BN was fused.
+* **Ops** -- device-launching aten ops per forward
+  (:func:`~mmdet_gghost.analysis.ops.count_ops`): every aten op PyTorch
+  dispatches, views (``slice``, ``view``...) and allocations (``empty``)
+  excluded, counted with a ``TorchDispatchMode`` on whatever device the
+  model is on (deterministic). At batch 1 on a GPU the host launches one
+  kernel per op and the GPU waits on it, so latency follows this number
+  more than MACs.
+"""
+from collections import OrderedDict
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
+                               parameter_count)
+
+from .ops import count_ops
+
+__all__ = ['infer_stage_groups', 'count_bn_layers', 'complexity_report']
+
+# --------------------------------------------------------------------------
+# stages
+# --------------------------------------------------------------------------
+
+
+def infer_stage_groups(backbone: nn.Module,
+                       stage_names: Optional[Sequence[str]] = None
+                       ) -> 'OrderedDict[str, List[str]]':
+    """Group a backbone's child modules into stages.
+
+    Priority: explicit ``stage_names``; the backbone's ``stage_names``
+    attribute (our G-Ghost backbones); OpenMMLab ResNet-likes (``res_layers``
+    attribute, e.g. mmdet ResNet/RegNet), whose stem is several children
+    (``conv1``, ``bn1``, ``relu``, ``maxpool``) grouped as ``'stem'``;
+    otherwise every top-level child is its own stage.
+
+    Returns:
+        OrderedDict: stage name -> list of child module names (relative to
+        the backbone).
+    """
+    names = stage_names or getattr(backbone, 'stage_names', None)
+    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
+    if names:
+        for n in names:
+            groups[n] = [n]
+        return groups
+    children = [n for n, _ in backbone.named_children()]
+    res_layers = list(getattr(backbone, 'res_layers', []) or [])
+    if res_layers:
+        stem = [n for n in children if n not in res_layers]
+        if stem:
+            groups['stem'] = stem
+        for n in res_layers:
+            groups[n] = [n]
+        return groups
+    for n in children:
+        groups[n] = [n]
+    return groups
+
+
+def count_bn_layers(model: nn.Module) -> int:
+    """Number of BatchNorm layers left in ``model`` (0 after fusing)."""
+    return sum(
+        isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for m in model.modules())
+
+
+# --------------------------------------------------------------------------
+# counting
+# --------------------------------------------------------------------------
+
+
+class _TensorForward:
+    """Make ``model(x)`` trace the pure network part of an OpenMMLab model.
+
+    Detectors/classifiers (mmengine ``BaseModel``) are traced in
+    ``mode='tensor'``: backbone + neck + head, no data preprocessing and no
+    post-processing (decoding, NMS), as mmdet's ``get_flops.py`` does. The
+    instance attribute ``forward`` is patched (and restored) instead of
+    wrapping the model so module names stay the model's own.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.patch = hasattr(model, 'data_preprocessor') and hasattr(
+            model, '_run_forward')
+
+    def __enter__(self):
+        if self.patch:
+            orig = self.model.forward
+
+            def forward(x):
+                return orig(x, mode='tensor')
+
+            self.model.forward = forward
+        return self.model
+
+    def __exit__(self, *exc):
+        if self.patch:
+            del self.model.forward  # back to the class' method
+
+
+def _zero_handle(inputs, outputs) -> int:
+    return 0
+
+
+def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 2:
+        shape = (3, ) + shape
+    if len(shape) == 3:
+        shape = (1, ) + shape
+    if len(shape) != 4:
+        raise ValueError(f'input_shape must be (H, W), (C, H, W) or '
+                         f'(N, C, H, W), got {input_shape}')
+    return shape
+
+
+def _stats(counts: dict, names: Sequence[str]) -> dict:
+    """Integer ``params``, ``macs``, ``activations`` and ``ops`` summed over
+    the modules ``names`` (names in the whole model)."""
+    return {
+        key: int(sum(counts[src].get(n, 0) for n in names))
+        for key, src in (('params', 'params'), ('macs', 'macs'),
+                         ('activations', 'acts'), ('ops', 'ops'))
+    }
+
+
+def complexity_report(model: nn.Module,
+                      input_shape: Sequence[int],
+                      stage_names: Optional[Sequence[str]] = None,
+                      count_bn: bool = False,
+                      bn_fused: Optional[bool] = None) -> dict:
+    """Params, MACs and activations of ``model``, total and per stage.
+
+    Args:
+        model: a bare backbone, or an OpenMMLab detector/classifier with a
+            ``backbone`` attribute (traced in ``mode='tensor'``, i.e.
+            without preprocessing and post-processing).
+        input_shape: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)`` of the
+            *network* input (for detectors: after padding). Counts are for
+            that batch size (1 unless given).
+        stage_names: backbone stage module names in order; by default the
+            backbone's ``stage_names`` attribute or :func:`infer_stage_groups`.
+        count_bn: count BatchNorm ops in MACs (mmengine's default); off by
+            default since BN folds into convs at inference.
+        bn_fused: recorded as is (whether the caller folded BN); ``None``
+            means "fused iff no BatchNorm layer is left".
+
+    Returns:
+        dict with keys ``input_shape`` (list of 4 ints), ``bn_fused``,
+        ``bn_layers`` (BN layers left), ``bn_macs_counted``, ``total``,
+        ``parts`` (top-level children with a non-zero count, e.g.
+        backbone/neck/bbox_head; detectors and classifiers only),
+        ``backbone`` (with ``name``: its module path, '' for a bare
+        backbone), ``stages`` (list of dicts with ``name`` and ``modules``),
+        ``other`` (backbone total minus its stages: ops run directly in the
+        backbone's ``forward``), ``unsupported_ops`` (op -> count, ops
+        mmengine does not count: ReLU, add, pooling...), ``ops_by_type``
+        (aten op name -> count of :func:`count_ops`). Every stats dict
+        has integer ``params``, ``macs``, ``activations`` and ``ops``.
+    """
+    shape = _as_input_shape(input_shape)
+    backbone = getattr(model, 'backbone', None)
+    prefix = 'backbone' if isinstance(backbone, nn.Module) else ''
+    groups = infer_stage_groups(backbone if prefix else model, stage_names)
+    counts = _trace_counts(model, shape, count_bn,
+                           _tracked_modules(model, prefix, groups))
+    counts['params'] = dict(parameter_count(model))
+
+    def stats(names):
+        return _stats(counts, [_full_name(prefix, n) for n in names])
+
+    bb = stats([''])
+    bb['name'] = prefix
+    stages = []
+    for name, mods in groups.items():
+        s = stats(mods)
+        s.update(name=name, modules=list(mods))
+        stages.append(s)
+    other = {
+        k: bb[k] - sum(s[k] for s in stages)
+        for k in ('params', 'macs', 'activations', 'ops')
+    }
+    parts = []
+    for name in ([n for n, _ in model.named_children()] if prefix else []):
+        s = _stats(counts, [name])
+        if any(s.values()):  # e.g. not the data preprocessor
+            s['name'] = name
+            parts.append(s)
+    n_bn = count_bn_layers(model)
+    return dict(
+        input_shape=list(shape),
+        bn_fused=(n_bn == 0) if bn_fused is None else bool(bn_fused),
+        bn_layers=n_bn,
+        bn_macs_counted=bool(count_bn),
+        total=_stats(counts, ['']),
+        ops_by_type=dict(sorted(counts['ops_by_type'].items())),
+        parts=parts,
+        backbone=bb,
+        stages=stages,
+        other=other,
+        unsupported_ops=counts['unsupported'])
+
+
+def _full_name(prefix: str, name: str) -> str:
+    """A backbone-relative module name as a name in the whole model."""
+    return f'{prefix}.{name}' if prefix and name else (prefix or name)
+
+
+def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
+                  count_bn: bool, tracked: List[str]) -> dict:
+    """MACs, activations (per module) and ops (per tracked module and per
+    op type) of one eval-mode forward of a random input of ``shape``; the
+    model's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device('cpu')
+    x = torch.randn(*shape, device=device)
+    try:
+        with _TensorForward(model) as traced, torch.no_grad():
+            flops = FlopAnalyzer(traced, (x, ))
+            if not count_bn:
+                # a zero handle, not ``None``: mmengine only ignores ops
+                # that have no handle, and batch_norm has one by default
+                flops.set_op_handle('aten::batch_norm', _zero_handle)
+            acts = ActivationAnalyzer(traced, (x, ))
+            for analyzer in (flops, acts):
+                # ReLU/add/pool are "unsupported" by design; the list is
+                # returned instead of logged for every op.
+                analyzer.unsupported_ops_warnings(False)
+                analyzer.uncalled_modules_warnings(False)
+            counts = dict(macs=dict(flops.by_module()),
+                          acts=dict(acts.by_module()),
+                          unsupported=dict(flops.unsupported_ops()))
+            counts['ops'], counts['ops_by_type'] = count_ops(
+                traced, (x, ), tracked)
+    finally:
+        model.train(was_training)
+    return counts
+
+
+def _tracked_modules(model: nn.Module, prefix: str,
+                     groups: 'OrderedDict[str, List[str]]') -> List[str]:
+    """Module names whose ops :func:`complexity_report` reports: the
+    model's top-level children (detector parts) and the stage modules."""
+    names = [n for n, _ in model.named_children()] if prefix else []
+    for mods in groups.values():
+        names += [_full_name(prefix, m) for m in mods]
+    return list(dict.fromkeys(names))

@@ -1,0 +1,98 @@
+"""Ops per forward: device-launching aten ops counted with a
+``TorchDispatchMode``.
+
+Every aten op PyTorch dispatches is counted, views (``slice``, ``view``...)
+and allocations (``empty``) excluded, on whatever device the model is on
+(deterministic). At batch 1 on a GPU the host launches one kernel per op
+and the GPU waits on it, so latency follows this number more than MACs.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+__all__ = ['NO_KERNEL_OPS', 'is_device_op', 'count_ops']
+
+# aten ops that allocate or alias without launching a kernel (views are
+# recognised from their schema, see is_device_op)
+NO_KERNEL_OPS = frozenset({
+    'empty', 'empty_like', 'empty_strided', 'new_empty', 'new_empty_strided',
+    'lift_fresh', '_unsafe_view', 'resize_'
+})
+
+
+def is_device_op(func) -> bool:
+    """Whether the aten op ``func`` (an ``OpOverload``) launches device
+    work: not a view (its schema says the output aliases an input) and not
+    a pure allocation (:data:`NO_KERNEL_OPS`)."""
+    return not func.is_view and \
+        func.overloadpacket.__name__ not in NO_KERNEL_OPS
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts :func:`is_device_op` ops, for every module name in the
+    ``active`` stack and per op name."""
+
+    def __init__(self, active: List[str]):
+        super().__init__()
+        self.active = active
+        self.by_module: Dict[str, int] = {}
+        self.by_op: Dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if is_device_op(func):
+            for name in self.active:
+                self.by_module[name] = self.by_module.get(name, 0) + 1
+            key = str(func.overloadpacket).replace('aten.', '')
+            self.by_op[key] = self.by_op.get(key, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_ops(model: nn.Module, inputs: Tuple,
+              module_names: Sequence[str] = ()) -> Tuple[Dict[str, int],
+                                                         Dict[str, int]]:
+    """Device-launching aten ops of one ``model(*inputs)`` (no grad).
+
+    Args:
+        module_names: submodules (dotted names) to count separately, e.g.
+            the backbone stages; nested names are fine (an op counts for
+            every tracked module it runs in).
+
+    Returns:
+        tuple: ``(by_module, by_op)``; ``by_module['']`` is the total, the
+        other keys are ``module_names``; ``by_op`` maps op names such as
+        ``'convolution'`` to counts.
+    """
+    active = ['']
+    modules = dict(model.named_modules())
+    patched = []
+
+    def tracked(name, forward):
+        def run(*args, **kwargs):
+            active.append(name)
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                active.pop()
+        return run
+
+    try:
+        # ``forward`` wrapped on the instance rather than hooks: mmdet calls
+        # e.g. ``self.bbox_head.forward(x)`` directly, past the hooks
+        for name in module_names:
+            m = modules[name]
+            patched.append((m, m.__dict__.get('forward')))
+            m.forward = tracked(name, m.forward)
+        counter = _OpCounter(active)
+        with torch.no_grad(), counter:
+            model(*inputs)
+    finally:
+        for m, own in reversed(patched):
+            if own is None:
+                del m.forward
+            else:
+                m.forward = own
+    by_module = {n: counter.by_module.get(n, 0) for n in [''] +
+                 list(module_names)}
+    return by_module, counter.by_op

@@ -1,0 +1,324 @@
+"""One way from a config (+ checkpoint) to a ready model, for every tool.
+
+* :func:`load_config` -- the one config loader (path or ``Config``).
+* :func:`build_model` -- detector (mmdet) or classifier (mmpretrain), picked
+  by the config's ``default_scope``; weights from a checkpoint through the
+  one checkpoint rule of :mod:`.weights`, or a deterministic
+  ``init_weights()``; eval mode, on ``device``.
+* :func:`build_backbone_from_arch` -- a bare backbone from a name such as
+  ``'gghost_resnet34'`` (complexity and op counts).
+
+Nothing here downloads: pretrained ``init_cfg`` entries are stripped
+(:func:`strip_pretrained`) before ``init_weights()`` can run.
+"""
+import contextlib
+import copy
+import importlib
+import logging
+import os
+import os.path as osp
+import re
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+
+from .weights import (ALLOW_PARTIAL_FLAG, load_state_dict_checked,
+                      read_checkpoint)
+
+__all__ = [
+    'load_config', 'build_model', 'build_model_from_config',
+    'build_backbone_from_arch', 'arch_to_backbone_cfg', 'ARCH_EXAMPLES',
+    'strip_pretrained', 'init_weights_quietly', 'toolbox_models'
+]
+
+# --------------------------------------------------------------------------
+# configs
+# --------------------------------------------------------------------------
+
+
+def load_config(config, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config and merge ``--cfg-options`` into it.
+
+    Args:
+        config (str | PathLike | Config): a config file, or a ``Config``
+            (deep-copied: the caller's object is never changed).
+        cfg_options: ``key=value`` overrides (mmdet's ``--cfg-options``).
+
+    Returns:
+        Config: with the config's ``custom_imports`` imported and image
+        loading through ``CheckedLoadImageFromFile`` in every
+        ``*_dataloader`` (errors name the file; ``test_pipeline`` itself is
+        left as is for mmdeploy and the inferencers).
+
+    Raises:
+        FileNotFoundError: ``Config file not found: <path>``.
+    """
+    if isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        path = os.fspath(config)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'Config file not found: {path}')
+        cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('custom_imports', None):
+        from mmengine.utils import import_modules_from_strings
+        import_modules_from_strings(**cfg.custom_imports)
+    from mmdet_gghost.datasets.checks import use_checked_image_loader
+    use_checked_image_loader(cfg)
+    return cfg
+
+
+def strip_pretrained(cfg) -> int:
+    """Set every ``init_cfg`` that loads pretrained weights to ``None``.
+
+    Benchmarks and exports never need the ImageNet weights the configs
+    point at, and ``init_weights`` must not try to download or open them.
+    Returns how many were removed.
+    """
+    n = 0
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            if k == 'init_cfg' and v is not None:
+                items = v if isinstance(v, (list, tuple)) else [v]
+                if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
+                       for i in items):
+                    cfg[k] = None
+                    n += 1
+            else:
+                n += strip_pretrained(v)
+    elif isinstance(cfg, (list, tuple)):
+        for v in cfg:
+            n += strip_pretrained(v)
+    return n
+
+
+# ``build_model``'s keyword of the same name shadows the function there.
+_strip_pretrained = strip_pretrained
+
+
+def init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
+    """``model.init_weights()`` under a fixed seed, without mmengine's
+    per-parameter INFO dump; the global RNG state is restored."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model.init_weights()
+    finally:
+        torch.random.set_rng_state(state)
+        logger.setLevel(level)
+
+
+# --------------------------------------------------------------------------
+# registries
+# --------------------------------------------------------------------------
+
+
+def toolbox_models(scope: str):
+    """The ``MODELS`` registry of the OpenMMLab toolbox ``scope`` (``'mmdet'``,
+    ``'mmpretrain'``...), all its modules and our backbones registered."""
+    import mmdet_gghost.models  # noqa: F401  (registers the backbones)
+    try:
+        registry = importlib.import_module(f'{scope}.registry')
+        utils = importlib.import_module(f'{scope}.utils')
+    except ImportError as error:
+        raise ValueError(f'Unsupported default_scope {scope!r} '
+                         "(expected 'mmdet' or 'mmpretrain'): "
+                         f'{error}') from error
+    utils.register_all_modules(init_default_scope=False)
+    return registry.MODELS
+
+
+def _build_in_scope(cfg: Config, scope: str) -> nn.Module:
+    """``cfg.model`` built from ``scope``'s registry, SyncBN reverted."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import DefaultScope
+    models = toolbox_models(scope)
+    model_cfg = copy.deepcopy(cfg.model)
+    # mmpretrain configs keep ``data_preprocessor`` at top level; mmengine's
+    # Runner merges it into the model the same way.
+    if cfg.get('data_preprocessor', None) is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    # Build under the config's scope: mmengine's Registry.build otherwise
+    # follows whatever default scope the process last initialised, so an
+    # mmdet config could be built from mmpretrain's registry (or vice versa)
+    # when both are used in one process.
+    with DefaultScope.overwrite_default_scope(scope):
+        model = models.build(model_cfg)
+    return revert_sync_batchnorm(model)
+
+
+# --------------------------------------------------------------------------
+# whole models
+# --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _seeded(seed: Optional[int]):
+    """The CPU RNG seeded with ``seed`` inside, restored on exit (nothing
+    done for ``None``)."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _keep_checkpoint_meta(model: nn.Module, cfg: Config, scope: str,
+                          meta: dict) -> None:
+    """What mmdet's ``init_detector`` / mmpretrain's ``get_model`` attach:
+    the config, and the class names saved in the checkpoint's meta."""
+    model.cfg = cfg
+    dataset_meta = meta.get('dataset_meta', None)
+    if dataset_meta is None and 'CLASSES' in meta:
+        dataset_meta = {'classes': meta['CLASSES']}
+    if scope == 'mmpretrain':
+        model._config = cfg  # what mmpretrain's inferencers read
+        if dataset_meta is not None:
+            model._dataset_meta = dataset_meta
+    elif dataset_meta is not None:
+        model.dataset_meta = {k.lower(): v for k, v in dataset_meta.items()}
+
+
+def build_model(config,
+                checkpoint: Optional[str] = None,
+                *,
+                cfg_options: Optional[dict] = None,
+                device='cpu',
+                allow_partial_checkpoint: bool = False,
+                init_seed: Optional[int] = 0,
+                strip_pretrained: bool = True) -> nn.Module:
+    """A ready model from a config (+ checkpoint), like mmdet's
+    ``init_detector`` / mmpretrain's ``get_model`` but with one strict rule.
+
+    Steps:
+
+    1. :func:`load_config` (``cfg_options`` merged);
+    2. with ``strip_pretrained`` (default), every ``init_cfg`` of type
+       ``Pretrained`` is set to ``None`` (:func:`strip_pretrained`): no hub
+       access or pretrained file is ever needed;
+    3. ``cfg.model`` built from the registry of ``cfg.default_scope``
+       (``'mmdet'`` when absent; ``'mmpretrain'`` for classifiers), SyncBN
+       reverted to BN;
+    4. weights: without ``checkpoint``, the model is constructed and its
+       ``init_weights()`` run (:func:`init_weights_quietly`) under
+       ``init_seed``, so two builds are equal and the global RNG state is
+       kept; ``init_seed=None`` skips ``init_weights`` (constructor init
+       from the global RNG, as the Runner sees a model before
+       ``init_weights``). With ``checkpoint``,
+       it is read through the safe loader and checked by
+       :func:`~.weights.check_state_dict_fits` (the one rule: BN
+       ``num_batches_tracked`` and ``data_preprocessor.*`` are ignored,
+       anything else missing, unexpected or mis-shaped is an error);
+       ``allow_partial_checkpoint`` first inits (as above), then loads what
+       fits and logs the rest;
+    5. ``model.cfg = cfg`` (also ``model._config`` for mmpretrain) and the
+       checkpoint's ``dataset_meta`` (class names), moved to ``device``,
+       ``eval()``.
+
+    Returns:
+        nn.Module: the model in eval mode; ``model.cfg`` is the loaded
+        config (its scope: ``model.cfg.get('default_scope', 'mmdet')``).
+
+    Raises:
+        FileNotFoundError: missing config or checkpoint file.
+        CheckpointMismatchError: the checkpoint does not fit (names the
+            tensors and ``--allow-partial-checkpoint``).
+        ValueError: a ``default_scope`` whose toolbox is not installed.
+    """
+    cfg = load_config(config, cfg_options)
+    if strip_pretrained:
+        _strip_pretrained(cfg.model)
+    scope = cfg.get('default_scope', None) or 'mmdet'
+    with _seeded(init_seed):  # constructors draw random values too
+        model = _build_in_scope(cfg, scope)
+    meta = {}
+    if checkpoint is not None:
+        checkpoint = os.fspath(checkpoint)
+        state, meta = read_checkpoint(checkpoint)  # clear missing-file error
+        if allow_partial_checkpoint and init_seed is not None:
+            init_weights_quietly(model, init_seed)
+        load_state_dict_checked(model, state, checkpoint,
+                                allow_partial_checkpoint, ALLOW_PARTIAL_FLAG)
+    elif init_seed is not None and hasattr(model, 'init_weights'):
+        init_weights_quietly(model, init_seed)
+    _keep_checkpoint_meta(model, cfg, scope, meta)
+    model = model.to(device)
+    model.eval()  # not chained: mmdet's ResNet.train() returns None
+    return model
+
+
+def build_model_from_config(cfg, cfg_options: Optional[dict] = None):
+    """``cfg.model`` built without weights, as ``(model, cfg, scope)``.
+
+    :func:`build_model` with no checkpoint, no ``init_weights`` and nothing
+    stripped (callers strip first if they init later); kept for the tools
+    that want the scope beside the model.
+
+    Returns:
+        tuple[nn.Module, Config, str]: the model (eval mode, CPU), the
+        config and its scope (``'mmdet'`` or ``'mmpretrain'``).
+    """
+    model = build_model(cfg, cfg_options=cfg_options, init_seed=None,
+                        strip_pretrained=False)
+    return model, model.cfg, model.cfg.get('default_scope', None) or 'mmdet'
+
+
+# --------------------------------------------------------------------------
+# bare backbones
+# --------------------------------------------------------------------------
+
+_ARCH_PATTERNS = [
+    # (regex, function(match) -> backbone config dict)
+    (r'gghost_resnet(\d+)', lambda m: dict(
+        type='GGhostResNet', depth=int(m.group(1)))),
+    (r'resnet(\d+)', lambda m: dict(type='ResNet', depth=int(m.group(1)))),
+    (r'gghost_regnetx_[\d.]+[mg]f', lambda m: dict(
+        type='GGhostRegNet', arch=m.group(0))),
+    (r'regnetx_[\d.]+[mg]f', lambda m: dict(type='RegNet', arch=m.group(0))),
+    (r'cghostnet_([\d.]+)x', lambda m: dict(
+        type='CGhostNet', widen_factor=float(m.group(1)))),
+]
+
+ARCH_EXAMPLES = ('gghost_resnet34', 'resnet34', 'gghost_regnetx_3.2gf',
+                 'regnetx_3.2gf', 'cghostnet_1.0x')
+
+
+def arch_to_backbone_cfg(arch: str) -> dict:
+    """Map a backbone name such as ``'gghost_resnet34'`` to a config dict.
+
+    Returns:
+        dict: e.g. ``dict(type='GGhostResNet', depth=34)``, buildable from
+        mmdet's ``MODELS`` once ``mmdet_gghost`` is imported.
+
+    Raises:
+        ValueError: for a name none of the known patterns match.
+    """
+    name = arch.strip().lower()
+    for pattern, make in _ARCH_PATTERNS:
+        m = re.fullmatch(pattern, name)
+        if m:
+            return make(m)
+    raise ValueError(f'Unknown backbone arch {arch!r}; expected a config '
+                     f'file or one of the forms {", ".join(ARCH_EXAMPLES)}')
+
+
+def build_backbone_from_arch(arch: str, **overrides) -> nn.Module:
+    """Build a bare backbone (eval mode, constructor init, no
+    ``init_weights``) from an arch name; ``overrides`` update its config."""
+    from mmengine.registry import DefaultScope
+    cfg = arch_to_backbone_cfg(arch)
+    cfg.update(overrides)
+    models = toolbox_models('mmdet')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = models.build(cfg)
+    model.eval()  # not chained: mmdet's ResNet.train() returns None
+    return model
