@@ -103,9 +103,9 @@ def test_benchmark_refuses_classifier_checkpoint(files):
 
 
 def test_export_refuses_classifier_checkpoint(files):
-    from mmdet_gghost.export import build_model
+    from mmdet_gghost.export import build_export_model
     with pytest.raises(CheckpointMismatchError, match='does not fit'):
-        build_model(files['config'], files['cls_ckpt'])
+        build_export_model(files['config'], files['cls_ckpt'])
 
 
 # -- the one builder -----------------------------------------------------------

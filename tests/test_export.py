@@ -97,7 +97,7 @@ def test_backbone_onnx_parity(name, tmp_path):
 @pytest.fixture(scope='module')
 def retinanet_export(tmp_path_factory):
     out = str(tmp_path_factory.mktemp('onnx') / 'retinanet.onnx')
-    model, cfg, scope = E.build_model(RETINANET)
+    model, cfg, scope = E.build_export_model(RETINANET)
     assert scope == 'mmdet'
     report = E.export_config(None, out, model=(model, scope), shape=(64, 64))
     return model, report
@@ -171,7 +171,7 @@ def test_cli_classifier_logits(tmp_path, capsys):
 
 def test_cli_loads_checkpoint(tmp_path, capsys):
     """--checkpoint weights end up in the graph (not a fresh init)."""
-    model, _, _ = E.build_model(CLASSIFIER, seed=7)
+    model, _, _ = E.build_export_model(CLASSIFIER, seed=7)
     ckpt = tmp_path / 'cls.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(ckpt))
     out = tmp_path / 'cls.onnx'
@@ -188,7 +188,7 @@ def test_cli_loads_checkpoint(tmp_path, capsys):
     with pytest.raises(CheckpointMismatchError,
                        match=r"1 shape mismatches .*'backbone.stem.conv."
                        r"weight', \(1,\), \(16, 3, 3, 3\)"):
-        E.build_model(CLASSIFIER, checkpoint=str(ckpt))
+        E.build_export_model(CLASSIFIER, checkpoint=str(ckpt))
     assert _cli().main([CLASSIFIER, '--checkpoint', str(ckpt)]) == 2
     assert 'error: checkpoint' in capsys.readouterr().err
 

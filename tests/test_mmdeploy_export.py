@@ -58,8 +58,8 @@ def _random_detector(config, seed=0):
     pairs per image score above the config's 0.05 threshold (fewer than
     nms_pre per level: mmdet and mmdeploy then pick the same candidates)
     instead of RetinaNet's 0.01 prior everywhere."""
-    from mmdet_gghost.export import build_model
-    model, cfg, _ = build_model(config, seed=seed)
+    from mmdet_gghost.export import build_export_model
+    model, cfg, _ = build_export_model(config, seed=seed)
     g = torch.Generator().manual_seed(seed)
     cls = model.bbox_head.retina_cls
     with torch.no_grad():
@@ -159,9 +159,9 @@ def _pytorch_and_onnxruntime(work_dir, image, checkpoint):
     from mmengine.dataset import pseudo_collate
     from mmengine.runner import load_checkpoint
     from mmdet.utils import register_all_modules
-    from mmdet_gghost.export import build_model
+    from mmdet_gghost.export import build_export_model
     register_all_modules()
-    model, cfg, _ = build_model(GGHOST_DEMO)
+    model, cfg, _ = build_export_model(GGHOST_DEMO)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
                     logger='silent')
     pipeline = Compose([t for t in cfg.test_pipeline
@@ -229,8 +229,8 @@ RETINANETS = sorted(
 def test_every_shipped_retinanet_converts_and_runs(config, tmp_path):
     """The config as shipped (only the trace image is small: its test
     Resize is set to 96x160 here to keep the test short)."""
-    from mmdet_gghost.export import build_model
-    model, _, _ = build_model(config)
+    from mmdet_gghost.export import build_export_model
+    model, _, _ = build_export_model(config)
     ckpt = tmp_path / 'w.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     model_cfg, deploy, _ = D.load_deploy_configs(config)
@@ -252,8 +252,8 @@ def test_every_shipped_retinanet_converts_and_runs(config, tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
-    from mmdet_gghost.export import build_model
-    r34, _, _ = build_model(R34_DEMO)
+    from mmdet_gghost.export import build_export_model
+    r34, _, _ = build_export_model(R34_DEMO)
     ckpt = tmp_path / 'r34.pth'
     torch.save(dict(state_dict=r34.state_dict()), ckpt)
     rc = _tool().main([GGHOST_DEMO, str(ckpt), '--work-dir',

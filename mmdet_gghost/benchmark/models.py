@@ -2,9 +2,9 @@
 overridden (``test_cfg``) and put into the requested form (BN fused,
 channels-last).
 
-To be replaced by the project's one config -> model build path
-(``mmdet_gghost.apis.build``) once it exists; kept self-contained until
-then.
+Building and loading is the project's one path,
+:func:`mmdet_gghost.apis.build.build_model`; this module adds only what
+benchmarking changes: ``test_cfg`` overrides and the timed form.
 """
 import os
 from typing import Optional
@@ -12,8 +12,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ..analysis import (build_model_from_config, init_weights_quietly,
-                        load_config, strip_pretrained)
+from ..apis.build import build_model, load_config
 from .reports import to_plain
 from .settings import check_file
 
@@ -103,19 +102,15 @@ def load_model(cfg_path,
         override_test_cfg(test_cfg, 'score_thr', float(score_thr))
     if max_per_img is not None:
         override_test_cfg(test_cfg, 'max_per_img', int(max_per_img))
-    strip_pretrained(cfg.model)
-    model, cfg, scope = build_model_from_config(cfg)
-    if (checkpoint is None or allow_partial_checkpoint) and hasattr(
-            model, 'init_weights'):
-        init_weights_quietly(model, seed)
+    model = build_model(cfg, checkpoint, device=device, init_seed=seed,
+                        allow_partial_checkpoint=allow_partial_checkpoint)
+    cfg = model.cfg
+    scope = cfg.get('default_scope', None) or 'mmdet'
     weights = 'init_weights'
     if checkpoint is not None:
-        from ..apis.weights import load_checkpoint_checked
-        partial = load_checkpoint_checked(model, checkpoint,
-                                          allow_partial_checkpoint)
-        weights = 'partial checkpoint' if partial else 'checkpoint'
-    model = model.to(device)
-    model.eval()  # (some train() overrides return None: no chaining)
+        weights = 'checkpoint'
+        if allow_partial_checkpoint and _is_partial(model, checkpoint):
+            weights = 'partial checkpoint'
     if fuse:
         model = fuse_bn(model)
     if channels_last:
@@ -130,6 +125,13 @@ def load_model(cfg_path,
         bn_fused=bool(fuse),
         test_cfg=to_plain(cfg.model.get('test_cfg', None)))
     return model, cfg, info
+
+
+def _is_partial(model: nn.Module, checkpoint: str) -> bool:
+    """Whether the (allowed) checkpoint left tensors of ``model`` out."""
+    from ..apis.weights import compare_state_dicts, read_state_dict
+    return bool(compare_state_dicts(model.state_dict(),
+                                    read_state_dict(checkpoint)))
 
 
 def _task_of(model: nn.Module, scope: str) -> str:

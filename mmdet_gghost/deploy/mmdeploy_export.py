@@ -135,13 +135,8 @@ def check_checkpoint(model_cfg, checkpoint: str) -> None:
     :class:`~mmdet_gghost.apis.weights.CheckpointMismatchError`
     naming the missing / unexpected / mis-shaped tensors instead.
     """
-    from mmdet_gghost.analysis import (build_model_from_config,
-                                       strip_pretrained)
-    from mmdet_gghost.apis.weights import check_checkpoint_matches
-    cfg = copy.deepcopy(model_cfg)
-    strip_pretrained(cfg.model)
-    model, _, _ = build_model_from_config(cfg)
-    check_checkpoint_matches(model, checkpoint)
+    from mmdet_gghost.apis.build import build_model
+    build_model(model_cfg, checkpoint, init_seed=None)
 
 
 # --------------------------------------------------------------------------

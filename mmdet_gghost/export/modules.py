@@ -22,15 +22,13 @@ std``, padded to a multiple of 32 for detectors). ``H`` and ``W`` must stay
 multiples of 32 for a detector (FPN adds upsampled maps to laterals; mmdet's
 own padding guarantees this).
 """
-import os.path as osp
 from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-from ..analysis import init_weights_quietly
 
-__all__ = ['randomize_bn_stats', 'build_model', 'export_module']
+__all__ = ['randomize_bn_stats', 'build_export_model', 'export_module']
 
 
 @torch.no_grad()
@@ -56,46 +54,31 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def build_model(config, checkpoint: Optional[str] = None,
-                cfg_options: Optional[dict] = None, seed: int = 0,
-                random_bn: Optional[bool] = None,
-                allow_partial_checkpoint: bool = False):
-    """Build the model of an mmdet or mmpretrain config, in eval mode.
+def build_export_model(config, checkpoint: Optional[str] = None,
+                       cfg_options: Optional[dict] = None, seed: int = 0,
+                       random_bn: Optional[bool] = None,
+                       allow_partial_checkpoint: bool = False):
+    """The model of an mmdet or mmpretrain config, ready to export.
 
-    The toolbox is chosen by the config's ``default_scope``. Pretrained
-    ``init_cfg`` entries are removed first, so building never opens the
-    ImageNet checkpoints the detection configs point at. Then either
-    ``checkpoint`` is loaded (every tensor must fit, see
-    :mod:`mmdet_gghost.apis.weights`; ``allow_partial_checkpoint`` loads
-    what fits over ``init_weights()``) or the model
-    gets its own ``init_weights()`` (fixed ``seed``) and, unless
-    ``random_bn=False``, random BN statistics (:func:`randomize_bn_stats`),
-    so that checks on it exercise the BN folding.
+    Built by the one builder, :func:`mmdet_gghost.apis.build.build_model`
+    (pretrained ``init_cfg`` removed, ``checkpoint`` loaded under the one
+    rule of :mod:`mmdet_gghost.apis.weights`, else ``init_weights()`` with
+    ``seed``). Without a checkpoint, unless ``random_bn=False``, every BN
+    also gets random statistics (:func:`randomize_bn_stats`), so that
+    parity checks on the model exercise the BN folding.
 
     Returns:
-        tuple: ``(model, cfg, scope)``; ``scope`` is ``'mmdet'`` or
-        ``'mmpretrain'``.
+        tuple: ``(model, cfg, scope)``; model in eval mode on the CPU;
+        ``scope`` is ``'mmdet'`` or ``'mmpretrain'``.
     """
-    from ..analysis import (build_model_from_config, load_config,
-                           strip_pretrained)
-
-    if checkpoint is not None and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    cfg = load_config(config, cfg_options)
-    strip_pretrained(cfg.model)
-    model, cfg, scope = build_model_from_config(cfg)
-    if checkpoint is not None:
-        from ..apis.weights import load_checkpoint_checked
-        if allow_partial_checkpoint and hasattr(model, 'init_weights'):
-            init_weights_quietly(model, seed)
-        load_checkpoint_checked(model, checkpoint, allow_partial_checkpoint)
-    else:
-        if hasattr(model, 'init_weights'):
-            init_weights_quietly(model, seed)
-        if random_bn is None or random_bn:
-            randomize_bn_stats(model, seed)
-    model.eval()
-    return model, cfg, scope
+    from ..apis.build import build_model
+    model = build_model(config, checkpoint, cfg_options=cfg_options,
+                        init_seed=seed,
+                        allow_partial_checkpoint=allow_partial_checkpoint)
+    if checkpoint is None and (random_bn is None or random_bn):
+        randomize_bn_stats(model, seed)
+    cfg = model.cfg
+    return model, cfg, cfg.get('default_scope', None) or 'mmdet'
 
 
 class _Exportable(nn.Module):

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .modules import (_count_bn, _flatten, _output_names, build_model,
+from .modules import (_count_bn, _flatten, _output_names, build_export_model,
                       export_module)
 
 __all__ = [
@@ -238,7 +238,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     Args:
         model: an already built ``(model, scope)`` pair instead of building
             from ``config`` (tests).
-        allow_partial_checkpoint: see :func:`build_model`.
+        allow_partial_checkpoint: see :func:`build_export_model`.
 
     Returns:
         dict: ``kind``, ``scope``, ``file``, ``output_names``,
@@ -252,7 +252,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     if verify:
         require_onnxruntime()
     if model is None:
-        model, _, scope = build_model(
+        model, _, scope = build_export_model(
             config, checkpoint, cfg_options, seed,
             allow_partial_checkpoint=allow_partial_checkpoint)
     else:

@@ -56,9 +56,9 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    from mmdet_gghost.export import (build_model, deploy_forms, export_module,
+    from mmdet_gghost.export import (build_export_model, deploy_forms, export_module,
                                      time_forms)
-    model, _, scope = build_model(
+    model, _, scope = build_export_model(
         args.config, args.checkpoint,
         allow_partial_checkpoint=args.allow_partial_checkpoint)
     module, kind = export_module(model, scope, args.target)
