@@ -126,9 +126,14 @@ def test_complexity_cli_deploy_reports_ops(capsys):
     finally:
         sys.path.pop(0)
     rep = complexity.main(['gghost_resnet18', '--shape', '64', '64',
-                           '--deploy'])
+                           '--fuse-conv-bn'])
     arch = [(2, 0), (2, 1), (2, 1), (2, 1)]
     assert rep['total']['ops'] == 3 + sum(5 * n + p + 6 for n, p in arch)
     assert rep['bn_fused'] is True
     out = capsys.readouterr().out
     assert 'ops' in out and 'device-launching aten ops' in out
+    # the option's old name still counts the same form, with a warning
+    old = complexity.main(['gghost_resnet18', '--shape', '64', '64',
+                           '--deploy'])
+    assert old['total'] == rep['total']
+    assert 'use --fuse-conv-bn' in capsys.readouterr().err

@@ -14,8 +14,8 @@ Examples::
 
     # the deploy form: BN folded, G-Ghost backbones op-lean
     # (switch_to_deploy; stock models: BN folded) -- compare the ops
-    python tools/analysis/complexity.py gghost_resnet34 --deploy
-    python tools/analysis/complexity.py resnet34 --deploy
+    python tools/analysis/complexity.py gghost_resnet34 --fuse-conv-bn
+    python tools/analysis/complexity.py resnet34 --fuse-conv-bn
 
 Counting is mmengine's (``FlopAnalyzer``/``ActivationAnalyzer``): one
 multiply-add = one MAC; activations = elements of conv/linear outputs.
@@ -54,9 +54,13 @@ def parse_args(argv=None):
         '--fuse', action='store_true',
         help='fold BN into convs before counting (changes params only)')
     parser.add_argument(
-        '--deploy', action='store_true',
-        help='the deploy form: BN folded and G-Ghost backbones switched to '
-        'their op-lean form (switch_to_deploy); changes params and ops')
+        '--fuse-conv-bn', action='store_true',
+        help='the deploy form, as tools/benchmark.py --fuse-conv-bn times it: '
+        'BN folded and G-Ghost backbones switched to their op-lean form '
+        '(switch_to_deploy); changes params and ops')
+    parser.add_argument(  # the option's name before it matched benchmark's
+        '--deploy', action='store_true', dest='deploy_alias',
+        help=argparse.SUPPRESS)
     parser.add_argument(
         '--count-bn', action='store_true',
         help='include mmengine\'s BN op estimate in MACs (off: BN folds '
@@ -75,6 +79,10 @@ def pad_to_divisor(model, h, w):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.deploy_alias:
+        print('warning: --deploy is deprecated, use --fuse-conv-bn',
+              file=sys.stderr)
+        args.fuse_conv_bn = True
     target = args.target
     if target.endswith('.py') or osp.sep in target:
         if not osp.isfile(target):
@@ -94,7 +102,7 @@ def main(argv=None):
         title = target
     h, w = args.shape or default
     h, w = pad_to_divisor(model, h, w)
-    if args.deploy:
+    if args.fuse_conv_bn:
         from mmdet_gghost.models import deploy_model
         model = deploy_model(model)
     elif args.fuse:  # fold BN into convs
@@ -102,7 +110,7 @@ def main(argv=None):
         model = fuse_model(model)
     report = complexity_report(
         model, (3, h, w), count_bn=args.count_bn,
-        bn_fused=args.fuse or args.deploy)
+        bn_fused=args.fuse or args.fuse_conv_bn)
     print_complexity_report(report, title=title)
     if report['unsupported_ops']:
         print('not counted (no MACs by convention): ' +
