@@ -166,6 +166,19 @@ def test_pretrained_prefix_and_mismatch_errors(tmp_path):
     dst.init_weights()
     for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values()):
         assert torch.equal(a, b), k
+    # the one checkpoint rule (apis/weights.py): a checkpoint without BN
+    # num_batches_tracked counters (older torch, other toolboxes) loads, as
+    # it does through build_model / tools/test.py
+    no_counters = tmp_path / 'no_counters.pth'
+    torch.save({'state_dict': {'backbone.' + k: v
+                               for k, v in src.state_dict().items()
+                               if not k.endswith('num_batches_tracked')}},
+               no_counters)
+    dst = GGhostResNet(depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=str(no_counters), prefix='backbone.'))
+    dst.init_weights()
+    for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values()):
+        assert torch.equal(a, b) or k.endswith('num_batches_tracked'), k
     wrong = GGhostResNet(depth=34, init_cfg=dict(
         type='Pretrained', checkpoint=str(path), prefix='backbone.'))
     with pytest.raises(ValueError, match='missing keys'):

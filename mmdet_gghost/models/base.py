@@ -188,12 +188,12 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
         if unmapped:
             raise ValueError(f'{checkpoint}: official keys with no counterpart '
                              f'here: {unmapped[:10]}')
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}'
-                  for k, v in own.items()
-                  if k in state and state[k].shape != v.shape]
+    # the one rule of every checkpoint load (mmdet_gghost.apis.weights):
+    # BN num_batches_tracked and data_preprocessor.* differences are harmless
+    from ..apis.weights import compare_state_dicts
+    missing, unexpected, shape = compare_state_dicts(module.state_dict(),
+                                                     state)
+    mismatched = [f'{k} {a} vs {b}' for k, a, b in shape]
     if missing or unexpected or mismatched:
         raise ValueError(
             f'{checkpoint} does not match {type(module).__name__}: '
@@ -202,6 +202,6 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
             f'{len(mismatched)} shape mismatches (e.g. {mismatched[:3]}). '
             'Check the arch/depth and init_cfg.prefix (classifier '
             "checkpoints need prefix='backbone.')")
-    module.load_state_dict(state, strict=True)
+    module.load_state_dict(state, strict=False)  # checked above
     logger.info(f'loaded {len(state)} tensors from {checkpoint} into '
                 f'{type(module).__name__}')
