@@ -4,7 +4,7 @@
 # within 15 min on 2 CPU cores, so the recipe is small: the 256x256 images
 # resized to 160x160 (anchors scaled with them), a light head (64-channel
 # FPN/head, 2 stacked convs, GN so the head trains from scratch at batch 4),
-# SGD + cosine over 640 iterations. The backbone starts from the short shapes
+# AdamW + cosine over 640 iterations. The backbone starts from the short shapes
 # pre-training of gghost_r34_cls_pretrain.py (step 1; `make demo` runs both),
 # as the COCO configs start from ImageNet weights.
 #   python tools/train.py configs/demo/gghost_r34_cls_pretrain.py \
@@ -99,8 +99,12 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,
          T_max=max_iters - 50, eta_min=1e-4),
 ]
+# AdamW, not the COCO configs' SGD: in 640 iterations it gets much further
+# (G-Ghost-R34, mAP / mAP@0.5 on the demo val set: SGD lr 0.01 0.180 / 0.346;
+# AdamW lr 1e-3 0.229 / 0.397, 2e-3 0.277 / 0.468, 4e-3 0.306 / 0.505,
+# 6e-3 0.297 / 0.509; ResNet-34 with 4e-3: 0.381 / 0.615).
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(_delete_=True, type='AdamW', lr=4e-3, weight_decay=0.05),
     clip_grad=dict(max_norm=35, norm_type=2))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
