@@ -92,7 +92,7 @@ def test_a_model_with_another_schedule_is_refused(tmp_path):
                    "optim_wrapper = dict(optimizer=dict(lr=0.5))\n")
     with pytest.raises(demo.RecipeMismatchError,
                        match=r'retinanet_r34_odd.py .*2 setting.*'
-                       r'optim_wrapper.optimizer.lr: 0.01 vs 0.5.*'
+                       r'optim_wrapper.optimizer.lr: 0.004 vs 0.5.*'
                        r'train_cfg.max_iters'):
         demo.check_same_recipe([DET, odd])
 
