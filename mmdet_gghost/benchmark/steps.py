@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from .settings import UsageError
+from .timing import device_of
 
 __all__ = ['make_step_fn', 'compile_parts', 'count_detections',
            'outputs_finite']
@@ -69,7 +70,7 @@ def make_step_fn(model: nn.Module,
         def run():
             return model.test_step(next(it))
 
-    device_type = _device_of(model).type
+    device_type = device_of(model).type
 
     def step():
         amp_ctx = (torch.autocast(device_type=device_type, dtype=torch.float16)
@@ -78,13 +79,6 @@ def make_step_fn(model: nn.Module,
             return run()
 
     return step
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device('cpu')
 
 
 def count_detections(outputs) -> Optional[float]:

@@ -19,7 +19,15 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ['sync_for', 'time_first_call', 'time_interleaved', 'summarize']
+__all__ = ['device_of', 'sync_for', 'time_first_call', 'time_interleaved', 'summarize']
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (CPU for a parameterless one)."""
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device('cpu')
 
 
 def sync_for(device) -> Optional[Callable[[], None]]:

@@ -7,8 +7,8 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from ..benchmark.timing import (summarize, sync_for, time_first_call,
-                                time_interleaved)
+from ..benchmark.timing import (device_of, summarize, sync_for,
+                                time_first_call, time_interleaved)
 from .modules import _flatten
 from .onnx_export import max_rel_err
 
@@ -71,7 +71,7 @@ def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
         is faster ...) plus ``min_ms``, ``first_call_s`` and ``max_rel``.
     """
     names = list(forms)
-    device = _device_of(forms[names[0]])
+    device = device_of(forms[names[0]])
     x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(
         seed)).to(device)
     sync = sync_for(device)
@@ -98,10 +98,3 @@ def _forward_fn(model: nn.Module, x: torch.Tensor, channels_last: bool):
             return model(inp)
 
     return fn
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device('cpu')
