@@ -1,28 +1,7 @@
-"""CUDA graphs for the network part of a model: capture once per input
-shape, replay afterwards.
-
-At batch 1 a GPU backbone spends most of its time waiting for the host to
-launch the next kernel (one per op). A CUDA graph records the kernels of one
-forward and launches them all with a single call. :class:`CudaGraphRunner`
-does that for any tensor-in/tensor-out function; :func:`enable_cuda_graphs`
-puts one in front of a model's network part (backbone + neck + head) so
-that ``model.test_step`` / mmdet's ``predict`` keep working and the
-post-processing (decoding, NMS: data-dependent shapes) runs eagerly
-outside the graph::
-
-    from mmdet_gghost.cuda_graphs import enable_cuda_graphs
-    from mmdet_gghost.models import deploy_model
-
-    model = deploy_model(model.cuda().eval())   # op-lean deploy form
-    enable_cuda_graphs(model)                   # RetinaNet etc.
-    results = model.test_step(batch)            # captured on the 1st call
-
-Rules of CUDA graphs that apply: the captured function must not
-synchronise with the host or change shapes with the data; outputs live in
-static buffers that the next replay *overwrites* (copy them to keep them);
-a new input shape, dtype, memory format or autocast state is captured anew
-(each graph keeps its own memory).
-"""
+"""CUDA graphs for the network part of a model, captured once per input
+shape and replayed: at batch 1 a GPU backbone mostly waits for the host to
+launch its kernels; a graph launches them all at once (see
+:func:`enable_cuda_graphs`)."""
 import types
 from typing import Callable, Dict, Optional
 
@@ -79,7 +58,7 @@ class CudaGraphRunner:
     The first call with a new :func:`graph_key` copies ``x`` into a static
     input buffer, warms ``fn`` up and captures it; every call then copies
     ``x`` into that buffer and replays. Call it under ``torch.no_grad()``
-    (inference only).
+    (inference only). Each graph keeps its own memory.
 
     Args:
         fn: tensor -> tensor / tuple / list / dict of tensors, with no
@@ -123,31 +102,23 @@ class CudaGraphRunner:
         self.graphs.clear()
 
 
-def _network_fn(model: nn.Module, head_name: str) -> Callable:
-    """preprocessed tensor -> head outputs: backbone (+ neck) + head."""
-    # bound now: enable_cuda_graphs then replaces both on the instance
-    extract_feat = model.extract_feat
-    head_forward = getattr(model, head_name).forward
-
-    def run(x):
-        return head_forward(extract_feat(x))
-
-    return run
-
-
 def enable_cuda_graphs(model: nn.Module, task: str = 'full',
                        warmup: int = 3,
                        runner_cls=CudaGraphRunner) -> CudaGraphRunner:
-    """Run ``model``'s network part from CUDA graphs, in place.
+    """Run ``model``'s network part from CUDA graphs, in place::
+
+        model = deploy_model(model.cuda().eval())  # op-lean deploy form
+        enable_cuda_graphs(model)
+        results = model.test_step(batch)           # captured on 1st call
 
     ``task='backbone'``: ``model.backbone(x)`` (or ``model(x)`` for a bare
     backbone) is replayed. ``task='full'``: for a single-stage detector
     (``bbox_head``, no ``rpn_head``) or a classifier (``head``), backbone,
-    neck and head forward are one graph, post-processing stays eager:
-    ``extract_feat`` then hands the preprocessed tensor through and the
-    head's ``forward`` replays the graph, so ``test_step``/``predict`` work
-    unchanged. Two-stage detectors are refused (their RoI stage depends on
-    the proposals).
+    neck and head forward are one graph, post-processing (data-dependent
+    shapes) stays eager: ``extract_feat`` then hands the preprocessed
+    tensor through and the head's ``forward`` replays the graph, so
+    ``test_step``/``predict`` work unchanged. Two-stage detectors are
+    refused (their RoI stage depends on the proposals).
 
     Returns:
         the :class:`CudaGraphRunner` (e.g. to ``reset()`` it).
@@ -172,7 +143,10 @@ def enable_cuda_graphs(model: nn.Module, task: str = 'full',
     if head_name is None or not hasattr(model, 'extract_feat'):
         raise ValueError(f'{type(model).__name__} has no extract_feat and '
                          'bbox_head/head: use task="backbone"')
-    runner = runner_cls(_network_fn(model, head_name), warmup)
+    # bound now, before both are replaced on the instance below
+    extract_feat = model.extract_feat
+    head_forward = getattr(model, head_name).forward
+    runner = runner_cls(lambda x: head_forward(extract_feat(x)), warmup)
     # the head's predict() calls self(feats): feats is the raw tensor now
     model.extract_feat = types.MethodType(lambda self, x: x, model)
     getattr(model, head_name).forward = runner

@@ -1,26 +1,6 @@
-"""Inputs of a benchmark run: synthetic batches, batches of the config's
-test dataloader (both built before timing: data loading is not what is
-timed), and the per-model score threshold for synthetic images.
-
-Why a calibrated threshold: without a checkpoint every model gets its own
-from-scratch initialisation, under which RetinaNet's classifier predicts the
-prior probability (0.01) everywhere -- below the config's ``score_thr``
-(0.05), so no box would reach NMS; a trained model on busy images sends
-thousands. Scores on synthetic noise are meaningless for trained weights as
-well. With synthetic inputs the threshold is therefore *calibrated* per
-model (``score_thr='auto'``, :func:`calibrate_score_thr`): it is set so that
-a fixed fraction ``candidate_fraction`` (default 1 %) of the (anchor, class)
-pairs of each image pass it. For RetinaNet at 800x1333 that is ~161k of
-16.1M pairs; every FPN level then still fills its ``nms_pre`` (1000)
-candidates (P7 nearly: ~560), NMS sees ~4.6k boxes and ``max_per_img``
-(100) come out -- the full post-processing load of a busy image, the same
-for every model. ``score_thr=0`` is still available but is *not* realistic:
-then mmdet's ``filter_scores_and_topk`` sorts every one of the 16M scores
-(~1 s per image on 2 CPU cores, the same for every model), which no
-trained detector does at its 0.05 threshold. Detectors without a dense
-head to calibrate (two-stage) use 0. With ``--data`` the config's threshold
-is kept.
-"""
+"""Inputs of a benchmark run, built before timing (loading is not timed):
+synthetic batches, batches of the config's test dataloader, and the
+per-model score threshold for synthetic images."""
 import copy
 import itertools
 from typing import List, Optional, Sequence
@@ -81,10 +61,7 @@ def make_data_inputs(cfg,
                      scope: str,
                      batch_size: int = 1,
                      num_batches: int = 4) -> List[dict]:
-    """Load ``num_batches`` batches of the config's test dataloader.
-
-    They are loaded once, before timing (loading is not what we measure).
-    """
+    """``num_batches`` batches of the config's test dataloader."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     loader_cfg = copy.deepcopy(cfg.test_dataloader)
@@ -104,12 +81,19 @@ def calibrate_score_thr(model: nn.Module,
     """The score threshold at which ``candidate_fraction`` of the (anchor,
     class) pairs of every image in ``batch`` pass, for a dense detector.
 
+    Why: from scratch, RetinaNet scores its prior (0.01) everywhere, below
+    the config's 0.05, so no box would reach NMS, while a trained model on
+    a busy image sends thousands; on noise, scores mean nothing anyway.
+    Calibrated, every model post-processes the same share: at 1 % RetinaNet
+    at 800x1333 fills each level's ``nms_pre``, NMS sees ~4.6k boxes.
+    (``score_thr=0`` instead sorts all 16M scores, ~1 s per image on 2 CPU
+    cores, which no trained detector does.)
+
     Runs preprocessor, network and head once (no post-processing), scores
-    every pair as the head's post-processing does (sigmoid, or softmax
-    without the background column) and returns a value just below the
-    ``ceil(fraction * pairs)``-th largest score of the image with the
-    lowest such score, so that at least that many pairs pass
-    ``scores > score_thr`` in every image.
+    every pair as the head does (sigmoid, or softmax without background)
+    and returns a value just below the ``ceil(fraction * pairs)``-th largest
+    score of the image with the lowest such score (the filter is
+    ``scores > score_thr``).
 
     Returns:
         float | None: the threshold, or ``None`` for models without a

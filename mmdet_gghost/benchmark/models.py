@@ -1,12 +1,6 @@
-"""Models for benchmarking: a config (+ checkpoint) built, initialised,
-overridden (``test_cfg``) and put into the requested form (BN fused,
-channels-last).
-
-Building and loading is the project's one path,
-:func:`mmdet_gghost.apis.build.build_model`; this module adds only what
-benchmarking changes: ``test_cfg`` overrides and the timed form.
-"""
-import os
+"""Models for benchmarking: the one builder
+(:func:`mmdet_gghost.apis.build.build_model`) plus ``test_cfg`` overrides
+and the timed form (BN fused, channels-last)."""
 from typing import Optional
 
 import torch
@@ -16,7 +10,7 @@ from ..apis.build import build_model, load_config
 from .reports import to_plain
 from .settings import check_file
 
-__all__ = ['load_model', 'fuse_bn', 'override_test_cfg']
+__all__ = ['load_model', 'override_test_cfg']
 
 
 def override_test_cfg(test_cfg, key: str, value) -> int:
@@ -40,17 +34,6 @@ def override_test_cfg(test_cfg, key: str, value) -> int:
     return n
 
 
-def fuse_bn(model: nn.Module) -> nn.Module:
-    """The deploy form, in place: every BN folded into its conv, and every
-    G-Ghost backbone switched to its op-lean form (``switch_to_deploy``).
-
-    Stock modules (mmdet's ResNet, FPN, heads) get mmcv's
-    ``fuse_conv_bn`` (``mmdet_gghost.models.deploy_model``).
-    """
-    from mmdet_gghost.models import deploy_model
-    return deploy_model(model)
-
-
 def load_model(cfg_path,
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
@@ -63,19 +46,17 @@ def load_model(cfg_path,
                allow_partial_checkpoint: bool = False):
     """Build a detector/classifier from a config for benchmarking.
 
-    Without a checkpoint the model gets its own from-scratch initialisation
-    (``init_weights()`` with pretrained ``init_cfg`` removed, fixed seed),
-    not PyTorch's layer defaults: with the latter, BN in eval mode does not
-    normalise and the features of a deep net grow by orders of magnitude
-    (RetinaNet G-Ghost-R34: classification logits of +-700, every sigmoid
-    score exactly 0, hence *no* box reaching NMS -- an unfairly cheap
-    post-processing). Values do not otherwise affect speed.
+    Without a checkpoint the model gets ``init_weights()`` (pretrained
+    ``init_cfg`` removed, fixed seed), not PyTorch's layer defaults: with
+    those, eval-mode BN does not normalise, deep features blow up, every
+    score is 0 and no box reaches NMS (an unfairly cheap post-processing).
 
     Args:
         cfg_path: mmdet or mmpretrain config file (or ``Config``).
         checkpoint: weights file; ``None``: initialised as above.
         device: ``'cpu'`` or ``'cuda'``/``'cuda:N'``.
-        fuse: fold BN into convs.
+        fuse: the deploy form (:func:`mmdet_gghost.models.deploy_model`:
+            BN folded into convs, G-Ghost backbones op-lean).
         channels_last: convert weights to NHWC.
         score_thr, max_per_img: override these keys of ``model.test_cfg``
             where present (detectors).
@@ -87,16 +68,15 @@ def load_model(cfg_path,
     Returns:
         tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
         ``info`` = dict(scope, task ('det' | 'cls'), config, checkpoint,
-        weights ('checkpoint' | 'init_weights'), bn_fused, test_cfg).
+        weights ('checkpoint' | 'partial checkpoint' | 'init_weights'),
+        bn_fused, test_cfg).
 
     Raises:
         FileNotFoundError: naming the missing config or checkpoint.
         CheckpointMismatchError: the checkpoint does not fit the model.
     """
-    check_file(None if not isinstance(cfg_path, (str, os.PathLike)) else
-                cfg_path, 'Config file')
-    check_file(checkpoint, 'Checkpoint file')
     cfg = load_config(cfg_path, cfg_options)
+    check_file(checkpoint, 'Checkpoint file')
     test_cfg = cfg.model.get('test_cfg', None)
     if score_thr is not None:
         override_test_cfg(test_cfg, 'score_thr', float(score_thr))
@@ -112,7 +92,8 @@ def load_model(cfg_path,
         if allow_partial_checkpoint and _is_partial(model, checkpoint):
             weights = 'partial checkpoint'
     if fuse:
-        model = fuse_bn(model)
+        from mmdet_gghost.models import deploy_model
+        model = deploy_model(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     task = _task_of(model, scope)
@@ -136,6 +117,6 @@ def _is_partial(model: nn.Module, checkpoint: str) -> bool:
 
 def _task_of(model: nn.Module, scope: str) -> str:
     from mmdet.models.detectors import BaseDetector
-    if isinstance(model, BaseDetector):
+    if isinstance(model, BaseDetector) or scope == 'mmdet':
         return 'det'
-    return 'det' if scope == 'mmdet' else 'cls'
+    return 'cls'

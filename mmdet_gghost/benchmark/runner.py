@@ -1,15 +1,7 @@
-"""One benchmark run: :func:`run_benchmark` builds every config's model and
-inputs, times them together (:mod:`.timing`), adds complexity, detections
-and metrics, and writes the reports.
-
-What is timed (``task='full'``, the default): ``model.test_step(batch)``,
-i.e. data preprocessor (to device, normalise, pad) + network forward +
-post-processing (box decoding, NMS) -- exactly what mmengine's test loop
-runs per batch. Data *loading* is excluded: batches are built (synthetic) or
-loaded (``data``) before timing and reused. ``task='backbone'`` times the
-backbone alone on the already preprocessed tensor. The mean number of
-detections per image after NMS is reported per model (``dets/img``).
-"""
+"""One benchmark run, :func:`run_benchmark`. Timed (``task='full'``):
+``model.test_step(batch)`` -- preprocessing, forward and post-processing
+(NMS), as in mmengine's test loop -- on batches built before timing;
+``task='backbone'``: the backbone on the preprocessed tensor."""
 import dataclasses
 import functools
 import os.path as osp
@@ -55,7 +47,7 @@ def run_benchmark(configs: Sequence[str],
                   *,
                   console=None,
                   **overrides) -> dict:
-    """Benchmark several configs against each other (see module doc).
+    """Benchmark several configs against each other, interleaved.
 
     Args:
         configs: mmdet/mmpretrain config files; the first one is the

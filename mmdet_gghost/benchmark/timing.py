@@ -1,25 +1,15 @@
-"""The one timing core: interleaved rounds over n callables, first-call
-time, synchronisation, per-model medians and per-round speed ratios.
-
-Used by the FPS benchmark (:func:`mmdet_gghost.benchmark.run_benchmark`)
-and by the deploy-form comparison (:func:`mmdet_gghost.export.time_forms`),
-so both report the same ratio: the median over rounds of
-(speed of model i / speed of the first model *in the same round*).
-
-Fairness on a noisy machine: all callables are timed in *interleaved
-rounds* (round r = one timed call of callable 1, 2, ..., n, in that order),
-so slow drifts of the machine (thermal, other jobs) hit every callable
-alike. On CUDA every timed call is bracketed by ``torch.cuda.synchronize()``
-(kernel launches are asynchronous; timing without it measures the launch,
-not the work).
-"""
+"""The one timing core (FPS benchmark and deploy-form comparison): n
+callables timed in interleaved rounds (1, 2, ..., n, again), so that drifts
+of a busy machine hit all alike; CUDA calls bracketed by synchronisation
+(launches are asynchronous); ratios = per-round speed ratios' median."""
 import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-__all__ = ['device_of', 'sync_for', 'time_first_call', 'time_interleaved', 'summarize']
+__all__ = ['device_of', 'sync_for', 'time_first_call', 'time_interleaved',
+           'summarize']
 
 
 def device_of(model: torch.nn.Module) -> torch.device:
@@ -36,14 +26,8 @@ def sync_for(device) -> Optional[Callable[[], None]]:
     return torch.cuda.synchronize if str(device).startswith('cuda') else None
 
 
-def _clock(clock: Optional[Callable[[], float]]) -> Callable[[], float]:
-    # looked up at call time, so that tests can replace ``timing.time``
-    return clock or time.perf_counter
-
-
 def time_first_call(fn: Callable[[], Any],
-                    sync: Optional[Callable[[], None]] = None,
-                    clock: Optional[Callable[[], float]] = None
+                    sync: Optional[Callable[[], None]] = None
                     ) -> Tuple[float, Any]:
     """One untimed-in-the-rounds call of ``fn``: the first call, which
     holds compilation (``torch.compile``), CUDA-graph capture or lazy init.
@@ -51,7 +35,7 @@ def time_first_call(fn: Callable[[], Any],
     Returns:
         tuple: ``(seconds, output of fn)``.
     """
-    sync, now = sync or (lambda: None), _clock(clock)
+    sync, now = sync or (lambda: None), time.perf_counter
     sync()
     t0 = now()
     out = fn()
@@ -63,8 +47,7 @@ def time_interleaved(callables: Sequence[Callable[[], Any]],
                      rounds: int,
                      warmup: int = 0,
                      sync: Optional[Callable[[], None]] = None,
-                     on_round: Optional[Callable[[int], None]] = None,
-                     clock: Optional[Callable[[], float]] = None
+                     on_round: Optional[Callable[[int], None]] = None
                      ) -> List[np.ndarray]:
     """Time callables in interleaved rounds: A B C, A B C, ...
 
@@ -77,13 +60,12 @@ def time_interleaved(callables: Sequence[Callable[[], Any]],
             :func:`sync_for`), so asynchronous work is inside the measured
             interval.
         on_round: called with the round index after each round (progress).
-        clock: seconds as a float (default ``time.perf_counter``).
 
     Returns:
         list (one per callable) of float64 arrays of shape ``(rounds,)``:
         wall-clock seconds of each call, aligned by round.
     """
-    sync, now = sync or (lambda: None), _clock(clock)
+    sync, now = sync or (lambda: None), time.perf_counter
     for _ in range(warmup):
         for fn in callables:
             fn()

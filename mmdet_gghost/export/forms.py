@@ -1,6 +1,5 @@
-"""Inference forms of one model side by side: eval, BN-fused,
-channels-last and ``torch.compile``'d copies (:func:`deploy_forms`), timed
-against each other by the benchmark's timing core (:func:`time_forms`)."""
+"""Inference forms of one model (eval, BN-fused, channels-last, compiled
+copies), timed against each other by the benchmark's timing core."""
 import copy
 from typing import Dict, Optional, Sequence
 
@@ -33,10 +32,10 @@ def deploy_forms(model: nn.Module, forms: Sequence[str] = (
     for form in forms:
         base = form[len('compiled_'):] if form.startswith('compiled_') \
             else form
-        m = copy.deepcopy(model).eval()
         if base not in ('eval', 'fused', 'channels_last',
                         'fused_channels_last'):
             raise ValueError(f'unknown form {form!r}')
+        m = copy.deepcopy(model).eval()
         if 'fused' in base:
             fuse_model(m)
         if 'channels_last' in base:
@@ -49,26 +48,20 @@ def deploy_forms(model: nn.Module, forms: Sequence[str] = (
 
 def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
                rounds: int = 5, warmup: int = 1, seed: int = 0) -> Dict:
-    """Latency of inference forms (see :func:`deploy_forms`), timed by the
-    benchmark's timing core (:mod:`mmdet_gghost.benchmark.timing`) in
-    interleaved rounds (form 1, 2, ..., n, then again), so that drifts of a
-    busy machine hit every form alike.
+    """Latency of inference forms (see :func:`deploy_forms`) in interleaved
+    rounds, by :mod:`mmdet_gghost.benchmark.timing`.
 
-    The first call of each form (``first_call_s``: compilation for compiled
-    forms) is untimed; then ``warmup`` untimed rounds. Channels-last forms
-    get an NHWC input. Also checks each form's outputs against the first
-    form's (``max_rel``). The input lives on the device of the first form's
-    parameters (CPU for a form without any); CUDA calls are synchronised.
+    Each form's first call (``first_call_s``: compilation for compiled
+    forms) and ``warmup`` rounds are untimed. Channels-last forms get an
+    NHWC input. The input lives on the device of the first form.
 
     Args:
         input_shape: ``(N, C, H, W)`` of the random input.
 
     Returns:
         dict: form -> the row of :func:`~mmdet_gghost.benchmark.summarize`
-        (``median_ms``, ``p10_ms``, ``p90_ms``, ``fps`` (= N / median
-        latency), ``fps_ratio`` = median over rounds of this form's speed
-        / the first form's in the same round -- the benchmark's ratio, > 1
-        is faster ...) plus ``min_ms``, ``first_call_s`` and ``max_rel``.
+        (``fps_ratio`` > 1: faster than the first form) plus ``min_ms``,
+        ``first_call_s`` and ``max_rel`` (outputs vs the first form's).
     """
     names = list(forms)
     device = device_of(forms[names[0]])

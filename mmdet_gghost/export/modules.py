@@ -1,32 +1,10 @@
-"""What is exported: the part of a model as a tensor-in, flat-tuple-out
-module, and the model built from a config for exporting.
-
-``target``:
-
-* ``'backbone'`` (any config, or a bare backbone module): ``(N, 3, H, W)`` ->
-  the feature maps of ``out_indices`` (``feat_0`` ...).
-* ``'model'``:
-
-  - mmpretrain classifier: ``model(x, mode='tensor')`` = backbone + neck +
-    head -> ``logits`` ``(N, num_classes)`` (before softmax).
-  - mmdet single-stage detector (RetinaNet, FCOS, ...): ``model._forward(x)``
-    = backbone + neck + head up to the raw head outputs, flattened per
-    level: ``cls_score_0 .. cls_score_{L-1}``, ``bbox_pred_0 ..`` (and
-    ``centerness_*`` for FCOS). Box decoding and NMS stay outside the graph.
-    Two-stage detectors need data samples for their RPN proposals in
-    ``_forward``; export their backbone instead.
-
-The input is the *preprocessed* tensor: what the model's
-``data_preprocessor`` produces (BGR->RGB if configured, ``(x - mean) /
-std``, padded to a multiple of 32 for detectors). ``H`` and ``W`` must stay
-multiples of 32 for a detector (FPN adds upsampled maps to laterals; mmdet's
-own padding guarantees this).
-"""
+"""What is exported (:func:`export_module`): the part of a model as a
+tensor-in, flat-tuple-out module, and the model of a config built for
+exporting (:func:`build_export_model`)."""
 from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-
 
 __all__ = ['randomize_bn_stats', 'build_export_model', 'export_module']
 
@@ -56,16 +34,13 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def build_export_model(config, checkpoint: Optional[str] = None,
                        cfg_options: Optional[dict] = None, seed: int = 0,
-                       random_bn: Optional[bool] = None,
                        allow_partial_checkpoint: bool = False):
     """The model of an mmdet or mmpretrain config, ready to export.
 
-    Built by the one builder, :func:`mmdet_gghost.apis.build.build_model`
-    (pretrained ``init_cfg`` removed, ``checkpoint`` loaded under the one
-    rule of :mod:`mmdet_gghost.apis.weights`, else ``init_weights()`` with
-    ``seed``). Without a checkpoint, unless ``random_bn=False``, every BN
-    also gets random statistics (:func:`randomize_bn_stats`), so that
-    parity checks on the model exercise the BN folding.
+    Built by :func:`mmdet_gghost.apis.build.build_model`. Without a
+    checkpoint every BN also gets random statistics
+    (:func:`randomize_bn_stats`), so that parity checks on the model
+    exercise the BN folding.
 
     Returns:
         tuple: ``(model, cfg, scope)``; model in eval mode on the CPU;
@@ -75,7 +50,7 @@ def build_export_model(config, checkpoint: Optional[str] = None,
     model = build_model(config, checkpoint, cfg_options=cfg_options,
                         init_seed=seed,
                         allow_partial_checkpoint=allow_partial_checkpoint)
-    if checkpoint is None and (random_bn is None or random_bn):
+    if checkpoint is None:
         randomize_bn_stats(model, seed)
     cfg = model.cfg
     return model, cfg, cfg.get('default_scope', None) or 'mmdet'
@@ -131,11 +106,24 @@ def export_module(model: nn.Module, scope: Optional[str] = None,
                   target: str = 'model') -> Tuple[nn.Module, str]:
     """The part of ``model`` to export, wrapped to return a flat tuple.
 
+    ``target='backbone'`` (or a bare backbone ``model``): ``(N, 3, H, W)``
+    -> the feature maps of ``out_indices`` (``feat_0`` ...).
+    ``target='model'``: for an mmpretrain classifier ``model(x,
+    mode='tensor')`` -> ``logits`` (before softmax); for an mmdet
+    single-stage detector ``model._forward(x)`` -> the raw head outputs per
+    level (``cls_score_*``, ``bbox_pred_*``, FCOS's ``centerness_*``); box
+    decoding and NMS stay outside. Two-stage detectors are refused (their
+    RPN proposals need data samples).
+
+    The input is the *preprocessed* tensor (what the data preprocessor
+    gives: normalised, for detectors padded to a multiple of 32 -- which
+    H and W must stay, for FPN).
+
     Args:
         model: an mmdet detector, an mmpretrain classifier or a bare
             backbone.
         scope: ``'mmdet'`` / ``'mmpretrain'`` (only used in messages).
-        target: ``'backbone'`` or ``'model'`` (see module docstring).
+        target: ``'backbone'`` or ``'model'``.
 
     Returns:
         tuple: ``(module, kind)``, ``kind`` in ``'backbone'``,

@@ -1,26 +1,9 @@
-"""ONNX export (TorchScript exporter) of the deploy form and its
-onnxruntime parity check against the unfused PyTorch model.
-
-The exported model is the deploy form: BN folded into the convs
-(:func:`mmdet_gghost.models.fuse_model`). Exporter: PyTorch's TorchScript-
-based exporter (``torch.onnx.export(..., dynamo=False)``). Since PyTorch
-2.9 the default is the ``torch.export``-based exporter, which needs the
-``onnxscript`` package; the TorchScript one needs only ``torch`` and is
-still there (deprecated) in PyTorch 2.14.
-
-Dynamic axes: the batch axis always; with ``dynamic_hw`` (default) also the
-spatial axes of the input and of every 4-D output -- every graph here is
-shape-agnostic (convs, channel slices with constant bounds, global mean
-pooling, FPN upsampling to the lateral's runtime size).
-
-Parity: :func:`verify_onnx` runs onnxruntime and the *unfused* eval-mode
-PyTorch model on the same random input and reports, per output, the max
-relative error ``max|a - b| / max|a|`` (``a`` = PyTorch, ``b`` =
-onnxruntime; one scale per output tensor, so that near-zero elements do not
-blow up the ratio). The tolerance is 1e-4. So the check covers BN fusion
-*and* the export.
-"""
+"""ONNX export of the deploy form (BN folded into convs) with PyTorch's
+TorchScript exporter (``dynamo=False``: the ``torch.export`` one, default
+since 2.9, needs ``onnxscript``), and its onnxruntime parity check against
+the unfused eval-mode PyTorch model (so the check covers BN fusion too)."""
 import copy
+import importlib
 import os
 import os.path as osp
 import warnings
@@ -46,28 +29,25 @@ DEFAULT_TOL = 1e-4
 DEFAULT_OPSET = 17
 
 
+def _require(module: str, need: str, hint: str = ''):
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f'{need} ({e}); install the deploy extra: '
+                          f'{DEPLOY_INSTALL_HINT}{hint}') from e
+
+
 def require_onnx():
     """``import onnx``, or an ImportError that says how to install it."""
-    try:
-        import onnx
-    except ImportError as e:
-        raise ImportError(
-            f'ONNX export needs the onnx package ({e}); install the deploy '
-            f'extra: {DEPLOY_INSTALL_HINT}') from e
-    return onnx
+    return _require('onnx', 'ONNX export needs the onnx package')
 
 
 def require_onnxruntime():
     """``import onnxruntime``, or an ImportError that says how to install
     it."""
-    try:
-        import onnxruntime
-    except ImportError as e:
-        raise ImportError(
-            f'verifying an ONNX export needs onnxruntime ({e}); install the '
-            f'deploy extra: {DEPLOY_INSTALL_HINT} (or skip the check with '
-            '--no-verify)') from e
-    return onnxruntime
+    return _require('onnxruntime',
+                    'verifying an ONNX export needs onnxruntime',
+                    ' (or skip the check with --no-verify)')
 
 
 def export_onnx(module: nn.Module, out_file: str,
@@ -77,6 +57,10 @@ def export_onnx(module: nn.Module, out_file: str,
                 check: bool = True) -> Dict:
     """Export ``module`` (tensor -> tuple of tensors) with the TorchScript
     exporter.
+
+    Dynamic axes: the batch axis with ``dynamic_batch``; with
+    ``dynamic_hw`` also the spatial axes of the input and of every 4-D
+    output (every graph here is shape-agnostic).
 
     Returns:
         dict: ``input_name``, ``output_names``, ``dynamic_axes``,
@@ -94,23 +78,16 @@ def export_onnx(module: nn.Module, out_file: str,
         raise ValueError(f'{len(output_names)} output names for {len(raw)} '
                          'outputs')
     dynamic_axes = {}
+    batch = {0: 'batch'} if dynamic_batch else {}
     if dynamic_batch or dynamic_hw:
-        in_axes = {}
-        if dynamic_batch:
-            in_axes[0] = 'batch'
-        if dynamic_hw:
-            in_axes.update({2: 'height', 3: 'width'})
-        dynamic_axes['input'] = in_axes
+        hw = {2: 'height', 3: 'width'} if dynamic_hw else {}
+        dynamic_axes['input'] = {**batch, **hw}
         for name, t in zip(output_names, raw):
-            axes = {}
-            if dynamic_batch:
-                axes[0] = 'batch'
-            if dynamic_hw and t.dim() == 4:
-                axes.update({2: f'{name}_h', 3: f'{name}_w'})
-            if axes:
-                dynamic_axes[name] = axes
-    out_dir = osp.dirname(osp.abspath(out_file))
-    os.makedirs(out_dir, exist_ok=True)
+            hw = ({2: f'{name}_h', 3: f'{name}_w'}
+                  if dynamic_hw and t.dim() == 4 else {})
+            if batch or hw:
+                dynamic_axes[name] = {**batch, **hw}
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with warnings.catch_warnings():
         # "legacy TorchScript-based ONNX export" deprecation notice, and
         # tracer warnings about shape values turned into constants (none of
@@ -133,27 +110,35 @@ def export_onnx(module: nn.Module, out_file: str,
                 dynamic_axes=dynamic_axes, opset=opset)
 
 
+def _ort_session(onnx_file: str):
+    """An onnxruntime session on the CPU, with torch's thread count."""
+    ort = require_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(onnx_file, opts,
+                                providers=['CPUExecutionProvider'])
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+
 def run_onnxruntime(onnx_file: str, x, session=None) -> List[np.ndarray]:
     """Outputs of ``onnx_file`` on ``x`` (CPU execution provider)."""
     if session is None:
-        ort = require_onnxruntime()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = torch.get_num_threads()
-        session = ort.InferenceSession(onnx_file, opts,
-                                       providers=['CPUExecutionProvider'])
-    if torch.is_tensor(x):
-        x = x.detach().cpu().numpy()
+        session = _ort_session(onnx_file)
     name = session.get_inputs()[0].name
-    return session.run(None, {name: np.ascontiguousarray(x, np.float32)})
+    return session.run(None, {name: np.ascontiguousarray(_numpy(x),
+                                                         np.float32)})
 
 
 def max_rel_err(ref, out) -> float:
     """``max|ref - out| / max|ref|`` over the whole tensor (``inf`` when the
-    shapes differ; the plain max abs error when ``ref`` is all zero)."""
-    ref = ref.detach().cpu().numpy() if torch.is_tensor(ref) else \
-        np.asarray(ref)
-    out = out.detach().cpu().numpy() if torch.is_tensor(out) else \
-        np.asarray(out)
+    shapes differ; the plain max abs error when ``ref`` is all zero).
+
+    One scale per tensor, so that near-zero elements do not blow it up.
+    """
+    ref, out = _numpy(ref), _numpy(out)
     if ref.shape != out.shape:
         return float('inf')
     ref = ref.astype(np.float64)
@@ -174,17 +159,15 @@ def compare_outputs(refs, outs, names=None, tol: float = DEFAULT_TOL
     names = names or [f'output_{i}' for i in range(len(refs))]
     rows = []
     for name, a, b in zip(names, refs, outs):
-        a_np = a.detach().cpu().numpy() if torch.is_tensor(a) else a
-        b_np = b.detach().cpu().numpy() if torch.is_tensor(b) else b
-        rel = max_rel_err(a_np, b_np)
-        same_shape = tuple(a_np.shape) == tuple(b_np.shape)
+        a, b = _numpy(a), _numpy(b)
+        rel = max_rel_err(a, b)
         rows.append(
             dict(
                 name=name,
-                shape=tuple(a_np.shape),
-                max_abs=float(np.abs(a_np - b_np).max())
-                if same_shape and a_np.size else float('inf'),
-                max_abs_ref=float(np.abs(a_np).max()) if a_np.size else 0.0,
+                shape=tuple(a.shape),
+                max_abs=float(np.abs(a - b).max())
+                if a.shape == b.shape and a.size else float('inf'),
+                max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
                 max_rel=rel,
                 ok=rel <= tol))
     return rows
@@ -201,18 +184,13 @@ def verify_onnx(onnx_file: str, reference: nn.Module,
         list: one dict per input shape: ``input_shape``, ``rows``
         (:func:`compare_outputs`), ``ok``.
     """
-    ort = require_onnxruntime()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(onnx_file, opts,
-                                   providers=['CPUExecutionProvider'])
+    session = _ort_session(onnx_file)
     g = torch.Generator().manual_seed(seed)
     results = []
     for shape in input_shapes:
         x = torch.randn(*shape, generator=g)
         with torch.no_grad():
-            ref = reference(x)
-        ref = _flatten(ref)
+            ref = _flatten(reference(x))
         out = run_onnxruntime(onnx_file, x, session=session)
         rows = compare_outputs(ref, out, output_names, tol)
         results.append(dict(input_shape=tuple(shape), rows=rows,
