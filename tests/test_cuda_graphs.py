@@ -152,7 +152,7 @@ def test_benchmark_refuses_cuda_graphs_without_cuda_and_with_compile(
 
 
 def test_compile_mode_reaches_torch_compile(monkeypatch):
-    from mmdet_gghost.benchmark.steps import compile_parts
+    from mmdet_gghost.benchmark.models import compile_parts
     modes = []
     monkeypatch.setattr(torch, 'compile',
                         lambda fn, mode=None: modes.append(mode) or fn)

@@ -1,13 +1,12 @@
 """Inference-speed benchmark for mmdet and mmpretrain configs
 (``tools/benchmark.py`` is its CLI; :mod:`.timing` is the one timing core,
 also used by :func:`mmdet_gghost.export.time_forms`)."""
-from .env import collect_env
 from .inputs import calibrate_score_thr, make_inputs
-from .models import load_model
-from .reports import CSV_FIELDS, load_metric, plot_map_vs_fps, write_reports
+from .models import load_model, make_step_fn, outputs_finite
+from .reports import (CSV_FIELDS, collect_env, load_metric, plot_map_vs_fps,
+                      write_reports)
 from .runner import run_benchmark
 from .settings import BenchmarkSettings, UsageError
-from .steps import make_step_fn, outputs_finite
 from .timing import summarize, sync_for, time_first_call, time_interleaved
 
 __all__ = [

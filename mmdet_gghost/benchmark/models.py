@@ -1,26 +1,28 @@
-"""Models for benchmarking: the one builder
-(:func:`mmdet_gghost.apis.build.build_model`) plus ``test_cfg`` overrides
-and the timed form (BN fused, channels-last)."""
-from typing import Optional
+"""The benchmarked model: built (:func:`mmdet_gghost.apis.build.build_model`
+plus ``test_cfg`` overrides), put in its timed form (BN fused,
+channels-last, compiled), its timed step and the checks of its output."""
+import itertools
+from contextlib import nullcontext
+from typing import Any, Callable, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from ..apis.build import build_model, load_config
 from .reports import to_plain
-from .settings import check_file
+from .settings import UsageError, check_file
+from .timing import device_of
 
-__all__ = ['load_model', 'override_test_cfg']
+__all__ = ['load_model', 'override_test_cfg', 'compile_parts',
+           'make_step_fn', 'count_detections', 'outputs_finite']
 
 
 def override_test_cfg(test_cfg, key: str, value) -> int:
     """Set ``key`` wherever it already exists in a (nested) test_cfg.
 
-    The ``rpn`` sub-dict of two-stage detectors is skipped: its
-    ``max_per_img`` is the number of proposals, not of final detections.
-
-    Returns:
-        int: how many places were set.
+    Returns how many places were set. The ``rpn`` sub-dict of two-stage
+    detectors is skipped (its ``max_per_img`` counts proposals).
     """
     if not isinstance(test_cfg, dict):
         return 0
@@ -41,8 +43,6 @@ def load_model(cfg_path,
                channels_last: bool = False,
                score_thr: Optional[float] = None,
                max_per_img: Optional[int] = None,
-               cfg_options: Optional[dict] = None,
-               seed: int = 0,
                allow_partial_checkpoint: bool = False):
     """Build a detector/classifier from a config for benchmarking.
 
@@ -54,16 +54,13 @@ def load_model(cfg_path,
     Args:
         cfg_path: mmdet or mmpretrain config file (or ``Config``).
         checkpoint: weights file; ``None``: initialised as above.
-        device: ``'cpu'`` or ``'cuda'``/``'cuda:N'``.
         fuse: the deploy form (:func:`mmdet_gghost.models.deploy_model`:
             BN folded into convs, G-Ghost backbones op-lean).
         channels_last: convert weights to NHWC.
         score_thr, max_per_img: override these keys of ``model.test_cfg``
             where present (detectors).
         allow_partial_checkpoint: load a checkpoint that does not fit
-            the model (warned about; the rest keeps ``init_weights()``);
-            by default that is a ``CheckpointMismatchError``
-            (:func:`mmdet_gghost.apis.weights.load_checkpoint_checked`).
+            the model (warned; the rest keeps ``init_weights()``).
 
     Returns:
         tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
@@ -75,14 +72,14 @@ def load_model(cfg_path,
         FileNotFoundError: naming the missing config or checkpoint.
         CheckpointMismatchError: the checkpoint does not fit the model.
     """
-    cfg = load_config(cfg_path, cfg_options)
+    cfg = load_config(cfg_path)
     check_file(checkpoint, 'Checkpoint file')
     test_cfg = cfg.model.get('test_cfg', None)
     if score_thr is not None:
         override_test_cfg(test_cfg, 'score_thr', float(score_thr))
     if max_per_img is not None:
         override_test_cfg(test_cfg, 'max_per_img', int(max_per_img))
-    model = build_model(cfg, checkpoint, device=device, init_seed=seed,
+    model = build_model(cfg, checkpoint, device=device, init_seed=0,
                         allow_partial_checkpoint=allow_partial_checkpoint)
     cfg = model.cfg
     scope = cfg.get('default_scope', None) or 'mmdet'
@@ -120,3 +117,89 @@ def _task_of(model: nn.Module, scope: str) -> str:
     if isinstance(model, BaseDetector) or scope == 'mmdet':
         return 'det'
     return 'cls'
+
+
+def compile_parts(model: nn.Module, task: str,
+                  mode: Optional[str] = None) -> None:
+    """torch.compile the ``forward`` of the tensor-in/tensor-out parts in
+    place; pre/post-processing (data samples, NMS) stays eager, and mmdet's
+    attribute access (``model.bbox_head.predict`` ...) keeps working."""
+    names = ['backbone'] if task == 'backbone' else [
+        'backbone', 'neck', 'bbox_head', 'head', 'rpn_head']
+    for name in names:
+        part = getattr(model, name, None)
+        if isinstance(part, nn.Module):
+            part.forward = torch.compile(part.forward, mode=mode)
+
+
+def make_step_fn(model: nn.Module,
+                 batches: Sequence[dict],
+                 task: str = 'full',
+                 amp: bool = False,
+                 channels_last: bool = False) -> Callable[[], Any]:
+    """A zero-argument callable running one inference step per call.
+
+    Successive calls cycle through ``batches``; models called the same
+    number of times therefore see the same batch in the same round.
+
+    Args:
+        task: ``'full'`` -> ``model.test_step(batch)`` (returns data
+            samples); ``'backbone'`` -> ``model.backbone(x)`` on the
+            preprocessed tensor (prepared here, outside the timing).
+    """
+    if task == 'backbone':
+        backbone = getattr(model, 'backbone', None)
+        if backbone is None:
+            raise UsageError('--task backbone: the model has no backbone')
+        with torch.no_grad():
+            tensors = [model.data_preprocessor(b, False)['inputs']
+                       for b in batches]
+        if channels_last:
+            tensors = [t.contiguous(memory_format=torch.channels_last)
+                       for t in tensors]
+        it = itertools.cycle(tensors)
+
+        def run():
+            return backbone(next(it))
+    else:
+        it = itertools.cycle(batches)
+
+        def run():
+            return model.test_step(next(it))
+
+    device_type = device_of(model).type
+
+    def step():
+        amp_ctx = (torch.autocast(device_type=device_type, dtype=torch.float16)
+                   if amp else nullcontext())
+        with torch.no_grad(), amp_ctx:
+            return run()
+
+    return step
+
+
+def count_detections(outputs) -> Optional[float]:
+    """Mean number of predicted boxes per image, ``None`` if not detection."""
+    counts = [len(o.pred_instances) for o in outputs
+              if hasattr(o, 'pred_instances')]
+    return float(np.mean(counts)) if counts else None
+
+
+def outputs_finite(outputs) -> bool:
+    """Whether every tensor in a model output (tensors, tuples/lists of
+    them, data samples with ``pred_instances``/``pred_score``) is finite."""
+    if torch.is_tensor(outputs):
+        return (not outputs.is_floating_point()
+                or bool(torch.isfinite(outputs).all()))
+    if isinstance(outputs, (list, tuple)):
+        return all(outputs_finite(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return all(outputs_finite(o) for o in outputs.values())
+    for name in ('pred_instances', 'pred_score'):
+        field = getattr(outputs, name, None)
+        if field is None:
+            continue
+        values = field.values() if hasattr(field, 'values') else [field]
+        if not all(outputs_finite(v) for v in values if torch.is_tensor(v)):
+            return False
+    return True

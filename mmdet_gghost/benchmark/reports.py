@@ -1,20 +1,23 @@
 """Reports of a benchmark run: the console/Markdown table, the JSON and
-CSV files, the accuracy-vs-speed plot, and the metric read from a
-``tools/test.py`` results file."""
+CSV files, the accuracy-vs-speed plot, the environment, and the metric
+read from a ``tools/test.py`` results file."""
 import csv
+import datetime
 import json
 import os
 import os.path as osp
+import platform
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..analysis import format_count
 from .settings import UsageError, check_file
 
 __all__ = ['METRIC_KEYS', 'load_metric', 'CSV_FIELDS', 'NOTES', 'table_rows',
            'make_console', 'print_table', 'write_reports', 'plot_map_vs_fps',
-           'to_plain']
+           'to_plain', 'collect_env']
 
 
 def to_plain(obj):
@@ -52,16 +55,12 @@ def load_metric(path: str, key: Optional[str] = None):
     except json.JSONDecodeError:
         records = [json.loads(line) for line in text.splitlines()
                    if line.strip()]
-    dicts = []
-    for rec in records:
-        if isinstance(rec, dict):
-            metrics = rec.get('metrics', rec)
-            if isinstance(metrics, dict):
-                dicts.append(metrics)
+    dicts = [rec.get('metrics', rec) for rec in records
+             if isinstance(rec, dict)]
     keys = [key] if key else list(METRIC_KEYS)
     for d in reversed(dicts):
         for k in keys:
-            if k in d and isinstance(d[k], (int, float)):
+            if isinstance(d, dict) and isinstance(d.get(k), (int, float)):
                 return k, float(d[k])
     raise UsageError(f'{path}: no metric {" / ".join(keys)} found '
                    '(use --metric-key)')
@@ -71,10 +70,9 @@ def load_metric(path: str, key: Optional[str] = None):
 CSV_FIELDS = [
     'name', 'config', 'checkpoint', 'task', 'input_shape', 'batch_size',
     'rounds', 'params', 'macs', 'activations', 'ops', 'bn_fused',
-    'dets_per_img',
-    'score_thr', 'first_call_s', 'outputs_finite', 'median_ms', 'mean_ms', 'p10_ms',
-    'p90_ms', 'fps', 'fps_ratio', 'fps_ratio_p10', 'fps_ratio_p90',
-    'gflops_per_s', 'metric_key', 'metric'
+    'dets_per_img', 'score_thr', 'first_call_s', 'outputs_finite',
+    'median_ms', 'mean_ms', 'p10_ms', 'p90_ms', 'fps', 'fps_ratio',
+    'fps_ratio_p10', 'fps_ratio_p90', 'gflops_per_s', 'metric_key', 'metric'
 ]
 
 NOTES = [
@@ -189,10 +187,8 @@ def write_reports(out_dir: str,
         dict: ``{'json': path, 'csv': path, 'md': path}``.
     """
     os.makedirs(out_dir, exist_ok=True)
-    paths = {
-        k: osp.join(out_dir, f'benchmark.{k}')
-        for k in ('json', 'csv', 'md')
-    }
+    paths = {k: osp.join(out_dir, f'benchmark.{k}')
+             for k in ('json', 'csv', 'md')}
     doc = dict(
         settings=to_plain(settings),
         env=to_plain(env),
@@ -268,11 +264,8 @@ def plot_map_vs_fps(names: Sequence[str],
     colors = [f'C{i % 10}' for i in range(len(names))]
     ax.scatter(list(fps), list(metrics), c=colors, s=60, zorder=3)
     for name, x, y in zip(names, fps, metrics):
-        ax.annotate(
-            name, (x, y),
-            textcoords='offset points',
-            xytext=(6, 6),
-            fontsize=9)
+        ax.annotate(name, (x, y), textcoords='offset points', xytext=(6, 6),
+                    fontsize=9)
     ax.set_xlabel('FPS (images / s, higher is better)')
     ax.set_ylabel(metric_name)
     ax.grid(True, alpha=0.3)
@@ -284,3 +277,58 @@ def plot_map_vs_fps(names: Sequence[str],
         os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
         fig.savefig(out_path)
     return fig, ax
+
+
+# not needed to reproduce a timing: the long build description (~40
+# lines) and the seed numpy happens to have
+_DROPPED = ('PyTorch compiling details', 'numpy_random_seed')
+
+
+def collect_env(device: str = 'cpu') -> dict:
+    """Hardware and software the numbers were measured with.
+
+    Returns:
+        dict: mmengine's ``collect_env()`` keys (``Python``, ``PyTorch``,
+        ``MMEngine``, ``GCC``, ``CUDA available``, ``GPU i`` ...) without
+        the build details and numpy's seed; and ``date``, ``platform``,
+        ``cpu`` (model name), ``cpu_count``, ``torch_threads``,
+        ``torch_interop_threads``, ``device``, the versions of ``mmcv``,
+        ``mmdet``, ``mmpretrain``, ``mmdet_gghost``, ``numpy`` (``None`` if
+        absent) and, on a CUDA device, ``gpu`` (the one used), ``cuda``,
+        ``cudnn``, ``cudnn_benchmark``.
+    """
+    from mmengine.utils.dl_utils import collect_env as mmengine_env
+    env = {k: v for k, v in mmengine_env().items() if k not in _DROPPED}
+    env.update(
+        date=datetime.datetime.now().astimezone().isoformat(
+            timespec='seconds'),
+        platform=platform.platform(),
+        cpu=_cpu_model(),
+        cpu_count=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch_interop_threads=torch.get_num_interop_threads(),
+        device=device)
+    for mod in ('mmcv', 'mmdet', 'mmpretrain', 'mmdet_gghost', 'numpy'):
+        try:
+            env[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001  (absent or broken: record it)
+            env[mod] = None
+    if str(device).startswith('cuda') and torch.cuda.is_available():
+        dev = torch.device(device)
+        env.update(
+            gpu=torch.cuda.get_device_name(dev),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            cudnn_benchmark=torch.backends.cudnn.benchmark)
+    return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.lower().startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -10,15 +10,14 @@ from typing import List, Optional, Sequence
 import torch
 
 from ..analysis import complexity_report
-from .env import collect_env
 from .inputs import (DEFAULT_SHAPES, calibrate_score_thr, make_data_inputs,
                      make_inputs)
-from .models import load_model, override_test_cfg
-from .reports import (_fmt_shape, _title, load_metric, make_console,
-                      plot_map_vs_fps, print_table, write_reports)
+from .models import (compile_parts, count_detections, load_model,
+                     make_step_fn, outputs_finite, override_test_cfg)
+from .reports import (_fmt_shape, _title, collect_env, load_metric,
+                      make_console, plot_map_vs_fps, print_table,
+                      write_reports)
 from .settings import BenchmarkSettings, UsageError
-from .steps import (compile_parts, count_detections, make_step_fn,
-                    outputs_finite)
 from .timing import summarize, sync_for, time_first_call, time_interleaved
 
 __all__ = ['run_benchmark']
@@ -53,8 +52,7 @@ def run_benchmark(configs: Sequence[str],
         configs: mmdet/mmpretrain config files; the first one is the
             reference of the FPS ratio.
         settings: the run's options (default ``BenchmarkSettings()``).
-        console: a rich console for the log and table (default
-            :func:`make_console`).
+        console: a rich console for the log and table.
         **overrides: fields of :class:`BenchmarkSettings` replacing those
             of ``settings`` (``run_benchmark(configs, rounds=3)``).
 
@@ -63,11 +61,10 @@ def run_benchmark(configs: Sequence[str],
         complexity={name: report}, figure=(fig, ax) or None).
 
     Raises:
-        FileNotFoundError: a config, checkpoint or eval-results file is
-            missing (checked before anything is built).
+        FileNotFoundError: a config, checkpoint or eval-results file
+            (checked before anything is built).
         UsageError: inconsistent options (a ``ValueError``).
-        CheckpointMismatchError: a checkpoint does not fit its config's
-            model (unless ``allow_partial_checkpoint``).
+        CheckpointMismatchError: a checkpoint does not fit its model.
     """
     s = _merge(settings, overrides).validate(configs)
     console = console or make_console()

@@ -1,6 +1,5 @@
-"""The benchmark's options as one object: :class:`BenchmarkSettings`
-(defaults, validation with one clear message naming the option, and the
-defaults that depend on the device)."""
+"""The benchmark's options as one object, :class:`BenchmarkSettings`:
+defaults, and validation with one message naming the option."""
 import dataclasses
 import os.path as osp
 from typing import List, Optional, Sequence, Union
@@ -22,12 +21,9 @@ def check_file(path: Optional[str], what: str) -> None:
         raise FileNotFoundError(f'{what} not found: {path}')
 
 
-# Smallest valid value of each count option, and its CLI flag.
-_COUNT_OPTIONS = dict(batch_size=('--batch-size', 1),
-                      threads=('--threads', 1), warmup=('--warmup', 0),
-                      rounds=('--rounds', 1),
-                      data_batches=('--data-batches', 1),
-                      max_per_img=('--max-per-img', 1))
+# Smallest valid value of each count option (CLI flag: --batch-size ...)
+_COUNT_MINIMA = dict(batch_size=1, threads=1, warmup=0, rounds=1,
+                     data_batches=1, max_per_img=1)
 
 # CPU: one RetinaNet-R34 call at 800x1333 takes ~8 s on 2 cores, so the
 # default CPU run is short (raise --rounds on a bigger machine)
@@ -134,11 +130,12 @@ class BenchmarkSettings:
     def _check_counts(self) -> None:
         """A count option below its minimum (``None`` = default) or a
         non-positive ``shape``."""
-        for key, (flag, low) in _COUNT_OPTIONS.items():
+        for key, low in _COUNT_MINIMA.items():
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or
                                       not isinstance(value, (int, np.integer))
                                       or value < low):
+                flag = '--' + key.replace('_', '-')
                 raise UsageError(f'{flag} must be an integer >= {low}, got '
                                  f'{value!r}')
         shape = self.shape

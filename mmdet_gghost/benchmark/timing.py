@@ -29,11 +29,8 @@ def sync_for(device) -> Optional[Callable[[], None]]:
 def time_first_call(fn: Callable[[], Any],
                     sync: Optional[Callable[[], None]] = None
                     ) -> Tuple[float, Any]:
-    """One untimed-in-the-rounds call of ``fn``: the first call, which
-    holds compilation (``torch.compile``), CUDA-graph capture or lazy init.
-
-    Returns:
-        tuple: ``(seconds, output of fn)``.
+    """``(seconds, output)`` of the first call of ``fn``, which holds
+    compilation, CUDA-graph capture or lazy init (kept out of the rounds).
     """
     sync, now = sync or (lambda: None), time.perf_counter
     sync()
@@ -55,10 +52,8 @@ def time_interleaved(callables: Sequence[Callable[[], Any]],
         callables: zero-argument functions (one per model).
         rounds: timed rounds; each round times one call of every callable.
         warmup: untimed rounds run first (same interleaving).
-        sync: called right before starting and right before stopping each
-            timer (``torch.cuda.synchronize`` on CUDA, see
-            :func:`sync_for`), so asynchronous work is inside the measured
-            interval.
+        sync: called right before starting and stopping each timer
+            (:func:`sync_for`).
         on_round: called with the round index after each round (progress).
 
     Returns:

@@ -106,24 +106,15 @@ def export_module(model: nn.Module, scope: Optional[str] = None,
                   target: str = 'model') -> Tuple[nn.Module, str]:
     """The part of ``model`` to export, wrapped to return a flat tuple.
 
-    ``target='backbone'`` (or a bare backbone ``model``): ``(N, 3, H, W)``
-    -> the feature maps of ``out_indices`` (``feat_0`` ...).
-    ``target='model'``: for an mmpretrain classifier ``model(x,
-    mode='tensor')`` -> ``logits`` (before softmax); for an mmdet
-    single-stage detector ``model._forward(x)`` -> the raw head outputs per
-    level (``cls_score_*``, ``bbox_pred_*``, FCOS's ``centerness_*``); box
-    decoding and NMS stay outside. Two-stage detectors are refused (their
-    RPN proposals need data samples).
-
-    The input is the *preprocessed* tensor (what the data preprocessor
-    gives: normalised, for detectors padded to a multiple of 32 -- which
-    H and W must stay, for FPN).
-
-    Args:
-        model: an mmdet detector, an mmpretrain classifier or a bare
-            backbone.
-        scope: ``'mmdet'`` / ``'mmpretrain'`` (only used in messages).
-        target: ``'backbone'`` or ``'model'``.
+    The input is the *preprocessed* tensor (normalised; for detectors
+    padded to a multiple of 32, which H and W must stay, for FPN).
+    ``target='backbone'`` (or a bare backbone ``model``): the feature maps
+    of ``out_indices`` (``feat_0`` ...). ``target='model'``: a classifier's
+    ``model(x, mode='tensor')`` -> ``logits``; a single-stage detector's
+    ``model._forward(x)`` -> raw head outputs per level (``cls_score_*``,
+    ``bbox_pred_*``, ``centerness_*``), decoding and NMS left out.
+    Two-stage detectors are refused (RPN proposals need data samples).
+    ``scope`` (``'mmdet'`` / ``'mmpretrain'``) is only used in messages.
 
     Returns:
         tuple: ``(module, kind)``, ``kind`` in ``'backbone'``,

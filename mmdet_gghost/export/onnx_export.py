@@ -52,21 +52,20 @@ def require_onnxruntime():
 
 def export_onnx(module: nn.Module, out_file: str,
                 input_shape: Sequence[int] = (1, 3, 224, 224),
-                opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
-                dynamic_hw: bool = True, output_names=None,
-                check: bool = True) -> Dict:
+                opset: int = DEFAULT_OPSET, dynamic_hw: bool = True,
+                output_names=None) -> Dict:
     """Export ``module`` (tensor -> tuple of tensors) with the TorchScript
-    exporter.
+    exporter and check the file with ``onnx.checker``.
 
-    Dynamic axes: the batch axis with ``dynamic_batch``; with
-    ``dynamic_hw`` also the spatial axes of the input and of every 4-D
-    output (every graph here is shape-agnostic).
+    Dynamic axes: the batch axis; with ``dynamic_hw`` also the spatial axes
+    of the input and of every 4-D output (every graph here is
+    shape-agnostic).
 
     Returns:
         dict: ``input_name``, ``output_names``, ``dynamic_axes``,
         ``opset``, ``file``.
     """
-    onnx = require_onnx() if check else None
+    onnx = require_onnx()
     module = module.eval()
     x = torch.randn(*input_shape)
     with torch.no_grad():
@@ -77,16 +76,13 @@ def export_onnx(module: nn.Module, out_file: str,
     if len(output_names) != len(raw):
         raise ValueError(f'{len(output_names)} output names for {len(raw)} '
                          'outputs')
-    dynamic_axes = {}
-    batch = {0: 'batch'} if dynamic_batch else {}
-    if dynamic_batch or dynamic_hw:
-        hw = {2: 'height', 3: 'width'} if dynamic_hw else {}
-        dynamic_axes['input'] = {**batch, **hw}
-        for name, t in zip(output_names, raw):
-            hw = ({2: f'{name}_h', 3: f'{name}_w'}
-                  if dynamic_hw and t.dim() == 4 else {})
-            if batch or hw:
-                dynamic_axes[name] = {**batch, **hw}
+    dynamic_axes = {'input': {0: 'batch'}}
+    if dynamic_hw:
+        dynamic_axes['input'].update({2: 'height', 3: 'width'})
+    for name, t in zip(output_names, raw):
+        dynamic_axes[name] = {0: 'batch'}
+        if dynamic_hw and t.dim() == 4:
+            dynamic_axes[name].update({2: f'{name}_h', 3: f'{name}_w'})
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     with warnings.catch_warnings():
         # "legacy TorchScript-based ONNX export" deprecation notice, and
@@ -101,11 +97,10 @@ def export_onnx(module: nn.Module, out_file: str,
                 dynamo=False,
                 input_names=['input'],
                 output_names=output_names,
-                dynamic_axes=dynamic_axes or None,
+                dynamic_axes=dynamic_axes,
                 opset_version=opset,
                 do_constant_folding=True)
-    if check:
-        onnx.checker.check_model(onnx.load(out_file))
+    onnx.checker.check_model(onnx.load(out_file))
     return dict(file=out_file, input_name='input', output_names=output_names,
                 dynamic_axes=dynamic_axes, opset=opset)
 
@@ -209,14 +204,10 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     """Config -> deploy form (BN fused) -> ONNX -> onnxruntime parity.
 
     Verification runs the export at the export shape and, with
-    ``verify_dynamic``, at batch ``batch_size + 1`` (dynamic batch) and, with
-    ``dynamic_hw``, at a second spatial size (``+32`` in H, ``+64`` in W),
-    each against the *unfused* eval-mode PyTorch model.
-
-    Args:
-        model: an already built ``(model, scope)`` pair instead of building
-            from ``config`` (tests).
-        allow_partial_checkpoint: see :func:`build_export_model`.
+    ``verify_dynamic``, at batch ``batch_size + 1`` and, with
+    ``dynamic_hw``, at ``+32`` in H and ``+64`` in W, each against the
+    *unfused* eval-mode PyTorch model. ``model``: an already built
+    ``(model, scope)`` pair instead of building from ``config``.
 
     Returns:
         dict: ``kind``, ``scope``, ``file``, ``output_names``,
@@ -252,8 +243,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
         raw = deploy.raw(torch.zeros(batch_size, 3, h, w))
     names = _output_names(kind, raw)
     info = export_onnx(deploy, out_file, (batch_size, 3, h, w), opset=opset,
-                       dynamic_batch=True, dynamic_hw=dynamic_hw,
-                       output_names=names)
+                       dynamic_hw=dynamic_hw, output_names=names)
     shapes = [(batch_size, 3, h, w)]
     if verify_dynamic:
         shapes.append((batch_size + 1, 3, h, w))
