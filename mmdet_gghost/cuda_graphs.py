@@ -8,10 +8,8 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
-__all__ = [
-    'CudaGraphRunner', 'enable_cuda_graphs', 'disable_cuda_graphs',
-    'graph_key'
-]
+__all__ = ['CudaGraphRunner', 'enable_cuda_graphs', 'disable_cuda_graphs',
+           'graph_key']
 
 
 def graph_key(x: torch.Tensor) -> tuple:
@@ -60,13 +58,9 @@ class CudaGraphRunner:
     ``x`` into that buffer and replays. Call it under ``torch.no_grad()``
     (inference only). Each graph keeps its own memory.
 
-    Args:
-        fn: tensor -> tensor / tuple / list / dict of tensors, with no
-            host synchronisation and no data-dependent shapes.
-        warmup (int): eager calls before capture.
-
-    Returns (per call): ``fn``'s output structure, in static buffers that
-    the next call overwrites.
+    ``fn``: tensor -> tensor(s), with no host synchronisation and no
+    data-dependent shapes; ``warmup``: eager calls before capture. Returns
+    ``fn``'s outputs, in static buffers that the next call overwrites.
     """
 
     def __init__(self, fn: Callable, warmup: int = 3, backend=None):

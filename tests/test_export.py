@@ -17,6 +17,7 @@ import torch
 
 import mmdet_gghost  # noqa: F401  (registers the models)
 from mmdet_gghost import export as E
+from mmdet_gghost.analysis import count_bn_layers
 from mmdet_gghost.apis.weights import CheckpointMismatchError
 from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
                                  GGhostStage)
@@ -261,8 +262,8 @@ def test_fused_and_channels_last_equal_eval(name):
             out = forms[form](inp)
             assert len(out) == len(ref)
             assert _max_rel(ref, out) <= TOL, form
-    assert E._count_bn(forms['fused']) == 0
-    assert E._count_bn(forms['eval']) > 0
+    assert count_bn_layers(forms['fused']) == 0
+    assert count_bn_layers(forms['eval']) > 0
     w = next(forms['channels_last'].parameters())
     assert w.is_contiguous(memory_format=torch.channels_last)
 

@@ -31,8 +31,8 @@ def make_inputs(task: str,
 
     Returns:
         list of ``num_batches`` dicts ``{'inputs': [uint8 tensor (3, H, W)] *
-        batch_size, 'data_samples': [...] or None}`` on the CPU (moving them
-        to the device is part of the data preprocessor, as in testing).
+        batch_size, 'data_samples': [...] or None}`` on the CPU (the data
+        preprocessor moves them, as in testing).
     """
     h, w = int(shape[0]), int(shape[1])
     gen = torch.Generator().manual_seed(seed)
@@ -82,18 +82,15 @@ def calibrate_score_thr(model: nn.Module,
     class) pairs of every image in ``batch`` pass, for a dense detector.
 
     Why: from scratch, RetinaNet scores its prior (0.01) everywhere, below
-    the config's 0.05, so no box would reach NMS, while a trained model on
-    a busy image sends thousands; on noise, scores mean nothing anyway.
-    Calibrated, every model post-processes the same share: at 1 % RetinaNet
-    at 800x1333 fills each level's ``nms_pre``, NMS sees ~4.6k boxes.
-    (``score_thr=0`` instead sorts all 16M scores, ~1 s per image on 2 CPU
-    cores, which no trained detector does.)
+    the config's 0.05: no box would reach NMS, while a trained model on a
+    busy image sends thousands. Calibrated, every model post-processes the
+    same share (at 1 %, RetinaNet at 800x1333 fills each level's
+    ``nms_pre``); ``score_thr=0`` instead sorts all 16M scores (~1 s per
+    image on 2 CPU cores), which no trained detector does.
 
-    Runs preprocessor, network and head once (no post-processing), scores
-    every pair as the head does (sigmoid, or softmax without background)
-    and returns a value just below the ``ceil(fraction * pairs)``-th largest
-    score of the image with the lowest such score (the filter is
-    ``scores > score_thr``).
+    Scores every pair as the head does (sigmoid, or softmax without
+    background) and returns a value just below the ``ceil(fraction *
+    pairs)``-th largest score of the image with the lowest such score.
 
     Returns:
         float | None: the threshold, or ``None`` for models without a

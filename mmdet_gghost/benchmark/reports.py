@@ -36,17 +36,10 @@ METRIC_KEYS = ('coco/bbox_mAP', 'bbox_mAP', 'pascal_voc/mAP', 'mAP',
 
 
 def load_metric(path: str, key: Optional[str] = None):
-    """Read a metric from a ``tools/test.py`` results JSON.
-
-    Accepts ``{"metrics": {...}}``, a flat ``{"coco/bbox_mAP": ...}`` dict,
-    or mmengine's JSON-lines logs (last line holding the key wins).
-
-    Args:
-        key: metric name; default: the first of :data:`METRIC_KEYS` present.
-
-    Returns:
-        tuple[str, float]: the key used and its value.
-    """
+    """``(key, value)`` of a metric in a ``tools/test.py`` results JSON:
+    ``{"metrics": {...}}``, a flat dict, or mmengine's JSON-lines logs (the
+    last line holding the key wins). ``key`` defaults to the first of
+    :data:`METRIC_KEYS` present."""
     check_file(path, 'Eval results file')
     with open(path) as f:
         text = f.read()
@@ -178,10 +171,9 @@ def write_reports(out_dir: str,
                   extra: Optional[dict] = None) -> Dict[str, str]:
     """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``.
 
-    The JSON holds everything (rows incl. raw per-round latencies under
-    ``latencies_ms`` if present, env, settings, ``extra``); the CSV holds
-    :data:`CSV_FIELDS` of each row at full precision; the Markdown file is
-    the console table plus environment and settings.
+    The JSON holds everything (rows with their ``latencies_ms``, env,
+    settings, ``extra``); the CSV :data:`CSV_FIELDS` at full precision; the
+    Markdown file the console table, notes, environment and settings.
 
     Returns:
         dict: ``{'json': path, 'csv': path, 'md': path}``.
@@ -246,10 +238,8 @@ def plot_map_vs_fps(names: Sequence[str],
                     out_path: Optional[str] = None,
                     metric_name: str = 'mAP',
                     title: Optional[str] = None):
-    """Accuracy vs speed scatter, one labelled point per model.
-
-    Uses matplotlib's object API with the Agg canvas (no global backend
-    switch, no display needed).
+    """Accuracy vs speed scatter, one labelled point per model, on the Agg
+    canvas (no global backend switch, no display needed).
 
     Returns:
         tuple: ``(fig, ax)``; ``ax.collections[0]`` holds the points.
@@ -285,18 +275,12 @@ _DROPPED = ('PyTorch compiling details', 'numpy_random_seed')
 
 
 def collect_env(device: str = 'cpu') -> dict:
-    """Hardware and software the numbers were measured with.
-
-    Returns:
-        dict: mmengine's ``collect_env()`` keys (``Python``, ``PyTorch``,
-        ``MMEngine``, ``GCC``, ``CUDA available``, ``GPU i`` ...) without
-        the build details and numpy's seed; and ``date``, ``platform``,
-        ``cpu`` (model name), ``cpu_count``, ``torch_threads``,
-        ``torch_interop_threads``, ``device``, the versions of ``mmcv``,
-        ``mmdet``, ``mmpretrain``, ``mmdet_gghost``, ``numpy`` (``None`` if
-        absent) and, on a CUDA device, ``gpu`` (the one used), ``cuda``,
-        ``cudnn``, ``cudnn_benchmark``.
-    """
+    """Hardware and software the numbers were measured with: mmengine's
+    ``collect_env()`` without its build details and numpy seed, plus
+    ``date``, ``platform``, ``cpu`` (model), ``cpu_count``, torch's thread
+    counts, ``device``, the toolbox and numpy versions (``None`` if absent)
+    and, on CUDA, ``gpu`` (the one used), ``cuda``, ``cudnn``,
+    ``cudnn_benchmark``."""
     from mmengine.utils.dl_utils import collect_env as mmengine_env
     env = {k: v for k, v in mmengine_env().items() if k not in _DROPPED}
     env.update(

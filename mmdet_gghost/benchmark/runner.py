@@ -123,7 +123,12 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
     with torch.no_grad():
         net_in = model.data_preprocessor(batches[0], False)['inputs']
     in_shape = [1] + list(net_in.shape[1:])
-    report = _complexity(model, in_shape, name, s, console)
+    report = None
+    if s.complexity:  # of the timed part, before compiling
+        console.log(f'counting complexity of {name} at '
+                    f'{_fmt_shape(in_shape)}')
+        target = model.backbone if s.task == 'backbone' else model
+        report = complexity_report(target, in_shape, bn_fused=s.fuse_conv_bn)
     _runtime_form(model, s)
     entry = dict(name=name, model=model, info=info, in_shape=in_shape,
                  score_thr=thr, report=report,
@@ -137,16 +142,6 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
     return [entry, onnxruntime_entry(
         entry, cfg_path, s.checkpoints[i], batches, thr, s.max_per_img,
         s.out_dir and osp.join(s.out_dir, 'onnx', name))]
-
-
-def _complexity(model, in_shape, name, s: BenchmarkSettings,
-                console) -> Optional[dict]:
-    """Params/MACs/activations/ops of the timed part (before compiling)."""
-    if not s.complexity:
-        return None
-    console.log(f'counting complexity of {name} at {_fmt_shape(in_shape)}')
-    target = model.backbone if s.task == 'backbone' else model
-    return complexity_report(target, in_shape, bn_fused=s.fuse_conv_bn)
 
 
 def _runtime_form(model, s: BenchmarkSettings) -> None:

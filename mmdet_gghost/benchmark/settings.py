@@ -88,10 +88,9 @@ class BenchmarkSettings:
         (before minutes of model building).
 
         Returns:
-            BenchmarkSettings: a copy with the per-config lists expanded
-            to ``len(configs)``, ``names`` filled in, the device-dependent
-            ``warmup``/``rounds`` defaults set and ``compile`` implied by
-            ``compile_mode``.
+            BenchmarkSettings: a copy with the per-config lists expanded,
+            ``names``, ``warmup``, ``rounds`` and ``compile`` (implied by
+            ``compile_mode``) filled in.
 
         Raises:
             UsageError: one message naming the offending option.

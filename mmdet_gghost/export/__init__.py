@@ -3,7 +3,7 @@ of the part chosen in :mod:`.modules`), and inference forms of a model
 timed against each other (:mod:`.forms`)."""
 from ..analysis import init_weights_quietly
 from .forms import deploy_forms, time_forms
-from .modules import (_count_bn, _flatten, build_export_model, export_module,
+from .modules import (_flatten, build_export_model, export_module,
                       randomize_bn_stats)
 from .onnx_export import (export_config, export_onnx, format_report,
                           max_rel_err, require_onnx, run_onnxruntime,

@@ -142,8 +142,3 @@ def export_module(model: nn.Module, scope: Optional[str] = None,
     raise ValueError(
         f'do not know how to export the whole {type(model).__name__} '
         f'(scope {scope}); use --target backbone')
-
-
-def _count_bn(model: nn.Module) -> int:
-    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm)
-               for m in model.modules())

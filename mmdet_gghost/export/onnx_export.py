@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .modules import (_count_bn, _flatten, _output_names, build_export_model,
+from ..analysis import count_bn_layers
+from .modules import (_flatten, _output_names, build_export_model,
                       export_module)
 
 __all__ = [
@@ -198,7 +199,6 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
                   batch_size: int = 1, opset: int = DEFAULT_OPSET,
                   verify: bool = True, dynamic_hw: bool = True,
                   tol: float = DEFAULT_TOL, seed: int = 0,
-                  cfg_options: Optional[dict] = None,
                   verify_dynamic: bool = True, model=None,
                   allow_partial_checkpoint: bool = False) -> Dict:
     """Config -> deploy form (BN fused) -> ONNX -> onnxruntime parity.
@@ -212,8 +212,8 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     Returns:
         dict: ``kind``, ``scope``, ``file``, ``output_names``,
         ``dynamic_axes``, ``opset``, ``exporter``, ``fused_bn`` (BNs
-        folded), ``checks`` (see :func:`verify_onnx`; empty without
-        ``verify``), ``ok``.
+        folded), ``unfused_bn``, ``tol``, ``checks`` (see
+        :func:`verify_onnx`; empty without ``verify``), ``ok``.
     """
     from ..models import fuse_model
 
@@ -222,7 +222,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
         require_onnxruntime()
     if model is None:
         model, _, scope = build_export_model(
-            config, checkpoint, cfg_options, seed,
+            config, checkpoint, seed=seed,
             allow_partial_checkpoint=allow_partial_checkpoint)
     else:
         model, scope = model
@@ -234,11 +234,11 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
         raise ValueError(f'detector input {h}x{w}: H and W must be multiples '
                          "of 32 (what the data preprocessor's padding gives)")
     deploy = copy.deepcopy(reference)
-    n_bn = _count_bn(deploy)
+    n_bn = count_bn_layers(deploy)
     # fuse the wrapped model, not the wrapper: fuse_model's leftover check
     # treats everything inside a module of this package as ours
     fuse_model(deploy.model)
-    n_left = _count_bn(deploy)
+    n_left = count_bn_layers(deploy)
     with torch.no_grad():
         raw = deploy.raw(torch.zeros(batch_size, 3, h, w))
     names = _output_names(kind, raw)
@@ -251,16 +251,9 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
             shapes.append((batch_size, 3, h + 32, w + 64))
     checks = verify_onnx(out_file, reference, shapes, names, tol, seed) \
         if verify else []
-    return dict(
-        kind=kind,
-        scope=scope,
-        exporter=EXPORTER,
-        fused_bn=n_bn - n_left,
-        unfused_bn=n_left,
-        tol=tol,
-        checks=checks,
-        ok=all(c['ok'] for c in checks),
-        **info)
+    return dict(kind=kind, scope=scope, exporter=EXPORTER,
+                fused_bn=n_bn - n_left, unfused_bn=n_left, tol=tol,
+                checks=checks, ok=all(c['ok'] for c in checks), **info)
 
 
 def format_report(report: Dict) -> str:
