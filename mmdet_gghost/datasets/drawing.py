@@ -168,11 +168,9 @@ def _random_pose(rng, kind, size_range, img_size, square_max_angle):
 def place_shapes(rng, img, num_shapes, size_range, min_visible):
     """Draw up to ``num_shapes`` shapes in order, later over earlier.
 
-    Occlusion rule: a candidate position is rejected if it would leave any
-    earlier shape with less than ``min_visible`` of its own pixels visible;
-    after ``_PLACEMENT_TRIES`` rejected candidates the shape is skipped.
-    So every drawn shape stays at least ``min_visible`` visible and is
-    annotated, and no unannotated, mostly hidden shape remains in the image.
+    A position that would leave an earlier shape less than ``min_visible``
+    visible is rejected; after ``_PLACEMENT_TRIES`` rejections the shape is
+    skipped, so no mostly hidden, unannotated shape remains.
 
     Returns:
         tuple: ``(owner, kinds, full_area)``: ``owner`` is an int16 map
@@ -205,9 +203,8 @@ def place_shapes(rng, img, num_shapes, size_range, min_visible):
         visible = list(after) + [area]
         full_area.append(area)
         kinds.append(kind)
-        bg_colours = _background_colours_under(img, mask)
-        colour = _contrasting_colour(rng, bg_colours)
-        img[mask] = colour
+        img[mask] = _contrasting_colour(
+            rng, _background_colours_under(img, mask))
     return owner, kinds, full_area
 
 
@@ -261,12 +258,8 @@ def det_image(seed, split, index, img_size, size_range, empty, min_visible):
     # Grain goes over the finished image: it changes no pixel's owner, so
     # the masks (and boxes) stay exact.
     _add_grain(rng, img)
-    objects = []
-    for idx, kind in enumerate(kinds):
-        ann = _mask_annotation(owner == idx)
-        ann['category'] = kind
-        objects.append(ann)
-    return img, objects
+    return img, [dict(_mask_annotation(owner == idx), category=kind)
+                 for idx, kind in enumerate(kinds)]
 
 
 def empty_indices(seed, split, num, empty_fraction):
