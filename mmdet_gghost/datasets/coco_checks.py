@@ -29,11 +29,8 @@ DET_FIX = (
 
 
 def _load_coco_json(path, layout, test_mode):
-    """Parse (or, if huge, sanity-check) a COCO annotation file.
-
-    Returns:
-        dict | None: the parsed content, None if only sanity-checked.
-    """
+    """The parsed annotation file, or None if it is too big to parse (then
+    only checked for truncation)."""
     if not path.exists():
         raise DatasetNotFoundError(
             f'annotation file {show_path(path)} does not exist; {layout}. '

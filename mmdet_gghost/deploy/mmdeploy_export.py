@@ -73,12 +73,9 @@ def resolve_deploy_cfg(deploy_cfg: Optional[str] = None) -> str:
 
 def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
                         cfg_options: Optional[dict] = None):
-    """``(model_cfg, deploy_cfg, deploy_cfg_path)`` as mmdeploy loads them,
-    checked to be an mmdet detector for ONNX Runtime.
-
-    Args:
-        config (str | Config): the model config.
-    """
+    """``(model_cfg, deploy_cfg, deploy_cfg_path)`` as mmdeploy loads them
+    from ``config`` (path or Config), checked to be an mmdet detector for
+    ONNX Runtime."""
     require_mmdeploy()
     from mmdeploy.utils import load_config
     if isinstance(config, str) and not osp.isfile(config):
