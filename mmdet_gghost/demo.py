@@ -1,26 +1,17 @@
 """``make demo``: the paper's mAP-vs-FPS trade-off in miniature.
 
-Every detector of the demo goes through one recipe; only its backbone
-differs (as between ``configs/retinanet_r34_1x_coco.py`` and
-``configs/retinanet_gghost_r34_1x_coco.py``):
-
-1. generate the synthetic shapes data sets (if missing);
-2. per model: pre-train its backbone as a classifier on ``data/demo_cls``
-   (the toy-scale ImageNet pre-training), then train RetinaNet from it on
-   ``data/demo_det`` (each training resumes if interrupted and is skipped
-   if finished) and evaluate it with mmdet's CocoMetric;
-3. time all trained detectors with their own weights on the val images
-   (interleaved, BN fused) and plot mAP vs FPS;
-4. draw the G-Ghost detector's boxes on a val image with ``DetInferencer``;
-5. write ``summary.md``: one row per model.
-
-:data:`DEMO_MODELS` are the default pair, :data:`PAPER_MODELS` the
-paper's ablation (``--paper``).  Every step is an importable function;
-``tools/demo.py`` is the CLI.
+Every model pre-trains its backbone on ``data/demo_cls``, trains RetinaNet
+from it on ``data/demo_det`` (resuming / skipping as needed) and is
+evaluated, timed and written to ``summary.md``; the models differ in their
+backbone only.  ``tools/demo.py`` is the CLI.
 """
+import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
+
+from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIGS = REPO / 'configs/demo'
@@ -78,7 +69,6 @@ def _flatten(obj, prefix=''):
 def recipe_of(config, cfg_options=None):
     """A config as ``{dotted key: value}`` without :data:`BACKBONE_KEYS`:
     what must be identical for every model of the demo."""
-    from mmengine.config import Config
     cfg = Config.fromfile(str(config))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -133,8 +123,6 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
         dict: ``checkpoint``, ``metrics`` (dict), ``metrics_json`` (path),
         ``train_s`` and ``test_s`` (seconds, 0 when skipped).
     """
-    from mmengine.config import Config
-
     from . import apis
 
     data_fn()
@@ -217,20 +205,15 @@ def visualise(model, checkpoint, image, out_dir):
 def example_image(root, min_objects=3):
     """The first val image of the detection set with at least
     ``min_objects`` annotated shapes (the one the demo draws)."""
-    import json
     coco = json.loads((Path(root) / 'annotations/instances_val2017.json')
                       .read_text())
-    counts = {}
-    for ann in coco['annotations']:
-        counts[ann['image_id']] = counts.get(ann['image_id'], 0) + 1
+    counts = Counter(ann['image_id'] for ann in coco['annotations'])
     image = next(i for i in coco['images']
                  if counts.get(i['id'], 0) >= min_objects)
     return Path(root) / 'val2017' / image['file_name']
 
 
-# Measured once (2026-12-02, 2 threads): the default demo with --seed 1
-# (python tools/demo.py --work-dir work_dirs/demo_seed1 --only det --seed 1)
-# next to seed 0.
+# Measured once (2026-12-02, 2 threads, `--only det --seed 1` vs seed 0).
 SEED_NOTE = ('Run-to-run spread at this scale (same recipe, seed 1 instead of '
              '0, `python tools/demo.py --seed 1`): R34 mAP 0.475 vs 0.424 '
              '(AP50 0.711 vs 0.648), G-Ghost-R34 0.261 vs 0.288 (AP50 0.461 '
@@ -268,13 +251,13 @@ def write_summary(work_dir, models, trained, bench, vis=None, cls=None,
     work_dir = Path(work_dir)
     ref = models[0].name
     header = _ROW_COLUMNS.format(ref=ref)
-    from mmengine.config import Config
     size = 'x'.join(map(str, Config.fromfile(str(models[0].det)).image_size))
     lines = [
         '# mmdet-gghost demo: mAP vs FPS', '',
         'Each detector: RetinaNet with the demo head on `data/demo_det` '
-        f'(resized to {size}), its backbone first pre-trained as a classifier on '
-        '`data/demo_cls`; one recipe for all, only the backbone differs. '
+        f'(resized to {size}), its backbone first pre-trained as a '
+        'classifier on `data/demo_cls`; one recipe for all, only the '
+        'backbone differs. '
         "mAP: mmdet's CocoMetric on the val split; FPS: tools/benchmark.py "
         'with the same weights on the val images (full inference incl. NMS, '
         'BN fused, interleaved, medians); params/MACs/activations: the '
@@ -341,19 +324,13 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         result['summary'] = write_summary(
             work_dir, result['models'], result['trained'], result['bench'],
             result['vis'], result.get('cls'), time.time() - t0)
-        print_headline(result)
+        _log('=' * 60)
+        for line in result['summary'].read_text().splitlines():
+            if line.startswith('|') or line.startswith('Total'):
+                _log(line)
+        _log(f"summary: {result['summary']}")
     else:
         _log(f"classifier demo: val top-1 "
              f"{result['cls']['metrics'].get('accuracy/top1', 0):.2f}% "
              f"(metrics: {result['cls']['metrics_json']})")
     return result
-
-
-def print_headline(result):
-    """The summary's table on the console."""
-    _log('=' * 60)
-    lines = result['summary'].read_text().splitlines()
-    for line in lines:
-        if line.startswith('|') or line.startswith('Total'):
-            _log(line)
-    _log(f"summary: {result['summary']}")

@@ -1,64 +1,38 @@
-"""Early, readable errors for missing or broken data sets.
-
-OpenMMLab fails late and cryptically on bad data: a missing annotation file
-surfaces as a ``FileNotFoundError`` deep inside the runner, a truncated JSON
-file as a bare ``JSONDecodeError`` without the file name, a corrupt image as
-``'NoneType' object has no attribute 'shape'`` in a data-loader worker, and
-an empty class folder silently shifts every mmpretrain label after it.
-
-:func:`check_dataset_cfg` inspects a dataset config *before* the runner is
-built and raises one :class:`DatasetError` naming the path, the expected
-layout and the fix.  :class:`CheckedLoadImageFromFile` is a drop-in
-replacement for mmcv's ``LoadImageFromFile`` whose error names the image.
-
-This module dispatches to the per-kind checks and is the public import
-path for all of them: :mod:`.coco_checks` (COCO and mmengine-format JSON),
-:mod:`.folder_checks` (image folders), :mod:`.images` (decoding, the
-checked loader), :mod:`.cfg_paths` (how a config names its files) and
-:mod:`.errors`.
-"""
+"""Early, readable errors for missing or broken data sets:
+:func:`check_dataset_cfg` checks a dataset config before the runner is built
+(COCO JSON in :mod:`.coco_checks`, image folders here)."""
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
-from .cfg_paths import dataset_type_name
 from .coco_checks import check_coco
-from .errors import CorruptImageError, DatasetError, DatasetNotFoundError
-from .folder_checks import check_image_folder
-from .images import (CheckedLoadImageFromFile, check_image_file,
+from .common import (CorruptImageError, DatasetError,  # noqa: F401
+                     DatasetNotFoundError, classes_from_cfg, is_remote,
+                     join_root, require_dir, show_path)
+from .images import (CheckedLoadImageFromFile, check_image_file,  # noqa: F401
                      use_checked_image_loader)
-
-__all__ = [
-    'CheckedLoadImageFromFile', 'CorruptImageError', 'DatasetError',
-    'DatasetNotFoundError', 'check_dataset_cfg', 'check_image_file',
-    'use_checked_image_loader'
-]
 
 
 def check_dataset_cfg(dataset_cfg, check_images=1):
     """Check a dataset config's files before the runner is built.
 
-    Wrappers are followed: ``dataset=`` (RepeatDataset, ClassBalancedDataset,
-    MultiImageMixDataset, or a whole dataloader config) and ``datasets=``
-    (ConcatDataset).  Leaves are checked as
+    Wrappers are followed (``dataset=``, ``datasets=``, a whole dataloader
+    config).  Leaves are checked as
 
     * COCO style (``type`` containing ``Coco`` or a ``.json`` ann_file):
-      the data root, the annotation file (exists, valid JSON with
-      ``images``/``annotations``/``categories`` lists, at least one image,
-      the config's ``metainfo.classes`` among its categories), the image
-      folder ``data_prefix['img']`` and the first images.  An image-info
-      file without ``annotations`` (COCO test-dev) is accepted for a
-      ``test_mode=True`` dataset.  Annotations mmdet would drop (box outside
-      the image, width/height < 1, area <= 0, category not in the classes)
-      are counted and reported as a warning with one example;
-    * mmengine format (a JSON with ``metainfo`` and ``data_list``, e.g.
-      ``BaseDetDataset``): the file, a non-empty ``data_list`` and the
-      first image (``img_path`` under ``data_prefix['img_path']``);
-    * image-folder style (``CustomDataset``/``ImageNet*`` without
-      ann_file): the folder, at least one class sub-folder, an image in
-      every class folder, the class count matching ``metainfo.classes``;
-      with a text ann_file: that file and the image folder.
+      data root, annotation file (valid JSON with ``images``/``annotations``
+      (not needed with ``test_mode=True``)/``categories`` lists, an image,
+      ``metainfo.classes`` among its categories), ``data_prefix['img']``
+      and the first images; annotations mmdet would drop are counted and
+      reported as a warning;
+    * mmengine format (JSON with ``data_list``): the file, a non-empty
+      ``data_list`` and the first image;
+    * image folder (``CustomDataset``/``ImageNet*``): the folder, an image
+      in every class sub-folder, the class count of ``metainfo.classes``;
+      with a text ann_file: that file and the folder.
 
-    Other dataset types and remote paths (``s3://``, a non-local
-    ``backend_args``) are not checked.
+    Other types and remote paths (``s3://``, non-local ``backend_args``)
+    are not checked.
 
     Args:
         dataset_cfg (dict): An mmengine dataset (or dataloader) config.
@@ -66,14 +40,13 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
             (the first ones listed); 0 only checks that the first exists.
 
     Returns:
-        list[dict]: One summary per leaf data set: ``kind`` ('coco',
+        list[dict]: One summary per leaf: ``kind`` ('coco', 'mmengine',
         'image_folder', 'image_list' or 'unchecked'), ``type`` and the
         checked paths/counts.
 
     Raises:
         DatasetNotFoundError: A file or folder is missing.
-        DatasetError: A file or folder is malformed (e.g. invalid JSON, an
-            empty class folder).
+        DatasetError: A file or folder is malformed.
         CorruptImageError: One of the decoded images is unreadable.
     """
     if not isinstance(dataset_cfg, Mapping):
@@ -90,10 +63,108 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
     if isinstance(dataset_cfg.get('dataset'), Mapping):
         return check_dataset_cfg(dataset_cfg['dataset'], check_images)
 
-    type_name = dataset_type_name(dataset_cfg)
+    type_name = dataset_cfg.get('type', '')
+    if not isinstance(type_name, str):  # a class
+        type_name = getattr(type_name, '__name__', str(type_name))
+    type_name = type_name.rsplit('.', 1)[-1]  # 'mmdet.CocoDataset'
     ann_file = str(dataset_cfg.get('ann_file') or '')
     if 'Coco' in type_name or ann_file.endswith('.json'):
         return [check_coco(dataset_cfg, type_name, check_images)]
     if type_name in ('CustomDataset', 'ImageNet', 'ImageNet21k'):
         return [check_image_folder(dataset_cfg, type_name, check_images)]
     return [dict(kind='unchecked', type=type_name)]
+
+
+# mmpretrain's CustomDataset default extensions.
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
+                  '.tiff', '.webp')
+
+CLS_LAYOUT = (
+    'expected one sub-folder per class holding its images, e.g. '
+    '{root}/<class_name>/0001.png (the layout mmpretrain\'s CustomDataset '
+    'reads without ann_file)')
+CLS_FIX = (
+    'For the synthetic demo data run `make demo-cls` or `python '
+    'tools/make_synthetic_data.py cls --out data/demo_cls` and set '
+    "data_root='data/demo_cls/', data_prefix='train' (or 'val'); for "
+    'ImageNet put it at data/imagenet/train/<wnid>/*.JPEG and '
+    'data/imagenet/val/<wnid>/*.JPEG.')
+
+
+def check_image_folder(cfg, type_name, check_images):
+    """Check one image-folder (``CustomDataset``/``ImageNet*``) config;
+    returns its summary (see :func:`check_dataset_cfg`)."""
+    data_root = cfg.get('data_root') or ''
+    prefix = cfg.get('data_prefix') or ''
+    if isinstance(prefix, Mapping):
+        prefix = prefix.get('img_path', '')
+    if not prefix and type_name.startswith('ImageNet') and cfg.get('split'):
+        prefix = cfg['split']  # mmpretrain's ImageNet(split='train')
+    if is_remote(data_root, cfg) or is_remote(prefix, cfg):
+        return dict(kind='unchecked', type=type_name)
+    folder = join_root(data_root, prefix) if (data_root or prefix) else None
+    layout = CLS_LAYOUT.format(root=folder or 'data/demo_cls/train')
+    if folder is None:
+        raise DatasetError(
+            f'{type_name} config sets neither data_root nor data_prefix, so '
+            f'there is no image folder to read; {layout}. {CLS_FIX}')
+    if data_root:
+        require_dir(Path(os.path.expanduser(data_root)), 'data root',
+                    layout, CLS_FIX)
+    extensions = tuple(e.lower() for e in
+                       cfg.get('extensions') or IMG_EXTENSIONS)
+
+    ann_file = cfg.get('ann_file') or ''
+    if ann_file:  # a text list "<path> <label>": files relative to folder
+        ann_path = join_root(data_root, ann_file)
+        if not ann_path.is_file():
+            raise DatasetNotFoundError(
+                f'annotation list {show_path(ann_path)} does not exist; '
+                f'either create it (lines "<image path relative to '
+                f'{folder}> <label>") or drop ann_file to read class '
+                f'sub-folders; {layout}. {CLS_FIX}')
+        require_dir(folder, 'image folder', layout, CLS_FIX)
+        return dict(kind='image_list', type=type_name,
+                    ann_file=str(ann_path), img_dir=str(folder))
+
+    require_dir(folder, 'image folder', layout, CLS_FIX)
+    # mmengine's local backend skips hidden entries, so do we.
+    class_dirs = sorted(p for p in folder.iterdir()
+                        if p.is_dir() and not p.name.startswith('.'))
+    if not class_dirs:
+        loose = [p.name for p in folder.iterdir()
+                 if p.name.lower().endswith(extensions)]
+        found = (f'it holds {len(loose)} images but no class sub-folders'
+                 if loose else 'it has no class sub-folders')
+        raise DatasetError(f'image folder {folder}: {found}; {layout}. '
+                           f'{CLS_FIX}')
+    first_images = []
+    for class_dir in class_dirs:
+        image = _first_image(class_dir, extensions)
+        if image is None:
+            raise DatasetError(
+                f'class folder {class_dir} has no images '
+                f'({"/".join(extensions)}); mmpretrain would only warn and '
+                f'every class after it would get a shifted label. Add '
+                f'images to it or delete the folder; {layout}. {CLS_FIX}')
+        first_images.append(image)
+    classes = classes_from_cfg(cfg)
+    if classes is not None and len(classes) != len(class_dirs):
+        raise DatasetError(
+            f'image folder {folder} has {len(class_dirs)} class folders '
+            f'({[p.name for p in class_dirs][:10]}) but the config names '
+            f'{len(classes)} classes ({classes[:10]}); make them match.')
+    for image in first_images[:check_images]:
+        check_image_file(image)
+    return dict(kind='image_folder', type=type_name, img_dir=str(folder),
+                classes=[p.name for p in class_dirs])
+
+
+def _first_image(folder, extensions):
+    """First image file (sorted walk, hidden entries skipped) or None."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+        for name in sorted(filenames):
+            if not name.startswith('.') and name.lower().endswith(extensions):
+                return Path(dirpath) / name
+    return None

@@ -1,18 +1,13 @@
-"""Checks of COCO-style (and mmengine-format) detection annotation files.
-
-:func:`check_coco` checks one leaf dataset config of mmdet's
-``CocoDataset`` kind: the data root, the annotation JSON (parsed, or only
-checked for truncation when huge), the class names, the image folder, the
-first images, and it warns about annotations mmdet would drop silently.
-"""
+"""Checks of COCO-style (and mmengine-format) detection annotation files,
+for :func:`mmdet_gghost.datasets.checks.check_dataset_cfg`."""
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
-from .cfg_paths import (classes_from_cfg, is_remote, join_root, require_dir,
-                        show_path)
-from .errors import DatasetError, DatasetNotFoundError
+from .common import (DatasetError, DatasetNotFoundError, classes_from_cfg,
+                     is_remote, join_root, require_dir, show_path)
 from .images import check_image_file
 
 # Annotation files larger than this are only checked for truncation (first
@@ -33,22 +28,19 @@ DET_FIX = (
     'data/coco/train2017/ exist.')
 
 
-def _load_coco_json(path, layout, fix, test_mode=False):
-    """Parse (or, if huge, sanity-check) a COCO annotation file.
-
-    Returns:
-        dict | None: the parsed content, None if only sanity-checked.
-    """
+def _load_coco_json(path, layout, test_mode):
+    """The parsed annotation file, or None if it is too big to parse (then
+    only checked for truncation)."""
     if not path.exists():
         raise DatasetNotFoundError(
             f'annotation file {show_path(path)} does not exist; {layout}. '
-            f'{fix}')
+            f'{DET_FIX}')
     if not path.is_file():
         raise DatasetError(
-            f'annotation file {path} is not a file; {layout}. {fix}')
+            f'annotation file {path} is not a file; {layout}. {DET_FIX}')
     size = path.stat().st_size
     regen = ('It may be truncated by an interrupted download, copy or '
-             'generation: re-download / re-generate it. ' + fix)
+             'generation: re-download / re-generate it. ' + DET_FIX)
     if size > MAX_PARSED_JSON_BYTES:
         with open(path, 'rb') as f:
             head = f.read(64).lstrip()[:1]
@@ -73,7 +65,7 @@ def _load_coco_json(path, layout, fix, test_mode=False):
         raise DatasetError(
             f'annotation file {path} holds a JSON {type(content).__name__}, '
             f'not a COCO object with images/annotations/categories; '
-            f'{layout}. {fix}')
+            f'{layout}. {DET_FIX}')
     if 'data_list' in content:  # mmengine format, checked by the caller
         return content
     keys = ('images', 'annotations', 'categories')
@@ -85,34 +77,19 @@ def _load_coco_json(path, layout, fix, test_mode=False):
                 f'annotation file {path} has no {key!r} list, so it is not '
                 f'a COCO instances file (captions/keypoints/panoptic files '
                 f'do not work for detection; an image-info file without '
-                f'annotations needs test_mode=True); {layout}. {fix}')
+                f'annotations needs test_mode=True); {layout}. {DET_FIX}')
     if not content['images']:
         raise DatasetError(
-            f'annotation file {path} lists no images; {layout}. {fix}')
+            f'annotation file {path} lists no images; {layout}. {DET_FIX}')
     if not content['categories']:
         raise DatasetError(
-            f'annotation file {path} lists no categories; {layout}. {fix}')
+            f'annotation file {path} lists no categories; {layout}. {DET_FIX}')
     return content
 
 
-def _default_coco_classes(type_name):
-    """mmdet's default CocoDataset classes, or None if unknown."""
-    if type_name != 'CocoDataset':
-        return None
-    try:
-        from mmdet.datasets import CocoDataset
-    except Exception:  # mmdet (or its mmcv) missing: skip this check
-        return None
-    return list(CocoDataset.METAINFO['classes'])
-
-
 def check_coco(cfg, type_name, check_images):
-    """Check one COCO-style (or mmengine-format JSON) dataset config.
-
-    See :func:`mmdet_gghost.datasets.checks.check_dataset_cfg` for what is
-    checked.  Returns its summary dict (``kind`` 'coco', 'mmengine' or
-    'unchecked' for remote paths).
-    """
+    """Check one COCO-style (or mmengine-format JSON) dataset config;
+    returns its summary (see ``check_dataset_cfg``)."""
     data_root = cfg.get('data_root') or ''
     layout = DET_LAYOUT.format(root=str(data_root).rstrip('/') or 'data/coco')
     summary = dict(kind='coco', type=type_name)
@@ -129,8 +106,7 @@ def check_coco(cfg, type_name, check_images):
             f'data_root, e.g. ann_file=\'annotations/instances_train2017'
             f'.json\'; {layout}. {DET_FIX}')
     ann_path = join_root(data_root, ann_file)
-    content = _load_coco_json(ann_path, layout, DET_FIX,
-                              test_mode=bool(cfg.get('test_mode', False)))
+    content = _load_coco_json(ann_path, layout, cfg.get('test_mode', False))
     summary['ann_file'] = str(ann_path)
 
     prefix = cfg.get('data_prefix') or {}
@@ -173,8 +149,12 @@ def _pinned_classes(cfg, type_name, content, ann_path):
     names = [c.get('name') for c in content['categories']]
     classes = classes_from_cfg(cfg)
     pinned_by = 'metainfo.classes'
-    if classes is None:
-        classes = _default_coco_classes(type_name)
+    if classes is None and type_name == 'CocoDataset':
+        try:
+            from mmdet.datasets import CocoDataset
+        except Exception:  # mmdet (or its mmcv) broken: skip this check
+            return names
+        classes = list(CocoDataset.METAINFO['classes'])
         pinned_by = "CocoDataset's default (COCO-80) classes"
     if classes is None:
         return names
@@ -255,7 +235,7 @@ def _warn_dropped_annotations(content, ann_path, classes):
                if c.get('name') in set(classes)}
     images = {i.get('id'): i for i in content['images']
               if isinstance(i, dict)}
-    dropped, example = {}, None
+    dropped, example = Counter(), None
     for ann in content.get('annotations', []):
         image = images.get(ann.get('image_id')) if isinstance(
             ann, dict) else None
@@ -263,17 +243,17 @@ def _warn_dropped_annotations(content, ann_path, classes):
             continue
         reason = _drop_reason(ann, image, cat_ids)
         if reason:
-            dropped[reason] = dropped.get(reason, 0) + 1
+            dropped[reason] += 1
             example = example or (ann, reason)
     if dropped:
         from mmengine.logging import print_log
         counts = ', '.join(f'{n} {r}' for r, n in dropped.items())
         ann, reason = example
         print_log(
-            f'{sum(dropped.values())} of {len(content["annotations"])} '
+            f'{dropped.total()} of {len(content["annotations"])} '
             f'annotations in {ann_path} will be dropped by mmdet ({counts}); '
             f'e.g. annotation id {ann.get("id")} of image '
             f'{ann.get("image_id")}: bbox {ann.get("bbox")}, category '
             f'{ann.get("category_id")} ({reason}).',
             logger='current', level=logging.WARNING)
-    return sum(dropped.values())
+    return dropped.total()

@@ -1,10 +1,5 @@
-"""Reading images with errors that name the file.
-
-:func:`check_image_file` decodes one image the way mmcv does;
-:class:`CheckedLoadImageFromFile` is a drop-in replacement for mmcv's
-``LoadImageFromFile`` whose error names the image, and
-:func:`use_checked_image_loader` swaps it into a config's pipelines.
-"""
+"""Reading images with errors that name the file: a check of one image, a
+checked ``LoadImageFromFile`` and the config rewrite that uses it."""
 from pathlib import Path
 
 import cv2
@@ -12,7 +7,7 @@ import numpy as np
 from mmcv.transforms import TRANSFORMS, LoadImageFromFile
 
 from ..registry import register_once
-from .errors import CorruptImageError, DatasetNotFoundError
+from .common import CorruptImageError, DatasetNotFoundError
 
 
 def check_image_file(path):
@@ -50,15 +45,11 @@ def check_image_file(path):
 class CheckedLoadImageFromFile(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with an error that names the file.
 
-    mmcv 2.1's version raises a bare ``cv2.error: (-215:Assertion
-    failed) !buf.empty()`` for an empty (0-byte) image, which does not
-    name the file, and ``AssertionError: failed to load image: <path>``
-    for an undecodable one (skipped under ``python -O``, and raised
-    even with ``ignore_empty=True``).  This one raises
-    :class:`CorruptImageError` (a ``ValueError``) or
-    :class:`DatasetNotFoundError` (a ``FileNotFoundError``) naming the
-    file, or returns None when ``ignore_empty=True`` (in training the
-    dataset then picks another sample).  Same arguments as
+    mmcv 2.1 raises a bare ``cv2.error`` (no file name) for an empty image
+    and an ``AssertionError`` (skipped under ``python -O``, raised even
+    with ``ignore_empty=True``) for an undecodable one.  This raises
+    :class:`CorruptImageError` or :class:`DatasetNotFoundError` naming the
+    file, or returns None when ``ignore_empty=True``.  Same arguments as
     ``LoadImageFromFile``.
     """
 
@@ -102,13 +93,10 @@ def _pipelines_of(dataset_cfg):
 
 
 def use_checked_image_loader(cfg) -> int:
-    """In our tools, read images with :class:`CheckedLoadImageFromFile`.
-
-    Configs keep saying ``LoadImageFromFile`` (mmdet's ``DetInferencer``
-    and mmdeploy look for exactly that name as the first test
-    transform); ``tools/train.py`` and ``tools/test.py`` swap it for the
-    checked loader, same arguments, in every ``*_dataloader`` pipeline, so
-    a corrupt image still gets an error that names the file.
+    """Swap ``LoadImageFromFile`` for :class:`CheckedLoadImageFromFile`
+    (same arguments) in every ``*_dataloader`` pipeline, wrapped datasets
+    included.  Configs keep the plain name because mmdet's
+    ``DetInferencer`` and mmdeploy look for it.
 
     Returns:
         int: how many transforms were swapped.

@@ -1,26 +1,18 @@
-"""Deterministic synthetic datasets for demos and tests.
+"""Deterministic synthetic datasets for demos and tests (nothing is
+downloaded: same arguments, byte-identical files); the images are drawn by
+:mod:`.drawing`.
 
-Nothing here downloads anything: both data sets are drawn with numpy and
-OpenCV from a seed, so the same arguments give byte-identical files.
-
-* :func:`make_detection_dataset` writes a small COCO-2017-style detection set
-  (``circle``/``square``/``triangle`` on textured backgrounds) that mmdet's
-  ``CocoDataset`` reads with only ``data_root`` changed.
-* :func:`make_classification_dataset` writes an mmpretrain ``CustomDataset``
-  folder tree (``<split>/<class>/*.png``) of shape x fill-texture classes.
-
-Both are idempotent and atomic: a data set is built in a hidden temporary
-folder next to ``root`` and renamed into place only when complete, and a
-``root/meta.json`` records the parameters.  Calling again with the same
-parameters does nothing; calling with different parameters on a folder this
-module generated rebuilds it; a non-empty folder that this module did not
-generate is never touched unless ``overwrite=True``.
-
-This module writes the files and is the public import path (its name is
-the ``generator`` recorded in meta.json); :mod:`.drawing` draws the images
-and :mod:`.generated` does the meta.json bookkeeping and atomic building.
+Both writers are idempotent and atomic: a data set is built in a hidden
+temporary folder next to ``root`` and renamed into place when complete, and
+``root/meta.json`` records the parameters.  Same parameters: nothing to do;
+other parameters on a folder we generated: rebuilt; a non-empty folder we
+did not generate is never touched unless ``overwrite=True``.
 """
+import glob
 import json
+import logging
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -28,30 +20,23 @@ import numpy as np
 
 from .drawing import (CLS_CLASSES, DET_CLASSES, GENERATOR_VERSION,
                       MIN_VISIBLE_FRACTION, cls_image, det_image,
-                      empty_indices, to_uint8)
-from .generated import (GENERATOR, SyntheticDataError, build_atomically,
-                        read_meta)
+                      empty_indices)
 
-__all__ = [
-    'CLS_CLASSES', 'DEFAULT_CLS_ROOT', 'DEFAULT_DET_ROOT', 'DET_CLASSES',
-    'DET_METAINFO', 'GENERATOR', 'GENERATOR_VERSION', 'MIN_VISIBLE_FRACTION',
-    'SyntheticDataError', 'make_classification_dataset',
-    'make_detection_dataset', 'read_meta'
-]
+logger = logging.getLogger(__name__)
 
+# meta.json's ``generator``: a folder without it is not ours.
+GENERATOR = 'mmdet_gghost.datasets.synthetic'
 DEFAULT_DET_ROOT = 'data/demo_det'
 DEFAULT_CLS_ROOT = 'data/demo_cls'
 
 # COCO category ids are 1-based, in the order of DET_CLASSES.
 DET_CATEGORY_IDS = {name: i + 1 for i, name in enumerate(DET_CLASSES)}
-DET_METAINFO = dict(
-    classes=DET_CLASSES,
-    palette=[(220, 20, 60), (0, 130, 220), (60, 180, 75)])
 
 
-# --------------------------------------------------------------------------
-# Argument checks
-# --------------------------------------------------------------------------
+class SyntheticDataError(ValueError):
+    """Bad arguments or an output folder that must not be overwritten."""
+
+
 def _check_int(name, value, minimum, maximum=None):
     # bool is an int subclass; num_train=True is certainly a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -84,7 +69,8 @@ def _check_size_range(size_range, img_size, default):
 
 
 def _write_png(path, img):
-    ok, buf = cv2.imencode('.png', to_uint8(img))
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode('.png', img)
     if not ok:  # pragma: no cover - cv2 only fails on bad arrays
         raise RuntimeError(f'could not encode {path}')
     Path(path).write_bytes(buf.tobytes())
@@ -148,15 +134,11 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
         root/meta.json
 
     Each image shows 1-6 shapes (``circle``/``square``/``triangle``, COCO
-    category ids 1-3) of random size, colour, rotation and position on a
-    noise, stripes or gradient background; a fraction ``empty_fraction`` of
-    the images (at least one per split) has no objects at all.  Shapes are
-    drawn in order, later ones over earlier ones; a position that would
-    leave an earlier shape less than 60 % visible is rejected (after 30
-    rejections the shape is left out), so every drawn shape is annotated.
-    Boxes, areas and polygons describe the *visible* pixels, as in COCO;
-    boxes are tight and inside the image.  Image ids are 1..num_train for
-    train and continue from num_train + 1 for val.
+    category ids 1-3), each at least 60 % visible, on a noise, stripes or
+    gradient background; a fraction ``empty_fraction`` of the images (at
+    least one per split) has none.  Boxes, areas and polygons describe the
+    visible pixels, as in COCO.  Image ids are 1..num_train for train and
+    continue from num_train + 1 for val.
 
     Args:
         root (str | Path): Output folder.
@@ -240,8 +222,7 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
 
     The 8 classes (:data:`CLS_CLASSES`) are shape x fill combinations:
     circle/square/star/triangle, each ``solid`` or ``striped``, one shape
-    per image with random size, rotation, position and colours on a smooth
-    noise or gradient background.
+    per image on a smooth background.
 
     Args:
         root (str | Path): Output folder.
@@ -279,3 +260,114 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
     info.update(train_dir=str(root / 'train'), val_dir=str(root / 'val'),
                 classes_file=str(root / 'classes.txt'), classes=CLS_CLASSES)
     return info
+
+
+def read_meta(root):
+    """Return the parsed ``root/meta.json`` of a generated set, or None if
+    there is none (or it is not ours / not readable)."""
+    path = Path(root) / 'meta.json'
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get('generator') != GENERATOR:
+        return None
+    return meta
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_work_dirs(root):
+    """Delete temp/old folders left next to ``root`` by killed runs."""
+    for path in root.parent.glob(f'.{glob.escape(root.name)}.*-*'):
+        kind, _, pid = path.name[len(root.name) + 2:].rpartition('-')
+        if kind not in ('tmp', 'old') or not pid.isdigit():
+            continue
+        if int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def build_atomically(root, kind, params, build, overwrite, extra_meta):
+    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically.
+
+    Returns:
+        dict: ``root`` (absolute str), ``created``, ``message``, ``stats``.
+    """
+    root = Path(root).absolute()
+    params = dict(params, version=GENERATOR_VERSION)
+    meta = read_meta(root)
+    if meta is not None and meta.get('kind') == kind and \
+            meta.get('params') == params:
+        msg = (f'{root} already holds this {kind} data set '
+               f'(same parameters in meta.json); nothing to do')
+        logger.info(msg)
+        return dict(root=str(root), created=False, message=msg,
+                    stats=meta.get('stats'))
+    _check_may_replace(root, kind, meta, overwrite)
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_work_dirs(root)
+    tmp = root.parent / f'.{root.name}.tmp-{os.getpid()}'
+    old = root.parent / f'.{root.name}.old-{os.getpid()}'
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        stats = build(tmp)
+        meta = dict(generator=GENERATOR, kind=kind, params=params,
+                    stats=stats, **extra_meta)
+        # meta.json is written last, but what makes the set visible is the
+        # rename below: ``root`` never exists half written.
+        (tmp / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
+        if root.exists():
+            root.rename(old)
+        tmp.rename(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    msg = f'wrote {kind} data set to {root}: {_describe(kind, stats)}'
+    logger.info(msg)
+    return dict(root=str(root), created=True, message=msg, stats=stats)
+
+
+def _check_may_replace(root, kind, meta, overwrite):
+    """Refuse to replace ``root`` unless it is empty, ours or
+    ``overwrite`` is set (``meta``: its meta.json, None if not ours); log
+    when a set of ours with other parameters gets regenerated."""
+    if root.exists() and not root.is_dir():
+        raise SyntheticDataError(f'{root} exists and is not a folder; '
+                                 f'choose another output path')
+    not_empty = root.is_dir() and any(root.iterdir())
+    if not_empty and not overwrite:
+        if meta is None:
+            raise SyntheticDataError(
+                f'{root} is a non-empty folder that was not written by '
+                f'make_{"detection" if kind == "det" else "classification"}'
+                f'_dataset (no meta.json of ours); refusing to overwrite '
+                f'it. Choose another output folder, delete it, or pass '
+                f'overwrite=True (--overwrite on the command line).')
+        if meta.get('kind') != kind:
+            raise SyntheticDataError(
+                f'{root} holds a synthetic {meta.get("kind")!r} data set, '
+                f'not {kind!r}; choose another output folder or pass '
+                f'overwrite=True (--overwrite on the command line).')
+    if meta is not None and meta.get('kind') == kind:
+        logger.info(f'{root} holds a {kind} data set with other '
+                    f'parameters ({meta.get("params")}); regenerating')
+
+
+def _describe(kind, stats):
+    if kind == 'det':
+        return ', '.join(
+            f'{s}: {v["images"]} images ({v["empty_images"]} empty), '
+            f'{v["annotations"]} boxes' for s, v in stats.items())
+    return ', '.join(f'{s}: {v["images"]} images ({v["per_class"]}/class)'
+                     for s, v in stats.items())

@@ -1,42 +1,23 @@
 """A detector config + checkpoint -> mmdeploy -> ``end2end.onnx`` (network,
-box decoding and NMS in one graph) -> ONNX Runtime, checked against PyTorch.
+box decoding and NMS in one graph) -> ONNX Runtime, checked against PyTorch
+(``tools/deploy/mmdeploy_export.py``).
 
-This is what ``tools/deploy/mmdeploy_export.py`` runs. The steps are
-mmdeploy's own (``torch2onnx``, its task processor's PyTorch and backend
-models, ``build_test_runner`` and ``visualize``), as its ``tools/deploy.py``
-and ``tools/test.py`` use them, with three additions:
-
-* **Exporter.** Since PyTorch 2.9 ``torch.onnx.export`` defaults to the
-  ``torch.export``-based exporter (``dynamo=True``), which needs
-  ``onnxscript`` and does not trace mmdeploy's rewritten detector ("mismatch
-  between the structure of inputs and dynamic_shapes"); mmdeploy's rewriters
-  are written for the TorchScript exporter. :func:`torchscript_onnx_export`
-  makes ``dynamo=False`` the default while mmdeploy converts, and restores
-  ``torch.onnx.export`` afterwards. Nothing is patched on ``import
-  mmdet_gghost``. mmdeploy's ``tools/deploy.py`` runs the conversion in a
-  spawned process; here every step runs in the calling process, so that is
-  the only process that ever sees the changed default.
-* **Checkpoint check.** mmdeploy loads the checkpoint with ``strict=False``
-  (a checkpoint of another model would be converted with random weights and
-  only a warning in the log). :func:`check_checkpoint` refuses it first.
-* **Parity.** :func:`compare_detections` on one image (``--image``) and
-  :func:`evaluate_parity` on the config's test set (``--eval``): the same
-  dataloader and ``test_evaluator`` (mmdet's ``CocoMetric``) for the
-  PyTorch model and the ONNX Runtime model.
-
-The ONNX graph's NMS takes ``score_thr``, ``nms.iou_threshold``,
-``max_per_img`` and ``nms_pre`` from the model config's ``test_cfg`` (see
-``configs/deploy/_base_/detection_onnxruntime.py``); the candidates before
-NMS are chosen per anchor (mmdeploy) instead of per (anchor, class) pair
-(mmdet), so the two detection lists may differ among low-scored boxes.
+The steps are mmdeploy's own (``torch2onnx``, its task processor,
+``build_test_runner``, ``visualize``) plus: the TorchScript exporter while
+converting (:func:`torchscript_onnx_export`), a strict checkpoint check
+(:func:`check_checkpoint`) and parity on one image
+(:func:`compare_detections`) or on the test set (:func:`evaluate_parity`).
+The graph's NMS keeps the candidates per anchor (mmdeploy), not per
+(anchor, class) pair (mmdet), so low-scored boxes may differ.
 """
 import contextlib
+import copy
 import functools
 import inspect
 import json
 import os
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -47,10 +28,13 @@ DEFAULT_DEPLOY_CFG = osp.join(DEPLOY_CONFIG_DIR,
                               'detection_onnxruntime_dynamic.py')
 INSTALL_HINT = ('run `make setup` (it installs the pinned mmdeploy==1.3.1), '
                 'or pip install mmdeploy==1.3.1 protobuf==3.20.2')
+#: bbox mAP difference ONNX Runtime - PyTorch that counts as parity
+MAP_TOL = 0.005
+METRIC_KEY = 'coco/bbox_mAP'
 
-from .parity import (MAP_TOL, METRIC_KEY, DeployError,  # noqa: F401
-                     compare_detections, compare_on_image, evaluate_parity,
-                     fit_pipeline_to_shape, parity_report)
+
+class DeployError(ValueError):
+    """Inputs that cannot be deployed (the message says why and the fix)."""
 
 
 def require_mmdeploy():
@@ -61,11 +45,6 @@ def require_mmdeploy():
         raise ImportError(f'mmdeploy is not installed ({e}); {INSTALL_HINT}'
                           ) from e
     return mmdeploy
-
-
-# --------------------------------------------------------------------------
-# configs and checkpoint
-# --------------------------------------------------------------------------
 
 
 def _our_deploy_configs():
@@ -94,12 +73,9 @@ def resolve_deploy_cfg(deploy_cfg: Optional[str] = None) -> str:
 
 def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
                         cfg_options: Optional[dict] = None):
-    """``(model_cfg, deploy_cfg, deploy_cfg_path)`` as mmdeploy loads them,
-    checked to be an mmdet detector for ONNX Runtime.
-
-    Args:
-        config (str | Config): the model config.
-    """
+    """``(model_cfg, deploy_cfg, deploy_cfg_path)`` as mmdeploy loads them
+    from ``config`` (path or Config), checked to be an mmdet detector for
+    ONNX Runtime."""
     require_mmdeploy()
     from mmdeploy.utils import load_config
     if isinstance(config, str) and not osp.isfile(config):
@@ -125,25 +101,23 @@ def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
 
 
 def check_checkpoint(model_cfg, checkpoint: str) -> None:
-    """Refuse a checkpoint that does not fit the config's model.
-
-    mmdeploy loads checkpoints with ``strict=False``; this raises
-    :class:`~mmdet_gghost.apis.weights.CheckpointMismatchError`
-    naming the missing / unexpected / mis-shaped tensors instead.
-    """
+    """Raise ``CheckpointMismatchError`` (naming the missing / unexpected /
+    mis-shaped tensors) unless ``checkpoint`` fits the config's model:
+    mmdeploy would load it with ``strict=False``."""
     from mmdet_gghost.apis.build import build_model
     build_model(model_cfg, checkpoint, init_seed=None)
 
 
-# --------------------------------------------------------------------------
-# conversion
-# --------------------------------------------------------------------------
-
-
 @contextlib.contextmanager
 def torchscript_onnx_export():
-    """While inside, ``torch.onnx.export`` defaults to ``dynamo=False`` (the
-    TorchScript exporter mmdeploy's rewriters need); restored on exit."""
+    """While inside, ``torch.onnx.export`` defaults to ``dynamo=False``;
+    restored on exit.
+
+    Since PyTorch 2.9 the default is the ``torch.export``-based exporter,
+    which does not trace mmdeploy's rewritten detector ("mismatch between
+    the structure of inputs and dynamic_shapes"); mmdeploy's rewriters are
+    written for the TorchScript one.  Nothing is patched on import.
+    """
     original = torch.onnx.export
     if 'dynamo' not in inspect.signature(original).parameters:
         yield  # an older torch: TorchScript is the only exporter
@@ -161,7 +135,7 @@ def torchscript_onnx_export():
         torch.onnx.export = original
 
 
-def conversion_image(model_cfg, seed: int = 0) -> np.ndarray:
+def conversion_image(model_cfg) -> np.ndarray:
     """A random HxWx3 uint8 image of the test pipeline's Resize scale (or
     800x1333): what the graph is traced on when no ``--image`` is given."""
     w, h = 1333, 800
@@ -170,7 +144,7 @@ def conversion_image(model_cfg, seed: int = 0) -> np.ndarray:
         if 'Resize' in str(t.get('type')) and isinstance(scale, (tuple, list)):
             w, h = int(scale[0]), int(scale[1])
             break
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
@@ -196,13 +170,12 @@ def build_models(model_cfg, deploy, checkpoint: Optional[str],
                  onnx_file: str, device: str = 'cpu',
                  threads: Optional[int] = None):
     """mmdeploy's task processor, the PyTorch model (``None`` without
-    ``checkpoint``) and mmdeploy's ONNX Runtime model (``End2EndModel``).
+    ``checkpoint``) and mmdeploy's ONNX Runtime model (``End2EndModel``,
+    with ``threads`` intra-op threads if given).
 
-    The PyTorch model is :func:`mmdet_gghost.apis.build.build_model` (the
-    checkpoint loaded through the one checkpoint rule, not mmdeploy's
-    ``strict=False`` load), then switched to its deploy form as mmdeploy's
-    ``build_pytorch_model`` does, so it is the model the graph was traced
-    from."""
+    The PyTorch model is loaded strictly (``apis.build.build_model``), then
+    switched to its deploy form as mmdeploy's ``build_pytorch_model`` does:
+    the model the graph was traced from."""
     from mmdeploy.apis.utils import build_task_processor
 
     from mmdet_gghost.apis.build import build_model
@@ -217,27 +190,16 @@ def build_models(model_cfg, deploy, checkpoint: Optional[str],
         [onnx_file],
         data_preprocessor_updater=processor.update_data_preprocessor)
     if threads:
-        set_ort_threads(ort_model, onnx_file, threads)
+        # mmdeploy's ORTWrapper leaves ONNX Runtime's default (a thread per
+        # core): re-open its session, keeping its options (custom ops).
+        import onnxruntime as ort
+        wrapper = ort_model.wrapper
+        opts = wrapper.sess.get_session_options()
+        opts.intra_op_num_threads = int(threads)
+        wrapper.sess = ort.InferenceSession(
+            onnx_file, opts, providers=wrapper.sess.get_providers())
+        wrapper.io_binding = wrapper.sess.io_binding()
     return processor, torch_model, ort_model
-
-
-def set_ort_threads(ort_model, onnx_file: str, threads: int) -> None:
-    """Re-open the ONNX Runtime session of an mmdeploy backend model with
-    ``threads`` intra-op threads (mmdeploy's ``ORTWrapper`` leaves ONNX
-    Runtime's default: one per physical core). The session options it built
-    (custom-ops library included) are kept."""
-    import onnxruntime as ort
-    wrapper = ort_model.wrapper
-    opts = wrapper.sess.get_session_options()
-    opts.intra_op_num_threads = int(threads)
-    wrapper.sess = ort.InferenceSession(
-        onnx_file, opts, providers=wrapper.sess.get_providers())
-    wrapper.io_binding = wrapper.sess.io_binding()
-
-
-# --------------------------------------------------------------------------
-# the whole tool
-# --------------------------------------------------------------------------
 
 
 def deploy(config: str, checkpoint: str, work_dir: str,
@@ -255,6 +217,8 @@ def deploy(config: str, checkpoint: str, work_dir: str,
         dict: ``onnx``, ``deploy_cfg``, and ``image_parity`` / ``parity``
         when computed.
     """
+    from mmengine.fileio import dump
+
     from mmdet_gghost.apis.common import check_datasets
     if image is not None and not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image}')
@@ -276,8 +240,8 @@ def deploy(config: str, checkpoint: str, work_dir: str,
     if image is not None:
         result['image_parity'] = compare_on_image(
             processor, deploy_, torch_model, ort_model, image, work_dir)
-        _dump(osp.join(work_dir, 'image_parity.json'),
-              dict(image=osp.abspath(image), **result['image_parity']))
+        dump(dict(image=osp.abspath(image), **result['image_parity']),
+             osp.join(work_dir, 'image_parity.json'), indent=2)
         log(f'{image}: {json.dumps(result["image_parity"])}; wrote '
             f'output_pytorch.jpg and output_onnxruntime.jpg in {work_dir}')
     if evaluate:
@@ -290,7 +254,7 @@ def deploy(config: str, checkpoint: str, work_dir: str,
             parity_report(metrics), config=osp.abspath(config),
             checkpoint=osp.abspath(checkpoint), onnx=osp.abspath(onnx_file),
             deploy_cfg=osp.abspath(deploy_path))
-        _dump(osp.join(work_dir, 'parity.json'), result['parity'])
+        dump(result['parity'], osp.join(work_dir, 'parity.json'), indent=2)
         p = result['parity']
         log(f"bbox mAP: PyTorch {p['pytorch']:.4f}, ONNX Runtime "
             f"{p['onnxruntime']:.4f}, difference {p['difference']:+.4f} "
@@ -299,6 +263,112 @@ def deploy(config: str, checkpoint: str, work_dir: str,
     return result
 
 
-def _dump(path: str, obj: Dict) -> None:
-    with open(path, 'w') as f:
-        json.dump(obj, f, indent=2)
+def _detections(sample) -> Dict[str, np.ndarray]:
+    inst = sample.pred_instances
+    return dict(bboxes=inst.bboxes.detach().cpu().numpy().astype(np.float64),
+                scores=inst.scores.detach().cpu().numpy().astype(np.float64),
+                labels=inst.labels.detach().cpu().numpy())
+
+
+def compare_detections(ref, out) -> Dict:
+    """Match ``out``'s boxes to ``ref``'s (same label, nearest box, each used
+    once, in ``ref``'s score order) and report the differences.
+
+    Args:
+        ref, out: ``DetDataSample`` with ``pred_instances`` (PyTorch, ONNX
+            Runtime) or dicts of ``bboxes``/``scores``/``labels`` arrays.
+
+    Returns:
+        dict: ``num_pytorch``, ``num_onnxruntime``, ``matched``,
+        ``max_box_abs`` (pixels, over matched pairs), ``max_score_abs``.
+    """
+    ref = ref if isinstance(ref, dict) else _detections(ref)
+    out = out if isinstance(out, dict) else _detections(out)
+    used = np.zeros(len(out['scores']), dtype=bool)
+    box_err, score_err = [0.0], [0.0]
+    for i in np.argsort(-ref['scores'], kind='stable'):
+        cand = np.flatnonzero((out['labels'] == ref['labels'][i]) & ~used)
+        if not len(cand):
+            continue
+        dist = np.abs(out['bboxes'][cand] - ref['bboxes'][i]).max(axis=1)
+        j = cand[int(dist.argmin())]
+        used[j] = True
+        box_err.append(float(dist.min()))
+        score_err.append(abs(float(out['scores'][j] - ref['scores'][i])))
+    return dict(num_pytorch=int(len(ref['scores'])),
+                num_onnxruntime=int(len(out['scores'])),
+                matched=int(used.sum()), max_box_abs=max(box_err),
+                max_score_abs=max(score_err))
+
+
+def compare_on_image(processor, deploy, torch_model, ort_model, image,
+                     work_dir: str) -> Dict:
+    """Both models on one image: the visualisations
+    ``output_{pytorch,onnxruntime}.jpg`` and :func:`compare_detections`."""
+    from mmdeploy.utils import get_input_shape
+    data, _ = processor.create_input(image, get_input_shape(deploy))
+    results = {}
+    for name, model in (('pytorch', torch_model), ('onnxruntime', ort_model)):
+        with torch.no_grad():
+            results[name] = model.test_step(copy.deepcopy(data))[0]
+        processor.visualize(
+            image=image, model=model, result=results[name],
+            output_file=osp.join(work_dir, f'output_{name}.jpg'),
+            window_name=name, show_result=False)
+    return compare_detections(results['pytorch'], results['onnxruntime'])
+
+
+def fit_pipeline_to_shape(pipeline: Sequence[dict], input_shape) -> list:
+    """A test pipeline whose images fit a static ``(W, H)`` graph input:
+    resized to fit inside it (aspect ratio kept), then padded to it."""
+    w, h = int(input_shape[0]), int(input_shape[1])
+    out = []
+    for t in copy.deepcopy(list(pipeline)):
+        out.append(t)
+        if 'Resize' in str(t.get('type')):
+            t.update(scale=(w, h), keep_ratio=True)
+            out.append(dict(type='Pad', size=(w, h)))
+    if not any(t.get('type') == 'Pad' for t in out):
+        raise DeployError('a static deploy config needs a Resize in the '
+                          'test pipeline to fit images to its input shape')
+    return out
+
+
+def evaluate_parity(processor, deploy, model_cfg, torch_model, ort_model,
+                    work_dir: str) -> Dict:
+    """The config's test set through both models: same dataloader, same
+    ``test_evaluator``. Returns ``{'pytorch': metrics, 'onnxruntime':
+    metrics}``."""
+    from mmdeploy.utils import get_input_shape, is_dynamic_shape
+    metrics = {}
+    for name, model in (('pytorch', torch_model), ('onnxruntime', ort_model)):
+        loader = copy.deepcopy(model_cfg.test_dataloader)
+        if not is_dynamic_shape(deploy):
+            loader.dataset.pipeline = fit_pipeline_to_shape(
+                loader.dataset.pipeline, get_input_shape(deploy))
+        runner = processor.build_test_runner(
+            model, osp.join(work_dir, f'eval_{name}'), dataloader=loader)
+        metrics[name] = runner.test()
+    return metrics
+
+
+def _map_of(metrics: Dict, backend: str) -> float:
+    """bbox mAP of one backend; mmdet's CocoMetric returns ``{}`` when a
+    model keeps no box on the whole test set, which is an mAP of 0."""
+    if not metrics:
+        return 0.0
+    if METRIC_KEY not in metrics:
+        raise DeployError(f'the {backend} evaluation gave no {METRIC_KEY} '
+                          f'(got {sorted(metrics)}): is test_evaluator '
+                          "mmdet's CocoMetric with metric='bbox'?")
+    return float(metrics[METRIC_KEY])
+
+
+def parity_report(metrics: Dict, tol: float = MAP_TOL) -> Dict:
+    """bbox mAP of each backend, ONNX Runtime - PyTorch, and whether the
+    difference is within ``tol``."""
+    pt, ort = (_map_of(metrics[name], name) for name in ('pytorch',
+                                                          'onnxruntime'))
+    return dict(metric=METRIC_KEY, pytorch=pt, onnxruntime=ort,
+                difference=ort - pt, tolerance=tol,
+                within_tolerance=bool(abs(ort - pt) <= tol))

@@ -1,17 +1,9 @@
 """ONNX Runtime as a runtime of the FPS benchmark (``tools/benchmark.py
---onnxruntime``).
-
-For each benchmarked detector the *same* weights (checkpoint, or the same
-seeded ``init_weights()``), the same ``test_cfg`` (incl. the calibrated
-``score_thr`` of synthetic inputs) and the same images as its PyTorch row
-are used: the unfused model is exported through mmdeploy
-(:mod:`mmdet_gghost.deploy.mmdeploy_export`, dynamic shapes) and timed as
-mmdeploy's ``End2EndModel.test_step(batch)``: data preprocessor (normalise,
-pad), the ONNX graph (network, box decoding, NMS) in ONNX Runtime with as
-many intra-op threads as torch uses, and rescaling the boxes into the data
-samples -- what ``model.test_step(batch)`` is for the PyTorch row. ONNX
-Runtime folds the BNs into the convs itself when it optimises the graph.
-"""
+--onnxruntime``): the PyTorch row's weights, ``test_cfg`` and images,
+exported through mmdeploy (dynamic shapes) and timed as mmdeploy's
+``End2EndModel.test_step(batch)`` (preprocessing, graph with NMS, box
+rescaling) with as many intra-op threads as torch uses."""
+import itertools
 import os
 import os.path as osp
 import tempfile
@@ -56,7 +48,7 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
     finally:
         if tmp is not None:
             tmp.cleanup()
-    it = iter(_cycle(batches))
+    it = itertools.cycle(batches)
 
     def step():
         with torch.no_grad():
@@ -68,8 +60,3 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
         model=ort_model,
         info=dict(info, runtime='onnxruntime', bn_fused=None),
         fn=step)
-
-
-def _cycle(items):
-    while True:
-        yield from items

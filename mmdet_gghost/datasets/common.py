@@ -1,19 +1,20 @@
-"""How a dataset config names its files: type, paths, remote or local.
-
-Shared by the COCO and image-folder checks; paths are resolved the way
-mmengine's ``BaseDataset`` does (``data_root`` joined to relative paths).
-"""
+"""Shared by the data set checks: their errors (each message names the file
+and the fix) and how a config names its files."""
 import os
 from pathlib import Path
 
-from .errors import DatasetError, DatasetNotFoundError
+
+class DatasetError(ValueError):
+    """A data set is missing or malformed; the message says how to fix it."""
 
 
-def dataset_type_name(cfg):
-    """The dataset class name without scope (``type`` may be a class)."""
-    t = cfg.get('type', '')
-    name = t if isinstance(t, str) else getattr(t, '__name__', str(t))
-    return name.rsplit('.', 1)[-1]  # 'mmdet.CocoDataset' -> 'CocoDataset'
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A data set file or folder does not exist (also a
+    ``FileNotFoundError``)."""
+
+
+class CorruptImageError(DatasetError):
+    """An image file exists but cannot be decoded."""
 
 
 def is_remote(path, cfg):
@@ -56,8 +57,8 @@ def show_path(path):
 
 
 def require_dir(path, what, layout, fix):
-    """Raise a :class:`DatasetError` naming ``what`` unless ``path`` is an
-    existing folder."""
+    """Raise a :class:`DatasetError` naming ``what`` unless ``path`` is a
+    folder."""
     if not path.exists():
         raise DatasetNotFoundError(
             f'{what} {show_path(path)} does not exist; {layout}. {fix}')
