@@ -19,7 +19,7 @@ from mmengine.dist import get_rank
 from .build import load_config
 from .common import (check_datasets, prepare_distributed, register_toolbox,
                      set_work_dir)
-from .train import build_runner, used_splits
+from .train import build_runner
 from .weights import check_checkpoint_matches
 
 # Default name of the metrics file, inside the work dir.
@@ -140,7 +140,7 @@ def test(config: str,
     scope = register_toolbox(cfg)
     if show_dir:
         _enable_visualization(cfg, scope, show_dir)
-    check_datasets(cfg, used_splits(cfg, 'test'))
+    check_datasets(cfg, ['test'])
     prepare_distributed(cfg, launcher)
     runner = build_runner(cfg)
     # mmengine would load a checkpoint that does not fit with a warning
