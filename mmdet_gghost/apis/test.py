@@ -78,18 +78,12 @@ def _add_dump_metric(runner, scope: str, out: str) -> None:
     runner.test_evaluator.metrics.append(Dump(out_file_path=out))
 
 
-def _jsonable(value: Any) -> Any:
-    """numpy/torch values -> plain JSON types (metrics may hold them)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, bool)) or value is None:
-        return value
+def _to_json(value: Any) -> Any:
+    """numpy/torch values in metrics -> plain JSON types."""
     if isinstance(value, numbers.Number):
-        return value if isinstance(value, (int, float)) else float(value)
+        return float(value)  # e.g. numpy.float32, numpy.int64
     if hasattr(value, 'tolist'):
-        return _jsonable(value.tolist())
+        return value.tolist()  # arrays, tensors, numpy.bool_
     return str(value)
 
 
@@ -101,11 +95,11 @@ def write_metrics_json(path: str, metrics: dict, config: str,
         checkpoint=checkpoint if '://' in checkpoint else
         osp.abspath(checkpoint),
         timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        metrics=_jsonable(metrics),
+        metrics=metrics,
     )
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
-        json.dump(payload, f, indent=2)
+        json.dump(payload, f, indent=2, default=_to_json)
     return path
 
 
