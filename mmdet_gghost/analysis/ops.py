@@ -1,18 +1,13 @@
-"""Ops per forward: device-launching aten ops counted with a
-``TorchDispatchMode``.
-
-Every aten op PyTorch dispatches is counted, views (``slice``, ``view``...)
-and allocations (``empty``) excluded, on whatever device the model is on
-(deterministic). At batch 1 on a GPU the host launches one kernel per op
-and the GPU waits on it, so latency follows this number more than MACs.
-"""
+"""Ops per forward: every aten op PyTorch dispatches but views and
+allocations, counted with a ``TorchDispatchMode`` (deterministic, on any
+device).  At batch 1 on a GPU latency follows this more than MACs: the host
+launches one kernel per op and the GPU waits on it."""
 from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ['NO_KERNEL_OPS', 'is_device_op', 'count_ops']
 
 # aten ops that allocate or alias without launching a kernel (views are
 # recognised from their schema, see is_device_op)

@@ -26,14 +26,6 @@ from .weights import check_checkpoint_matches
 METRICS_FILENAME = 'metrics.json'
 
 
-def _check_checkpoint(checkpoint: str) -> None:
-    """Fail early, naming the path, for a missing local checkpoint."""
-    if '://' in checkpoint:
-        return  # URL / remote backend: let mmengine fetch it
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
-
-
 def _enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
     """Save painted predictions to ``show_dir`` (mmdet/mmpretrain hooks)."""
     hooks = cfg.get('default_hooks', None) or {}
@@ -59,7 +51,9 @@ def build_test_cfg(config: str,
     """Load ``config`` set up to evaluate ``checkpoint``."""
     checkpoint = os.fspath(checkpoint)
     cfg = load_config(config, cfg_options)
-    _check_checkpoint(checkpoint)
+    # fail early, naming the path; URLs are left to mmengine
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
     cfg.launcher = launcher
     set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint
