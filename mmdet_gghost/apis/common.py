@@ -42,15 +42,9 @@ def set_work_dir(cfg: Config, config_path: str,
 
 
 def register_toolbox(cfg: Config) -> str:
-    """Register the modules of the toolbox named by ``cfg.default_scope``.
-
-    ``'mmdet'`` -> ``mmdet.utils.register_all_modules``; ``'mmpretrain'``
-    -> ``mmpretrain.utils.register_all_modules``.  The default scope itself
-    is set by the Runner from the config.  Also imports ``mmdet_gghost`` so
-    its backbones are registered and the safe checkpoint loading is active.
-    """
-    import mmdet_gghost  # noqa: F401  (backbones, safe loading)
-
+    """Call ``<cfg.default_scope>.utils.register_all_modules`` (our
+    backbones and safe loading came with ``import mmdet_gghost``); returns
+    the scope."""
     scope = cfg.get('default_scope', None)
     if not scope:
         raise ValueError(
