@@ -39,21 +39,15 @@ def infer_stage_groups(backbone: nn.Module,
         the backbone).
     """
     names = stage_names or getattr(backbone, 'stage_names', None)
-    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
     if names:
-        for n in names:
-            groups[n] = [n]
-        return groups
+        return OrderedDict((n, [n]) for n in names)
     children = [n for n, _ in backbone.named_children()]
     res_layers = list(getattr(backbone, 'res_layers', []) or [])
-    if res_layers:
-        stem = [n for n in children if n not in res_layers]
-        if stem:
-            groups['stem'] = stem
-        for n in res_layers:
-            groups[n] = [n]
-        return groups
-    for n in children:
+    stem = [n for n in children if n not in res_layers]
+    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
+    if res_layers and stem:
+        groups['stem'] = stem
+    for n in res_layers or children:
         groups[n] = [n]
     return groups
 
@@ -84,10 +78,6 @@ def _tensor_forward(model: nn.Module):
     finally:
         if patch:
             del model.forward  # back to the class' method
-
-
-def _zero_handle(inputs, outputs) -> int:
-    return 0
 
 
 def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
@@ -212,7 +202,8 @@ def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
             if not count_bn:
                 # a zero handle, not ``None``: mmengine only ignores ops
                 # that have no handle, and batch_norm has one by default
-                flops.set_op_handle('aten::batch_norm', _zero_handle)
+                flops.set_op_handle('aten::batch_norm',
+                                    lambda inputs, outputs: 0)
             acts = ActivationAnalyzer(traced, (x, ))
             for analyzer in (flops, acts):
                 # ReLU/add/pool are "unsupported" by design; the list is

@@ -106,14 +106,9 @@ def train(config: str,
           launcher: str = 'none',
           amp: bool = False,
           auto_scale_lr: bool = False) -> Runner:
-    """Train ``config`` and return the finished :class:`Runner`.
-
-    The toolbox is picked from the config's ``default_scope`` (``'mmdet'``
-    or ``'mmpretrain'``); checkpoints are loaded with the safe
-    ``weights_only`` loader of :mod:`mmdet_gghost.checkpoint`.  Without
-    CUDA, distributed launchers use gloo (see ``prepare_distributed``).
-    ``runner.work_dir`` holds the logs and checkpoints.
-    """
+    """Train ``config`` (arguments as :func:`build_train_cfg`) and return
+    the finished :class:`Runner`; ``runner.work_dir`` holds the logs and
+    checkpoints.  Without CUDA, distributed launchers use gloo."""
     cfg = build_train_cfg(config, work_dir, resume, cfg_options, launcher,
                           amp, auto_scale_lr)
     register_toolbox(cfg)

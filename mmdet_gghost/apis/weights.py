@@ -220,14 +220,3 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict,
     load_state_dict(_unwrap(model), state, strict=False, logger='silent')
     return mismatch
 
-
-def load_checkpoint_checked(model: torch.nn.Module, checkpoint: str,
-                            allow_partial: bool = False,
-                            opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
-                            ) -> StateDictMismatch:
-    """Check (:func:`check_checkpoint_matches`), then load the checkpoint
-    into ``model`` (read once, safe loader).  Returns the mismatch (empty
-    unless ``allow_partial``)."""
-    checkpoint = os.fspath(checkpoint)
-    return load_state_dict_checked(model, read_state_dict(checkpoint),
-                                   checkpoint, allow_partial, opt_out)
