@@ -26,17 +26,11 @@ from .ops import count_ops
 def infer_stage_groups(backbone: nn.Module,
                        stage_names: Optional[Sequence[str]] = None
                        ) -> 'OrderedDict[str, List[str]]':
-    """Group a backbone's child modules into stages.
+    """Stage name -> child module names of ``backbone``.
 
     Priority: explicit ``stage_names``; the backbone's ``stage_names``
-    attribute (our G-Ghost backbones); OpenMMLab ResNet-likes (``res_layers``
-    attribute, e.g. mmdet ResNet/RegNet), whose stem is several children
-    (``conv1``, ``bn1``, ``relu``, ``maxpool``) grouped as ``'stem'``;
-    otherwise every top-level child is its own stage.
-
-    Returns:
-        OrderedDict: stage name -> list of child module names (relative to
-        the backbone).
+    attribute (our G-Ghost backbones); ``res_layers`` (mmdet ResNet/RegNet),
+    the other children grouped as ``'stem'``; else one stage per child.
     """
     names = stage_names or getattr(backbone, 'stage_names', None)
     if names:

@@ -23,18 +23,13 @@ from .weights import (ALLOW_PARTIAL_FLAG, load_state_dict_checked,
 
 
 def load_config(config, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config and merge ``--cfg-options`` into it.
-
-    Args:
-        config (str | PathLike | Config): a config file, or a ``Config``
-            (deep-copied: the caller's object is never changed).
-        cfg_options: ``key=value`` overrides (mmdet's ``--cfg-options``).
+    """Read a config file (or deep-copy a ``Config``) and merge
+    ``cfg_options`` (mmdet's ``--cfg-options``) into it.
 
     Returns:
-        Config: with the config's ``custom_imports`` imported and image
-        loading through ``CheckedLoadImageFromFile`` in every
-        ``*_dataloader`` (errors name the file; ``test_pipeline`` itself is
-        left as is for mmdeploy and the inferencers).
+        Config: ``custom_imports`` imported, images of every
+        ``*_dataloader`` loaded by ``CheckedLoadImageFromFile`` (errors
+        name the file; ``test_pipeline`` is left for mmdeploy).
 
     Raises:
         FileNotFoundError: ``Config file not found: <path>``.
@@ -202,16 +197,9 @@ def build_model(config,
 
 
 def build_model_from_config(cfg, cfg_options: Optional[dict] = None):
-    """``cfg.model`` built without weights, as ``(model, cfg, scope)``.
-
-    :func:`build_model` with no checkpoint, no ``init_weights`` and nothing
-    stripped (callers strip first if they init later); kept for the tools
-    that want the scope beside the model.
-
-    Returns:
-        tuple[nn.Module, Config, str]: the model (eval mode, CPU), the
-        config and its scope (``'mmdet'`` or ``'mmpretrain'``).
-    """
+    """``(model, cfg, scope)``: :func:`build_model` with no checkpoint, no
+    ``init_weights`` and nothing stripped (eval mode, CPU); ``scope`` is
+    ``'mmdet'`` or ``'mmpretrain'``."""
     model = build_model(cfg, cfg_options=cfg_options, init_seed=None,
                         strip_pretrained=False)
     return model, model.cfg, model.cfg.get('default_scope', None) or 'mmdet'
@@ -234,15 +222,9 @@ ARCH_EXAMPLES = ('gghost_resnet34', 'resnet34', 'gghost_regnetx_3.2gf',
 
 
 def arch_to_backbone_cfg(arch: str) -> dict:
-    """Map a backbone name such as ``'gghost_resnet34'`` to a config dict.
-
-    Returns:
-        dict: e.g. ``dict(type='GGhostResNet', depth=34)``, buildable from
-        mmdet's ``MODELS`` once ``mmdet_gghost`` is imported.
-
-    Raises:
-        ValueError: for a name none of the known patterns match.
-    """
+    """Map a backbone name such as ``'gghost_resnet34'`` to a config dict
+    (``dict(type='GGhostResNet', depth=34)``); ValueError for a name none
+    of the :data:`ARCH_EXAMPLES` forms match."""
     name = arch.strip().lower()
     for pattern, make in _ARCH_PATTERNS:
         m = re.fullmatch(pattern, name)

@@ -1,15 +1,8 @@
-"""Safe checkpoint loading: :func:`load_checkpoint_file` is
-``torch.load(weights_only=True)`` with our allow-list and clear errors;
-:func:`load_checkpoint_url` first downloads to torch's hub cache (where
-mmengine put them before).
-
-mmengine reads ``http(s)://`` URLs (and ``torchvision://``,
-``open-mmlab://``, ``mmcls://``, which name one) with
-``weights_only=False``: :func:`enable_safe_checkpoint_loading` re-registers
-those schemes (and local files and ``s3://``/``petrel://``) in mmengine's
-``CheckpointLoader.register_scheme`` with loaders that use ours, and wraps
-``CheckpointLoader.load_checkpoint`` so that every refusal raises our clear
-error.  ``pavi://`` is left to mmengine (torch's safe default applies).
+"""``torch.load(weights_only=True)`` with our allow-list and clear errors,
+for files and URLs, and for mmengine: its ``http(s)://`` and named-model
+schemes would load with ``weights_only=False``, so
+:func:`enable_safe_checkpoint_loading` re-registers them (and local files,
+``s3://``, ``petrel://``; ``pavi://`` keeps torch's safe default).
 """
 import functools
 import io
@@ -32,10 +25,8 @@ _PATCH_MARK = '_mmdet_gghost_safe_loading'
 def load_checkpoint_file(filename: Union[str, io.IOBase],
                          map_location: Any = 'cpu',
                          source: Optional[str] = None) -> Any:
-    """``torch.load(weights_only=True)`` with our allow-list and error.
-
-    Handy for scripts that read checkpoints without mmengine.  ``source``:
-    where the file came from (a URL), named in errors.
+    """``torch.load(weights_only=True)`` with our allow-list and errors;
+    ``source``: where the file came from (a URL), named in errors.
 
     Raises:
         FileNotFoundError: no such file.
