@@ -34,17 +34,16 @@ def register_once(registry, cls):
     registered under that name is an error naming both.
     """
     existing = registry.module_dict.get(cls.__name__)
-    if existing is None or existing is cls:
-        if existing is None:
-            registry.register_module(module=cls)
+    if existing is cls:
         return cls
-    if _qualname(existing) != _qualname(cls):
+    if existing is not None and _qualname(existing) != _qualname(cls):
         raise KeyError(
             f'{cls.__name__} is already registered in the {registry.scope} '
             f'registry {registry.name!r} as {_qualname(existing)}; '
             f'mmdet_gghost will not shadow it with {_qualname(cls)}. Use '
             f"type='mmdet_gghost.{cls.__name__}' or rename one of them.")
-    registry.register_module(module=cls, force=True)  # reloaded module
+    # force: a reloaded module's class replaces its old self
+    registry.register_module(module=cls, force=existing is not None)
     return cls
 
 

@@ -36,14 +36,10 @@ class StateDictMismatch(NamedTuple):
 
 def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
                                                dict]:
-    """``(state_dict, meta)`` of a checkpoint, keyed as mmengine loads it.
-
-    Same rules as ``mmengine.runner.load_checkpoint``: ``ckpt['state_dict']``
-    if present, else the whole file, with a ``module.`` prefix removed;
-    ``meta`` is ``ckpt['meta']`` (``{}`` for a plain state dict).
-    Reads through mmengine's loader, so the safe ``weights_only`` loading of
-    :mod:`mmdet_gghost.checkpoint` applies (local files and URLs).
-    """
+    """``(state_dict, meta)`` of a checkpoint file or URL, read by the safe
+    loader and keyed as ``mmengine.runner.load_checkpoint`` does
+    (``ckpt['state_dict']`` or the whole file, ``module.`` prefix removed);
+    ``meta`` is ``ckpt['meta']`` (``{}`` for a plain state dict)."""
     from mmengine.runner.checkpoint import _load_checkpoint
 
     import mmdet_gghost  # noqa: F401  (safe loading)
