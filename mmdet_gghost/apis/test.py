@@ -109,19 +109,15 @@ def test(config: str,
     """Evaluate ``checkpoint`` on the config's test set; return metrics.
 
     Args:
-        config: mmdet or mmpretrain config file (``default_scope`` picks
-            the toolbox).
-        checkpoint: Checkpoint file (loaded with the safe loader).
-        work_dir: Logs go here; default like mmdet's test.py.
+        config, work_dir, cfg_options, launcher: as for
+            :func:`~.train.build_train_cfg`.
+        checkpoint: Checkpoint file or URL (loaded with the safe loader).
         out: Optional ``.pkl`` to dump raw predictions to.
-        metrics_json: Where the metrics JSON goes; default
-            ``<work_dir>/metrics.json``.  Written by rank 0 only.
-        cfg_options: Config overrides.
-        launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        metrics_json: Where rank 0 writes the metrics JSON; default
+            ``<work_dir>/metrics.json``.
         show_dir: Save painted predictions there.
-        allow_partial_checkpoint: Evaluate even if the checkpoint does
-            not fit the model (missing/unexpected/mis-shaped tensors are
-            then only warned about); by default that is an error.
+        allow_partial_checkpoint: Only warn if the checkpoint does not fit
+            the model; by default that is a ``CheckpointMismatchError``.
     """
     config, checkpoint = os.fspath(config), os.fspath(checkpoint)
     cfg = build_test_cfg(config, checkpoint, work_dir, cfg_options, launcher)
