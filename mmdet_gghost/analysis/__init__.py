@@ -5,13 +5,13 @@ device-launching ops per forward (:mod:`.ops`).  The model builders of
 from ..apis.build import (arch_to_backbone_cfg, build_backbone_from_arch,
                           build_model_from_config, init_weights_quietly)
 from .complexity import (complexity_notes, complexity_report,
-                         complexity_table, format_count, infer_stage_groups,
-                         print_complexity_report)
+                         complexity_table, count_bn_layers, format_count,
+                         infer_stage_groups, print_complexity_report)
 from .ops import count_ops
 
 __all__ = [
     'arch_to_backbone_cfg', 'build_backbone_from_arch',
     'build_model_from_config', 'init_weights_quietly', 'complexity_notes',
-    'complexity_report', 'complexity_table', 'format_count',
+    'complexity_report', 'complexity_table', 'count_bn_layers', 'format_count',
     'infer_stage_groups', 'print_complexity_report', 'count_ops'
 ]
