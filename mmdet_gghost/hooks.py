@@ -1,25 +1,5 @@
-"""Crash-safe checkpoints: :class:`CrashSafeCheckpointHook`.
-
-mmengine 0.10.7's ``CheckpointHook`` deletes the oldest kept checkpoint
-*before* writing the new one, and writes the new one in place.  With
-``max_keep_ckpts=1`` a kill during the write leaves only a partial file and
-``--resume`` fails for good.  This hook (same arguments) instead
-
-1. writes the checkpoint to a hidden temporary name in the same folder,
-2. renames it to ``iter_N.pth`` / ``epoch_N.pth`` once complete
-   (``os.replace``: atomic on one file system), so a checkpoint file is
-   complete or absent,
-3. updates ``last_checkpoint`` the same way, and only then
-4. removes the checkpoints that fall out of ``max_keep_ckpts``.
-
-``tools/train.py`` swaps it in for ``CheckpointHook``
-(:func:`use_crash_safe_checkpoints`); configs keep mmengine's type.  Remote
-``out_dir`` backends (no rename) keep mmengine's behaviour.
-
-:func:`resolve_last_checkpoint` reads ``<work_dir>/last_checkpoint`` and,
-when the recorded absolute path is gone because the work dir was moved,
-finds the same file name in the work dir.
-"""
+"""Crash-safe checkpoints (:class:`CrashSafeCheckpointHook`) and finding the
+last one after the work dir was moved (:func:`resolve_last_checkpoint`)."""
 import glob
 import os
 import os.path as osp
@@ -36,8 +16,17 @@ _TMP_PREFIX = '.tmp_'
 
 
 class CrashSafeCheckpointHook(CheckpointHook):
-    """``CheckpointHook`` whose checkpoints are complete or absent (see the
-    module docstring).  Same arguments as mmengine's ``CheckpointHook``."""
+    """``CheckpointHook`` (same arguments) whose checkpoints are complete or
+    absent.
+
+    mmengine 0.10.7 deletes the oldest kept checkpoint *before* writing the
+    new one in place: with ``max_keep_ckpts=1`` a kill during the write
+    leaves only a partial file.  This hook writes to a hidden temporary
+    name, renames it (``os.replace``: atomic on one file system), updates
+    ``last_checkpoint`` the same way, and only then removes the checkpoints
+    that fall out of ``max_keep_ckpts``.  Remote ``out_dir`` backends (no
+    rename) keep mmengine's behaviour.
+    """
 
     def before_train(self, runner) -> None:
         super().before_train(runner)

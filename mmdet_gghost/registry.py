@@ -1,10 +1,8 @@
-"""Registries of mmdet-gghost.
+"""Our ``MODELS`` registry (scope ``mmdet_gghost``, a child of mmengine's
+root, so ``type='mmdet_gghost.GGhostResNet'`` resolves from any toolbox);
+models are also registered by plain name in mmdet's and mmpretrain's."""
+import importlib
 
-Our models live in a registry of scope ``mmdet_gghost`` (a child of
-mmengine's root registry, so ``dict(type='mmdet_gghost.GGhostResNet')``
-resolves from any toolbox) and are also registered under their plain names
-in mmdet's and mmpretrain's ``MODELS`` (so ``custom_imports`` is enough).
-"""
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
@@ -14,16 +12,13 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmdet_gghost',
 
 def _toolbox_registries():
     registries = []
-    try:
-        from mmdet.registry import MODELS as MMDET_MODELS
-        registries.append(MMDET_MODELS)
-    except ImportError:  # mmdet is optional for classification-only users
-        pass
-    try:
-        from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-        registries.append(MMPRETRAIN_MODELS)
-    except ImportError:  # and mmpretrain for detection-only users
-        pass
+    # each toolbox is optional (classification- or detection-only users)
+    for toolbox in ('mmdet', 'mmpretrain'):
+        try:
+            registry = importlib.import_module(f'{toolbox}.registry')
+        except ImportError:
+            continue
+        registries.append(registry.MODELS)
     return registries
 
 
@@ -39,17 +34,16 @@ def register_once(registry, cls):
     registered under that name is an error naming both.
     """
     existing = registry.module_dict.get(cls.__name__)
-    if existing is None or existing is cls:
-        if existing is None:
-            registry.register_module(module=cls)
+    if existing is cls:
         return cls
-    if _qualname(existing) != _qualname(cls):
+    if existing is not None and _qualname(existing) != _qualname(cls):
         raise KeyError(
             f'{cls.__name__} is already registered in the {registry.scope} '
             f'registry {registry.name!r} as {_qualname(existing)}; '
             f'mmdet_gghost will not shadow it with {_qualname(cls)}. Use '
             f"type='mmdet_gghost.{cls.__name__}' or rename one of them.")
-    registry.register_module(module=cls, force=True)  # reloaded module
+    # force: a reloaded module's class replaces its old self
+    registry.register_module(module=cls, force=existing is not None)
     return cls
 
 

@@ -1,36 +1,19 @@
-"""Model complexity: parameters, MACs, activations and ops per backbone
-stage (:func:`complexity_report`).
+"""Params, MACs, activations and ops per backbone stage
+(:func:`complexity_report`, counted by mmengine's analyzers) and their
+printing (:func:`print_complexity_report`).
 
-All counting is done by mmengine's jit-trace based analyzers
-(:class:`mmengine.analysis.FlopAnalyzer`, :class:`ActivationAnalyzer`,
-:func:`parameter_count`); this module only decides *what* to trace and how
-to group the per-module counts into backbone stages.
-
-Definitions (the ones the G-GhostNet paper uses):
-
-* **MACs** -- multiply-accumulates. mmengine's ``FlopAnalyzer`` counts one
-  fused multiply-add as one "flop", so its numbers *are* MACs; we never
-  double them here. BatchNorm is **not** counted by default: at inference it
-  folds into the preceding conv, and counting it (mmengine's estimate is
-  2 ops per element) would make a fused and an unfused copy of the same
-  network disagree. ``count_bn=True`` restores mmengine's default.
-* **Activations** -- total number of elements of the outputs of every conv
-  (and linear/matmul) layer, mmengine's ``ActivationAnalyzer``. The paper
-  uses this as its proxy of GPU latency.
-* **Params** -- learnable parameters (buffers such as BN running stats are
-  not parameters). Folding BN into convs *changes* this number (each BN's
-  ``weight``/``bias`` disappear, each conv gains a ``bias``), which is why
-  every report says whether BN was fused.
-* **Ops** -- device-launching aten ops per forward
-  (:func:`~mmdet_gghost.analysis.ops.count_ops`): every aten op PyTorch
-  dispatches, views (``slice``, ``view``...) and allocations (``empty``)
-  excluded, counted with a ``TorchDispatchMode`` on whatever device the
-  model is on (deterministic). At batch 1 on a GPU the host launches one
-  kernel per op and the GPU waits on it, so latency follows this number
-  more than MACs.
+* **MACs**: mmengine's ``FlopAnalyzer`` "flops" (one fused multiply-add
+  counts one).  BatchNorm is not counted unless ``count_bn``: it folds into
+  the preceding conv at inference, so a fused and an unfused copy agree.
+* **Activations**: elements of every conv/linear output
+  (``ActivationAnalyzer``), the paper's proxy of GPU latency.
+* **Params**: learnable parameters; folding BN changes them, hence every
+  report says whether BN was fused.
+* **Ops**: device-launching aten ops per forward (:func:`.ops.count_ops`).
 """
+import contextlib
 from collections import OrderedDict
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -39,44 +22,26 @@ from mmengine.analysis import (ActivationAnalyzer, FlopAnalyzer,
 
 from .ops import count_ops
 
-__all__ = ['infer_stage_groups', 'count_bn_layers', 'complexity_report']
-
-# --------------------------------------------------------------------------
-# stages
-# --------------------------------------------------------------------------
-
 
 def infer_stage_groups(backbone: nn.Module,
                        stage_names: Optional[Sequence[str]] = None
                        ) -> 'OrderedDict[str, List[str]]':
-    """Group a backbone's child modules into stages.
+    """Stage name -> child module names of ``backbone``.
 
     Priority: explicit ``stage_names``; the backbone's ``stage_names``
-    attribute (our G-Ghost backbones); OpenMMLab ResNet-likes (``res_layers``
-    attribute, e.g. mmdet ResNet/RegNet), whose stem is several children
-    (``conv1``, ``bn1``, ``relu``, ``maxpool``) grouped as ``'stem'``;
-    otherwise every top-level child is its own stage.
-
-    Returns:
-        OrderedDict: stage name -> list of child module names (relative to
-        the backbone).
+    attribute (our G-Ghost backbones); ``res_layers`` (mmdet ResNet/RegNet),
+    the other children grouped as ``'stem'``; else one stage per child.
     """
     names = stage_names or getattr(backbone, 'stage_names', None)
-    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
     if names:
-        for n in names:
-            groups[n] = [n]
-        return groups
+        return OrderedDict((n, [n]) for n in names)
     children = [n for n, _ in backbone.named_children()]
     res_layers = list(getattr(backbone, 'res_layers', []) or [])
-    if res_layers:
-        stem = [n for n in children if n not in res_layers]
-        if stem:
-            groups['stem'] = stem
-        for n in res_layers:
-            groups[n] = [n]
-        return groups
-    for n in children:
+    stem = [n for n in children if n not in res_layers]
+    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
+    if res_layers and stem:
+        groups['stem'] = stem
+    for n in res_layers or children:
         groups[n] = [n]
     return groups
 
@@ -88,43 +53,25 @@ def count_bn_layers(model: nn.Module) -> int:
         for m in model.modules())
 
 
-# --------------------------------------------------------------------------
-# counting
-# --------------------------------------------------------------------------
-
-
-class _TensorForward:
+@contextlib.contextmanager
+def _tensor_forward(model: nn.Module):
     """Make ``model(x)`` trace the pure network part of an OpenMMLab model.
 
-    Detectors/classifiers (mmengine ``BaseModel``) are traced in
-    ``mode='tensor'``: backbone + neck + head, no data preprocessing and no
-    post-processing (decoding, NMS), as mmdet's ``get_flops.py`` does. The
-    instance attribute ``forward`` is patched (and restored) instead of
-    wrapping the model so module names stay the model's own.
+    ``BaseModel`` detectors/classifiers run in ``mode='tensor'`` (no data
+    preprocessing, no decoding/NMS), as mmdet's ``get_flops.py`` does.
+    ``forward`` is patched on the instance rather than the model wrapped,
+    so module names stay the model's own.
     """
-
-    def __init__(self, model: nn.Module):
-        self.model = model
-        self.patch = hasattr(model, 'data_preprocessor') and hasattr(
-            model, '_run_forward')
-
-    def __enter__(self):
-        if self.patch:
-            orig = self.model.forward
-
-            def forward(x):
-                return orig(x, mode='tensor')
-
-            self.model.forward = forward
-        return self.model
-
-    def __exit__(self, *exc):
-        if self.patch:
-            del self.model.forward  # back to the class' method
-
-
-def _zero_handle(inputs, outputs) -> int:
-    return 0
+    patch = hasattr(model, 'data_preprocessor') and hasattr(
+        model, '_run_forward')
+    if patch:
+        orig = model.forward
+        model.forward = lambda x: orig(x, mode='tensor')
+    try:
+        yield model
+    finally:
+        if patch:
+            del model.forward  # back to the class' method
 
 
 def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
@@ -244,12 +191,13 @@ def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
         device = torch.device('cpu')
     x = torch.randn(*shape, device=device)
     try:
-        with _TensorForward(model) as traced, torch.no_grad():
+        with _tensor_forward(model) as traced, torch.no_grad():
             flops = FlopAnalyzer(traced, (x, ))
             if not count_bn:
                 # a zero handle, not ``None``: mmengine only ignores ops
                 # that have no handle, and batch_norm has one by default
-                flops.set_op_handle('aten::batch_norm', _zero_handle)
+                flops.set_op_handle('aten::batch_norm',
+                                    lambda inputs, outputs: 0)
             acts = ActivationAnalyzer(traced, (x, ))
             for analyzer in (flops, acts):
                 # ReLU/add/pool are "unsupported" by design; the list is
@@ -274,3 +222,70 @@ def _tracked_modules(model: nn.Module, prefix: str,
     for mods in groups.values():
         names += [_full_name(prefix, m) for m in mods]
     return list(dict.fromkeys(names))
+
+
+def format_count(x: Union[int, float, None], digits: int = 3) -> str:
+    """``21284672 -> '21.3M'``; K/M/G/T suffixes, 3 significant digits."""
+    if x is None:
+        return '-'
+    for div, suffix in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'K')):
+        if abs(x) >= div:
+            return f'{x / div:.{digits}g}{suffix}'
+    return f'{x:.{digits}g}' if isinstance(x, float) else str(x)
+
+
+def complexity_notes(report: dict) -> str:
+    """One line saying what the numbers of a report mean (BN fused or not)."""
+    n, c, h, w = report['input_shape']
+    fused = ('yes' if report['bn_fused'] else
+             f'no ({report["bn_layers"]} BN layers)')
+    bn_ops = 'counted' if report['bn_macs_counted'] else 'not counted'
+    return (f'input {n}x{c}x{h}x{w}; BN fused: {fused}; MACs = '
+            'multiply-accumulates (mmengine FlopAnalyzer "flops"; BN ops '
+            f'{bn_ops}); activations = elements of conv/linear outputs; '
+            'ops = device-launching aten ops per forward (views and '
+            'allocations excluded)')
+
+
+def complexity_table(report: dict, title: Optional[str] = None):
+    """A :class:`rich.table.Table` of a :func:`complexity_report` dict."""
+    from rich.table import Table
+    table = Table(title=title)
+    table.add_column('module')
+    for col in ('params', 'MACs', 'activations', 'ops'):
+        table.add_column(col, justify='right')
+    table.add_column('% backbone MACs', justify='right')
+    bb_macs = report['backbone']['macs'] or 1
+
+    def row(name, s, style=None, share=True):
+        table.add_row(
+            name,
+            format_count(s['params']),
+            format_count(s['macs']),
+            format_count(s['activations']),
+            str(s.get('ops', '-')),
+            f'{100.0 * s["macs"] / bb_macs:.1f}' if share else '',
+            style=style)
+
+    if report['parts']:
+        row('model (total)', report['total'], style='bold', share=False)
+        for p in report['parts']:
+            row(f'  {p["name"]}', p, share=False)
+        table.add_section()
+    bb_name = report['backbone']['name'] or 'backbone'
+    row(f'{bb_name} (total)', report['backbone'], style='bold')
+    for s in report['stages']:
+        row(f'  {s["name"]}', s)
+    if any(report['other'].values()):
+        row('  (outside stages)', report['other'])
+    return table
+
+
+def print_complexity_report(report: dict,
+                            title: Optional[str] = None,
+                            console=None) -> None:
+    """Print :func:`complexity_table` and :func:`complexity_notes`."""
+    from rich.console import Console
+    console = console or Console()
+    console.print(complexity_table(report, title))
+    console.print(complexity_notes(report), soft_wrap=True)

@@ -1,18 +1,15 @@
-"""Ops per forward: device-launching aten ops counted with a
-``TorchDispatchMode``.
-
-Every aten op PyTorch dispatches is counted, views (``slice``, ``view``...)
-and allocations (``empty``) excluded, on whatever device the model is on
-(deterministic). At batch 1 on a GPU the host launches one kernel per op
-and the GPU waits on it, so latency follows this number more than MACs.
-"""
+"""Ops per forward: every aten op PyTorch dispatches but views and
+allocations, counted with a ``TorchDispatchMode`` (deterministic, on any
+device).  At batch 1 on a GPU latency follows this more than MACs: the host
+launches one kernel per op and the GPU waits on it."""
+import contextlib
 from typing import Dict, List, Sequence, Tuple
+from unittest import mock
 
 import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ['NO_KERNEL_OPS', 'is_device_op', 'count_ops']
 
 # aten ops that allocate or alias without launching a kernel (views are
 # recognised from their schema, see is_device_op)
@@ -66,7 +63,6 @@ def count_ops(model: nn.Module, inputs: Tuple,
     """
     active = ['']
     modules = dict(model.named_modules())
-    patched = []
 
     def tracked(name, forward):
         def run(*args, **kwargs):
@@ -77,22 +73,16 @@ def count_ops(model: nn.Module, inputs: Tuple,
                 active.pop()
         return run
 
-    try:
+    counter = _OpCounter(active)
+    with contextlib.ExitStack() as patches:
         # ``forward`` wrapped on the instance rather than hooks: mmdet calls
         # e.g. ``self.bbox_head.forward(x)`` directly, past the hooks
         for name in module_names:
             m = modules[name]
-            patched.append((m, m.__dict__.get('forward')))
-            m.forward = tracked(name, m.forward)
-        counter = _OpCounter(active)
+            patches.enter_context(
+                mock.patch.object(m, 'forward', tracked(name, m.forward)))
         with torch.no_grad(), counter:
             model(*inputs)
-    finally:
-        for m, own in reversed(patched):
-            if own is None:
-                del m.forward
-            else:
-                m.forward = own
     by_module = {n: counter.by_module.get(n, 0) for n in [''] +
                  list(module_names)}
     return by_module, counter.by_op

@@ -1,17 +1,10 @@
-"""One way from a config (+ checkpoint) to a ready model, for every tool.
-
-* :func:`load_config` -- the one config loader (path or ``Config``).
-* :func:`build_model` -- detector (mmdet) or classifier (mmpretrain), picked
-  by the config's ``default_scope``; weights from a checkpoint through the
-  one checkpoint rule of :mod:`.weights`, or a deterministic
-  ``init_weights()``; eval mode, on ``device``.
-* :func:`build_backbone_from_arch` -- a bare backbone from a name such as
-  ``'gghost_resnet34'`` (complexity and op counts).
+"""One way from a config (+ checkpoint) to a ready model, for every tool:
+:func:`load_config` (the one config loader), :func:`build_model` (detector
+or classifier, by ``default_scope``) and :func:`build_backbone_from_arch`.
 
 Nothing here downloads: pretrained ``init_cfg`` entries are stripped
 (:func:`strip_pretrained`) before ``init_weights()`` can run.
 """
-import contextlib
 import copy
 import importlib
 import logging
@@ -23,34 +16,20 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
 
 from .weights import (ALLOW_PARTIAL_FLAG, load_state_dict_checked,
                       read_checkpoint)
 
-__all__ = [
-    'load_config', 'build_model', 'build_model_from_config',
-    'build_backbone_from_arch', 'arch_to_backbone_cfg', 'ARCH_EXAMPLES',
-    'strip_pretrained', 'init_weights_quietly', 'toolbox_models'
-]
-
-# --------------------------------------------------------------------------
-# configs
-# --------------------------------------------------------------------------
-
 
 def load_config(config, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config and merge ``--cfg-options`` into it.
-
-    Args:
-        config (str | PathLike | Config): a config file, or a ``Config``
-            (deep-copied: the caller's object is never changed).
-        cfg_options: ``key=value`` overrides (mmdet's ``--cfg-options``).
+    """Read a config file (or deep-copy a ``Config``) and merge
+    ``cfg_options`` (mmdet's ``--cfg-options``) into it.
 
     Returns:
-        Config: with the config's ``custom_imports`` imported and image
-        loading through ``CheckedLoadImageFromFile`` in every
-        ``*_dataloader`` (errors name the file; ``test_pipeline`` itself is
-        left as is for mmdeploy and the inferencers).
+        Config: ``custom_imports`` imported, images of every
+        ``*_dataloader`` loaded by ``CheckedLoadImageFromFile`` (errors
+        name the file; ``test_pipeline`` is left for mmdeploy).
 
     Raises:
         FileNotFoundError: ``Config file not found: <path>``.
@@ -107,23 +86,20 @@ def init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)
-    state = torch.random.get_rng_state()
     try:
-        torch.manual_seed(seed)
-        model.init_weights()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.init_weights()
     finally:
-        torch.random.set_rng_state(state)
         logger.setLevel(level)
 
 
-# --------------------------------------------------------------------------
-# registries
-# --------------------------------------------------------------------------
+def _build_in_scope(model_cfg: dict, scope: str) -> nn.Module:
+    """``model_cfg`` built from the ``MODELS`` registry of the toolbox
+    ``scope`` (``'mmdet'``, ``'mmpretrain'``...), all its modules and our
+    backbones registered."""
+    from mmengine.registry import DefaultScope
 
-
-def toolbox_models(scope: str):
-    """The ``MODELS`` registry of the OpenMMLab toolbox ``scope`` (``'mmdet'``,
-    ``'mmpretrain'``...), all its modules and our backbones registered."""
     import mmdet_gghost.models  # noqa: F401  (registers the backbones)
     try:
         registry = importlib.import_module(f'{scope}.registry')
@@ -133,43 +109,12 @@ def toolbox_models(scope: str):
                          "(expected 'mmdet' or 'mmpretrain'): "
                          f'{error}') from error
     utils.register_all_modules(init_default_scope=False)
-    return registry.MODELS
-
-
-def _build_in_scope(cfg: Config, scope: str) -> nn.Module:
-    """``cfg.model`` built from ``scope``'s registry, SyncBN reverted."""
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import DefaultScope
-    models = toolbox_models(scope)
-    model_cfg = copy.deepcopy(cfg.model)
-    # mmpretrain configs keep ``data_preprocessor`` at top level; mmengine's
-    # Runner merges it into the model the same way.
-    if cfg.get('data_preprocessor', None) is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     # Build under the config's scope: mmengine's Registry.build otherwise
     # follows whatever default scope the process last initialised, so an
     # mmdet config could be built from mmpretrain's registry (or vice versa)
     # when both are used in one process.
     with DefaultScope.overwrite_default_scope(scope):
-        model = models.build(model_cfg)
-    return revert_sync_batchnorm(model)
-
-
-# --------------------------------------------------------------------------
-# whole models
-# --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _seeded(seed: Optional[int]):
-    """The CPU RNG seeded with ``seed`` inside, restored on exit (nothing
-    done for ``None``)."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+        return registry.MODELS.build(model_cfg)
 
 
 def _keep_checkpoint_meta(model: nn.Module, cfg: Config, scope: str,
@@ -199,34 +144,21 @@ def build_model(config,
     """A ready model from a config (+ checkpoint), like mmdet's
     ``init_detector`` / mmpretrain's ``get_model`` but with one strict rule.
 
-    Steps:
-
-    1. :func:`load_config` (``cfg_options`` merged);
-    2. with ``strip_pretrained`` (default), every ``init_cfg`` of type
-       ``Pretrained`` is set to ``None`` (:func:`strip_pretrained`): no hub
-       access or pretrained file is ever needed;
-    3. ``cfg.model`` built from the registry of ``cfg.default_scope``
-       (``'mmdet'`` when absent; ``'mmpretrain'`` for classifiers), SyncBN
-       reverted to BN;
-    4. weights: without ``checkpoint``, the model is constructed and its
-       ``init_weights()`` run (:func:`init_weights_quietly`) under
-       ``init_seed``, so two builds are equal and the global RNG state is
-       kept; ``init_seed=None`` skips ``init_weights`` (constructor init
-       from the global RNG, as the Runner sees a model before
-       ``init_weights``). With ``checkpoint``,
-       it is read through the safe loader and checked by
-       :func:`~.weights.check_state_dict_fits` (the one rule: BN
-       ``num_batches_tracked`` and ``data_preprocessor.*`` are ignored,
-       anything else missing, unexpected or mis-shaped is an error);
-       ``allow_partial_checkpoint`` first inits (as above), then loads what
-       fits and logs the rest;
-    5. ``model.cfg = cfg`` (also ``model._config`` for mmpretrain) and the
-       checkpoint's ``dataset_meta`` (class names), moved to ``device``,
-       ``eval()``.
+    ``cfg.model`` (``cfg_options`` merged; with ``strip_pretrained`` every
+    ``Pretrained`` ``init_cfg`` removed, so no hub access) is built from the
+    registry of ``cfg.default_scope`` (default ``'mmdet'``), SyncBN
+    reverted to BN.  Weights: with ``checkpoint``, read by the safe loader
+    and checked by :func:`~.weights.check_state_dict_fits` (the one rule);
+    ``allow_partial_checkpoint`` first inits, then loads what fits and logs
+    the rest.  Without it, ``init_weights()`` runs under ``init_seed``
+    (:func:`init_weights_quietly`: two builds are equal, the global RNG
+    state is kept); ``init_seed=None`` keeps the constructor init from the
+    global RNG, as the Runner sees a model before ``init_weights``.
 
     Returns:
-        nn.Module: the model in eval mode; ``model.cfg`` is the loaded
-        config (its scope: ``model.cfg.get('default_scope', 'mmdet')``).
+        nn.Module: on ``device``, in eval mode, with ``model.cfg`` (also
+        ``model._config`` for mmpretrain) and the checkpoint's
+        ``dataset_meta`` (class names) attached.
 
     Raises:
         FileNotFoundError: missing config or checkpoint file.
@@ -238,8 +170,16 @@ def build_model(config,
     if strip_pretrained:
         _strip_pretrained(cfg.model)
     scope = cfg.get('default_scope', None) or 'mmdet'
-    with _seeded(init_seed):  # constructors draw random values too
-        model = _build_in_scope(cfg, scope)
+    model_cfg = copy.deepcopy(cfg.model)
+    # mmpretrain configs keep ``data_preprocessor`` at top level; mmengine's
+    # Runner merges it into the model the same way.
+    if cfg.get('data_preprocessor', None) is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    # constructors draw random values too
+    with torch.random.fork_rng(devices=[], enabled=init_seed is not None):
+        if init_seed is not None:
+            torch.manual_seed(init_seed)
+        model = revert_sync_batchnorm(_build_in_scope(model_cfg, scope))
     meta = {}
     if checkpoint is not None:
         checkpoint = os.fspath(checkpoint)
@@ -257,24 +197,13 @@ def build_model(config,
 
 
 def build_model_from_config(cfg, cfg_options: Optional[dict] = None):
-    """``cfg.model`` built without weights, as ``(model, cfg, scope)``.
-
-    :func:`build_model` with no checkpoint, no ``init_weights`` and nothing
-    stripped (callers strip first if they init later); kept for the tools
-    that want the scope beside the model.
-
-    Returns:
-        tuple[nn.Module, Config, str]: the model (eval mode, CPU), the
-        config and its scope (``'mmdet'`` or ``'mmpretrain'``).
-    """
+    """``(model, cfg, scope)``: :func:`build_model` with no checkpoint, no
+    ``init_weights`` and nothing stripped (eval mode, CPU); ``scope`` is
+    ``'mmdet'`` or ``'mmpretrain'``."""
     model = build_model(cfg, cfg_options=cfg_options, init_seed=None,
                         strip_pretrained=False)
     return model, model.cfg, model.cfg.get('default_scope', None) or 'mmdet'
 
-
-# --------------------------------------------------------------------------
-# bare backbones
-# --------------------------------------------------------------------------
 
 _ARCH_PATTERNS = [
     # (regex, function(match) -> backbone config dict)
@@ -293,15 +222,9 @@ ARCH_EXAMPLES = ('gghost_resnet34', 'resnet34', 'gghost_regnetx_3.2gf',
 
 
 def arch_to_backbone_cfg(arch: str) -> dict:
-    """Map a backbone name such as ``'gghost_resnet34'`` to a config dict.
-
-    Returns:
-        dict: e.g. ``dict(type='GGhostResNet', depth=34)``, buildable from
-        mmdet's ``MODELS`` once ``mmdet_gghost`` is imported.
-
-    Raises:
-        ValueError: for a name none of the known patterns match.
-    """
+    """Map a backbone name such as ``'gghost_resnet34'`` to a config dict
+    (``dict(type='GGhostResNet', depth=34)``); ValueError for a name none
+    of the :data:`ARCH_EXAMPLES` forms match."""
     name = arch.strip().lower()
     for pattern, make in _ARCH_PATTERNS:
         m = re.fullmatch(pattern, name)
@@ -314,11 +237,8 @@ def arch_to_backbone_cfg(arch: str) -> dict:
 def build_backbone_from_arch(arch: str, **overrides) -> nn.Module:
     """Build a bare backbone (eval mode, constructor init, no
     ``init_weights``) from an arch name; ``overrides`` update its config."""
-    from mmengine.registry import DefaultScope
     cfg = arch_to_backbone_cfg(arch)
     cfg.update(overrides)
-    models = toolbox_models('mmdet')
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = models.build(cfg)
+    model = _build_in_scope(cfg, 'mmdet')
     model.eval()  # not chained: mmdet's ResNet.train() returns None
     return model

@@ -1,20 +1,22 @@
-"""Helpers shared by :mod:`mmdet_gghost.apis.train` and ``.test``.
-
-Toolbox (default scope) registration, dataset checks and CPU-friendly
-distributed setup; configs are read by :func:`.build.load_config`.
-"""
+"""Helpers shared by :mod:`mmdet_gghost.apis.train` and ``.test``: toolbox
+registration, dataset checks, CPU-friendly distributed setup, CLI glue."""
+import contextlib
 import importlib
 import logging
 import os
 import os.path as osp
 from typing import Optional, Sequence
+from unittest import mock
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..checkpoint import NotACheckpointError, UnsafeCheckpointError
+from ..datasets.checks import DatasetError, check_dataset_cfg
 from .build import load_config  # noqa: F401  (re-exported, the one loader)
+from .weights import CheckpointMismatchError
 
 # ``launcher`` values understood by mmengine's Runner.
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -23,24 +25,10 @@ LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 # scope is tried the same way (mmseg, mmpose ... follow that convention).
 KNOWN_SCOPES = ('mmdet', 'mmpretrain')
 
-
-def _user_errors() -> tuple:
-    """Errors the CLIs report as one line instead of a traceback."""
-    from mmdet_gghost.apis.weights import CheckpointMismatchError
-    from mmdet_gghost.checkpoint import (NotACheckpointError,
-                                         UnsafeCheckpointError)
-    errors = [FileNotFoundError, UnsafeCheckpointError,
-              CheckpointMismatchError, NotACheckpointError]
-    try:
-        from mmdet_gghost.datasets.checks import DatasetError
-        errors.append(DatasetError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-# Missing config/checkpoint/data files, refused checkpoints, bad data sets.
-USER_ERRORS = _user_errors()
+# What the CLIs report as one line instead of a traceback: missing files,
+# refused checkpoints, bad data sets.
+USER_ERRORS = (FileNotFoundError, UnsafeCheckpointError,
+               CheckpointMismatchError, NotACheckpointError, DatasetError)
 
 
 def set_work_dir(cfg: Config, config_path: str,
@@ -54,15 +42,9 @@ def set_work_dir(cfg: Config, config_path: str,
 
 
 def register_toolbox(cfg: Config) -> str:
-    """Register the modules of the toolbox named by ``cfg.default_scope``.
-
-    ``'mmdet'`` -> ``mmdet.utils.register_all_modules``; ``'mmpretrain'``
-    -> ``mmpretrain.utils.register_all_modules``.  The default scope itself
-    is set by the Runner from the config.  Also imports ``mmdet_gghost`` so
-    its backbones are registered and the safe checkpoint loading is active.
-    """
-    import mmdet_gghost  # noqa: F401  (backbones, safe loading)
-
+    """Call ``<cfg.default_scope>.utils.register_all_modules`` (our
+    backbones and safe loading came with ``import mmdet_gghost``); returns
+    the scope."""
     scope = cfg.get('default_scope', None)
     if not scope:
         raise ValueError(
@@ -86,50 +68,34 @@ def register_toolbox(cfg: Config) -> str:
 def check_datasets(cfg: Config, splits: Sequence[str]) -> None:
     """Validate the datasets of ``<split>_dataloader`` before building.
 
-    Uses ``mmdet_gghost.datasets.checks.check_dataset_cfg`` when that module
-    exists; it raises clear errors (missing images, annotation file ...)
-    long before mmengine would fail deep inside a worker.  Skipped when the
-    config sets ``data_check = False`` (``--no-data-check`` in the tools),
-    for data the check does not understand.
+    :func:`~mmdet_gghost.datasets.checks.check_dataset_cfg` raises clear
+    errors (missing images, annotation file ...) long before mmengine would
+    fail deep inside a worker.  Skipped when the config sets
+    ``data_check = False`` (``--no-data-check`` in the tools).
     """
     if cfg.get('data_check', True) is False:
         return
-    try:
-        checks = importlib.import_module('mmdet_gghost.datasets.checks')
-    except ModuleNotFoundError as error:
-        if error.name in ('mmdet_gghost.datasets',
-                          'mmdet_gghost.datasets.checks'):
-            return  # optional module not installed: nothing to check
-        raise
     for split in splits:
         loader = cfg.get(f'{split}_dataloader', None)
         if loader is not None and loader.get('dataset', None) is not None:
-            checks.check_dataset_cfg(loader.dataset)
-
-
-# --------------------------------------------------------------------------
-# Distributed runs without CUDA
-# --------------------------------------------------------------------------
-def cuda_missing() -> bool:
-    return not torch.cuda.is_available()
+            check_dataset_cfg(loader.dataset)
 
 
 def prepare_distributed(cfg: Config, launcher: str) -> None:
-    """Make ``launcher != 'none'`` work on CPU-only machines.
+    """Set ``cfg.launcher``; make ``launcher != 'none'`` work without CUDA.
 
-    mmengine assumes CUDA for distributed runs: its ``init_dist`` calls
-    ``torch.cuda.set_device`` (fails without a GPU), the mmdet default
-    backend is ``nccl`` (CUDA only), and ``MMDistributedDataParallel`` is
-    built with ``device_ids=[LOCAL_RANK]`` (rejected for CPU modules).
-    Without CUDA we therefore switch to ``gloo``, initialise the process
-    group ourselves (the Runner skips ``init_dist`` when one exists) and
-    build DDP with ``device_ids=None``.
+    mmengine assumes CUDA for distributed runs: the mmdet default backend is
+    ``nccl`` (CUDA only), ``MMDistributedDataParallel`` is built with
+    ``device_ids=[LOCAL_RANK]`` (rejected for CPU modules) and ``init_dist``
+    calls ``torch.cuda.set_device``.  Without CUDA we therefore switch to
+    ``gloo``, build DDP with ``device_ids=None`` and let the Runner be built
+    under :func:`runner_context`.
     """
     if launcher not in LAUNCHERS:
         raise ValueError(f'launcher must be one of {LAUNCHERS}, '
                          f'got {launcher!r}')
     cfg.launcher = launcher
-    if launcher == 'none' or not cuda_missing():
+    if launcher == 'none' or torch.cuda.is_available():
         return
     if cfg.get('env_cfg', None) is None:
         cfg.env_cfg = dict()
@@ -146,8 +112,15 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
             logger='current', level=logging.WARNING)
     dist_cfg['backend'] = 'gloo'
     _use_cpu_ddp(cfg)
-    if not torch_dist.is_initialized():
-        _init_cpu_process_group(launcher, dict(dist_cfg))
+
+
+def runner_context(cfg: Config):
+    """Where to build the Runner: without CUDA, a distributed Runner's
+    ``init_dist`` must skip ``torch.cuda.set_device`` (it fails there; gloo
+    needs no device), otherwise nothing changes."""
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return contextlib.nullcontext()
+    return mock.patch.object(torch.cuda, 'set_device', lambda device: None)
 
 
 def _use_cpu_ddp(cfg: Config) -> None:
@@ -172,54 +145,6 @@ def _is_ddp_wrapper(wrapper_type) -> bool:
     cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(
         wrapper_type, str) else wrapper_type
     return isinstance(cls, type) and issubclass(cls, DistributedDataParallel)
-
-
-def _init_cpu_process_group(launcher: str, dist_cfg: dict) -> None:
-    """``init_process_group('gloo')`` from the launcher's environment."""
-    from datetime import timedelta
-    if launcher == 'slurm':
-        _env_from_slurm(dist_cfg.pop('port', None))
-    elif launcher == 'mpi':
-        _env_from_mpi()
-    kwargs = {}
-    if 'timeout' in dist_cfg:
-        kwargs['timeout'] = timedelta(seconds=dist_cfg['timeout'])
-    torch_dist.init_process_group(
-        backend='gloo',
-        rank=int(os.environ['RANK']),
-        world_size=int(os.environ['WORLD_SIZE']),
-        **kwargs)
-
-
-def _env_from_slurm(port: Optional[int]) -> None:
-    """Set torch's env:// variables from SLURM's (like mmengine does)."""
-    import subprocess
-    node_list = os.environ['SLURM_NODELIST']
-    addr = subprocess.getoutput(
-        f'scontrol show hostname {node_list} | head -n1')
-    if port is not None:
-        os.environ['MASTER_PORT'] = str(port)
-    os.environ.setdefault('MASTER_PORT', '29500')
-    os.environ.setdefault('MASTER_ADDR', addr)
-    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
-    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
-    os.environ['RANK'] = os.environ['SLURM_PROCID']
-
-
-def _env_from_mpi() -> None:
-    """Set torch's env:// variables from Open MPI's (like mmengine does)."""
-    os.environ.setdefault('MASTER_PORT', '29500')
-    if 'MASTER_ADDR' not in os.environ:
-        raise KeyError('The environment variable MASTER_ADDR is not set')
-    os.environ['WORLD_SIZE'] = os.environ['OMPI_COMM_WORLD_SIZE']
-    os.environ['RANK'] = os.environ['OMPI_COMM_WORLD_RANK']
-    os.environ['LOCAL_RANK'] = os.environ['OMPI_COMM_WORLD_LOCAL_RANK']
-
-
-def cleanup_distributed() -> None:
-    """Destroy the process group at the end of a CLI run (quiet exit)."""
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
 
 
 # -- shared by the tools/train.py and tools/test.py command lines -------------
@@ -264,5 +189,6 @@ def run_tool(tool: str, args, fn, **kwargs):
         return fn(**kwargs)
     except USER_ERRORS as error:
         sys.exit(f'{tool}: error: {error}')
-    finally:
-        cleanup_distributed()
+    finally:  # a quiet exit
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()

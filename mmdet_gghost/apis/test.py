@@ -19,19 +19,11 @@ from mmengine.dist import get_rank
 from .build import load_config
 from .common import (check_datasets, prepare_distributed, register_toolbox,
                      set_work_dir)
-from .train import build_runner, used_splits
+from .train import build_runner
 from .weights import check_checkpoint_matches
 
 # Default name of the metrics file, inside the work dir.
 METRICS_FILENAME = 'metrics.json'
-
-
-def _check_checkpoint(checkpoint: str) -> None:
-    """Fail early, naming the path, for a missing local checkpoint."""
-    if '://' in checkpoint:
-        return  # URL / remote backend: let mmengine fetch it
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
 
 
 def _enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
@@ -59,7 +51,9 @@ def build_test_cfg(config: str,
     """Load ``config`` set up to evaluate ``checkpoint``."""
     checkpoint = os.fspath(checkpoint)
     cfg = load_config(config, cfg_options)
-    _check_checkpoint(checkpoint)
+    # fail early, naming the path; URLs are left to mmengine
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
     cfg.launcher = launcher
     set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint
@@ -78,18 +72,12 @@ def _add_dump_metric(runner, scope: str, out: str) -> None:
     runner.test_evaluator.metrics.append(Dump(out_file_path=out))
 
 
-def _jsonable(value: Any) -> Any:
-    """numpy/torch values -> plain JSON types (metrics may hold them)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, bool)) or value is None:
-        return value
+def _to_json(value: Any) -> Any:
+    """numpy/torch values in metrics -> plain JSON types."""
     if isinstance(value, numbers.Number):
-        return value if isinstance(value, (int, float)) else float(value)
+        return float(value)  # e.g. numpy.float32, numpy.int64
     if hasattr(value, 'tolist'):
-        return _jsonable(value.tolist())
+        return value.tolist()  # arrays, tensors, numpy.bool_
     return str(value)
 
 
@@ -101,11 +89,11 @@ def write_metrics_json(path: str, metrics: dict, config: str,
         checkpoint=checkpoint if '://' in checkpoint else
         osp.abspath(checkpoint),
         timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        metrics=_jsonable(metrics),
+        metrics=metrics,
     )
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
-        json.dump(payload, f, indent=2)
+        json.dump(payload, f, indent=2, default=_to_json)
     return path
 
 
@@ -121,26 +109,22 @@ def test(config: str,
     """Evaluate ``checkpoint`` on the config's test set; return metrics.
 
     Args:
-        config: mmdet or mmpretrain config file (``default_scope`` picks
-            the toolbox).
-        checkpoint: Checkpoint file (loaded with the safe loader).
-        work_dir: Logs go here; default like mmdet's test.py.
+        config, work_dir, cfg_options, launcher: as for
+            :func:`~.train.build_train_cfg`.
+        checkpoint: Checkpoint file or URL (loaded with the safe loader).
         out: Optional ``.pkl`` to dump raw predictions to.
-        metrics_json: Where the metrics JSON goes; default
-            ``<work_dir>/metrics.json``.  Written by rank 0 only.
-        cfg_options: Config overrides.
-        launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        metrics_json: Where rank 0 writes the metrics JSON; default
+            ``<work_dir>/metrics.json``.
         show_dir: Save painted predictions there.
-        allow_partial_checkpoint: Evaluate even if the checkpoint does
-            not fit the model (missing/unexpected/mis-shaped tensors are
-            then only warned about); by default that is an error.
+        allow_partial_checkpoint: Only warn if the checkpoint does not fit
+            the model; by default that is a ``CheckpointMismatchError``.
     """
     config, checkpoint = os.fspath(config), os.fspath(checkpoint)
     cfg = build_test_cfg(config, checkpoint, work_dir, cfg_options, launcher)
     scope = register_toolbox(cfg)
     if show_dir:
         _enable_visualization(cfg, scope, show_dir)
-    check_datasets(cfg, used_splits(cfg, 'test'))
+    check_datasets(cfg, ['test'])
     prepare_distributed(cfg, launcher)
     runner = build_runner(cfg)
     # mmengine would load a checkpoint that does not fit with a warning

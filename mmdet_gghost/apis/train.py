@@ -10,21 +10,17 @@ from mmengine.runner import Runner
 from .build import load_config
 from .classification import check_classifier_load_from
 from .common import (check_datasets, prepare_distributed, register_toolbox,
-                     set_work_dir)
+                     runner_context, set_work_dir)
 
 ResumeArg = Union[bool, str, None]
 
 
-def _accelerator_available() -> bool:
-    """Whether AmpOptimWrapper can run (it asserts CUDA/NPU/MLU)."""
-    from mmengine.device import (is_cuda_available, is_mlu_available,
-                                 is_npu_available)
-    return is_cuda_available() or is_npu_available() or is_mlu_available()
-
-
 def _set_amp(cfg: Config) -> None:
     """Turn on automatic mixed precision, as mmdet's ``--amp`` does."""
-    if not _accelerator_available():
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_npu_available)
+    # AmpOptimWrapper asserts one of these
+    if not (is_cuda_available() or is_npu_available() or is_mlu_available()):
         raise RuntimeError(
             'amp=True (--amp) needs a CUDA, NPU or MLU device; mmengine\'s '
             'AmpOptimWrapper does not support CPU-only training.')
@@ -96,21 +92,11 @@ def build_train_cfg(config: str,
 
 def build_runner(cfg: Config) -> Runner:
     """``Runner.from_cfg`` or the config's ``runner_type`` (mmdet style)."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    registry = importlib.import_module(f'{cfg.default_scope}.registry')
-    return registry.RUNNERS.build(cfg)
-
-
-def used_splits(cfg: Config, stage: str) -> list:
-    """The dataloaders a ``stage`` ('train' or 'test') will build."""
-    if stage == 'test':
-        return ['test']
-    splits = ['train']
-    if cfg.get('val_cfg', None) is not None and cfg.get(
-            'val_dataloader', None) is not None:
-        splits.append('val')
-    return splits
+    with runner_context(cfg):
+        if 'runner_type' not in cfg:
+            return Runner.from_cfg(cfg)
+        registry = importlib.import_module(f'{cfg.default_scope}.registry')
+        return registry.RUNNERS.build(cfg)
 
 
 def train(config: str,
@@ -120,18 +106,17 @@ def train(config: str,
           launcher: str = 'none',
           amp: bool = False,
           auto_scale_lr: bool = False) -> Runner:
-    """Train ``config`` and return the finished :class:`Runner`.
-
-    The toolbox is picked from the config's ``default_scope`` (``'mmdet'``
-    or ``'mmpretrain'``); checkpoints are loaded with the safe
-    ``weights_only`` loader of :mod:`mmdet_gghost.checkpoint`.  Without
-    CUDA, distributed launchers use gloo (see ``prepare_distributed``).
-    ``runner.work_dir`` holds the logs and checkpoints.
-    """
+    """Train ``config`` (arguments as :func:`build_train_cfg`) and return
+    the finished :class:`Runner`; ``runner.work_dir`` holds the logs and
+    checkpoints.  Without CUDA, distributed launchers use gloo."""
     cfg = build_train_cfg(config, work_dir, resume, cfg_options, launcher,
                           amp, auto_scale_lr)
     register_toolbox(cfg)
-    check_datasets(cfg, used_splits(cfg, 'train'))
+    splits = ['train']
+    if cfg.get('val_cfg', None) is not None and cfg.get(
+            'val_dataloader', None) is not None:
+        splits.append('val')
+    check_datasets(cfg, splits)
     # The Runner loads `load_from` with strict=False: a classifier head of
     # another class count would only be warned about.
     check_classifier_load_from(cfg)

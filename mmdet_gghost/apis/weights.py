@@ -1,23 +1,11 @@
 """The one rule for loading a checkpoint into a model, for every tool.
 
-mmengine loads checkpoints with ``strict=False`` and only *logs* missing,
-unexpected or mis-shaped tensors, keeping the model's own (random) values:
-a classifier checkpoint evaluated on a detector gives "mAP 0.000" as if it
-were a result.  ``tools/test.py``, ``tools/benchmark.py``, the ONNX export
-and the demo therefore check with :func:`check_checkpoint_matches` (or load
-with :func:`load_checkpoint_checked`; ``apis.build.build_model``, the one
-config-to-model builder, loads through :func:`load_state_dict_checked`): a
-checkpoint that does not fit is a :class:`CheckpointMismatchError` naming
-the counts and examples.  This module is the one place that decides what
-"fits" means for a whole-model checkpoint (a backbone's ``Pretrained``
-``init_cfg`` is checked by ``mmdet_gghost.models.base``).
-
-Harmless differences (:data:`HARMLESS_KEYS`) are ignored: BN
-``num_batches_tracked`` counters (no output depends on them; mmengine
-ignores them too) and ``data_preprocessor.*`` buffers (mean/std come from
-the config).  The opt-out for a deliberately partial load is
-``allow_partial=True`` (``--allow-partial-checkpoint`` in every CLI): the
-mismatch is then logged as a warning and whatever fits is loaded.
+mmengine loads with ``strict=False`` and only *logs* missing, unexpected or
+mis-shaped tensors, keeping random values (a classifier checkpoint
+evaluated as a detector gives "mAP 0.000").  Here a checkpoint that does
+not fit is a :class:`CheckpointMismatchError`, except for the
+:data:`HARMLESS_KEYS` (BN ``num_batches_tracked``, ``data_preprocessor.*``
+buffers) and unless ``allow_partial`` (``--allow-partial-checkpoint``).
 """
 import logging
 import os
@@ -26,9 +14,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 
-# mmengine's load_checkpoint strips these key prefixes (DataParallel) too.
-_REVISE_KEYS = ((r'^module\.', ''), )
-# Keys whose presence or absence changes no output (see module docstring).
+# Keys whose presence or absence changes no output.
 HARMLESS_KEYS = (r'(^|\.)num_batches_tracked$', r'^data_preprocessor\.')
 # The CLI opt-out, one name in every tool.
 ALLOW_PARTIAL_FLAG = '--allow-partial-checkpoint'
@@ -50,14 +36,10 @@ class StateDictMismatch(NamedTuple):
 
 def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
                                                dict]:
-    """``(state_dict, meta)`` of a checkpoint, keyed as mmengine loads it.
-
-    Same rules as ``mmengine.runner.load_checkpoint``: ``ckpt['state_dict']``
-    if present, else the whole file, with a ``module.`` prefix removed;
-    ``meta`` is ``ckpt['meta']`` (``{}`` for a plain state dict).
-    Reads through mmengine's loader, so the safe ``weights_only`` loading of
-    :mod:`mmdet_gghost.checkpoint` applies (local files and URLs).
-    """
+    """``(state_dict, meta)`` of a checkpoint file or URL, read by the safe
+    loader and keyed as ``mmengine.runner.load_checkpoint`` does
+    (``ckpt['state_dict']`` or the whole file, ``module.`` prefix removed);
+    ``meta`` is ``ckpt['meta']`` (``{}`` for a plain state dict)."""
     from mmengine.runner.checkpoint import _load_checkpoint
 
     import mmdet_gghost  # noqa: F401  (safe loading)
@@ -72,11 +54,8 @@ def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
             f'{checkpoint} holds a {type(ckpt).__name__} that is not a state '
             "dict or an mmengine checkpoint ({'state_dict': ..., "
             "'meta': ...})")
-    revised = {}
-    for key, value in state.items():
-        for pattern, repl in _REVISE_KEYS:
-            key = re.sub(pattern, repl, key)
-        revised[key] = value
+    # mmengine's load_checkpoint strips the DataParallel prefix too
+    revised = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
     meta = ckpt.get('meta', None) if state is not ckpt else None
     return revised, meta if isinstance(meta, dict) else {}
 
@@ -237,14 +216,3 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict,
     load_state_dict(_unwrap(model), state, strict=False, logger='silent')
     return mismatch
 
-
-def load_checkpoint_checked(model: torch.nn.Module, checkpoint: str,
-                            allow_partial: bool = False,
-                            opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
-                            ) -> StateDictMismatch:
-    """Check (:func:`check_checkpoint_matches`), then load the checkpoint
-    into ``model`` (read once, safe loader).  Returns the mismatch (empty
-    unless ``allow_partial``)."""
-    checkpoint = os.fspath(checkpoint)
-    return load_state_dict_checked(model, read_state_dict(checkpoint),
-                                   checkpoint, allow_partial, opt_out)

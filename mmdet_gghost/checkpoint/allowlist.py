@@ -1,28 +1,15 @@
 """The allow-list: which pickled globals a checkpoint may hold.
 
-We keep ``torch.load(weights_only=True)`` and allow-list exactly what
-OpenMMLab training checkpoints contain (found by saving checkpoints with
-``CheckpointHook`` and asking torch what it refuses):
-
-* ``mmengine.logging.HistoryBuffer``: the logged scalars in
-  ``checkpoint['message_hub']['log_scalars']``.
-* ``builtins.getattr``, but replaced by a *restricted* version: a pickled
-  ``HistoryBuffer`` carries its statistics methods (``HistoryBuffer.mean``
-  ...), and pickle protocol 2 (torch's default) writes a method as
-  ``getattr(HistoryBuffer, 'mean')``.  The real ``getattr`` would let a
-  malicious file reach any attribute of any allowed object, so ours only
-  resolves registered ``HistoryBuffer`` statistics methods.
-* numpy arrays, scalars and dtypes (``_reconstruct``, ``ndarray``,
-  ``scalar``, ``dtype`` and the ``numpy.dtypes.*DType`` classes): the
-  history buffers are numpy arrays, and runtime info / dataset meta may
-  hold numpy values.  Rebuilding them runs no user code.
-
-Everything else is refused (:mod:`.errors` turns torch's refusal into one
-clear error); :func:`allow_checkpoint_globals` allows more, knowingly.
+Exactly what OpenMMLab training checkpoints contain: ``HistoryBuffer`` (the
+logged scalars), numpy arrays, scalars and dtypes (rebuilding them runs no
+user code) and ``builtins.getattr``, replaced by :func:`restricted_getattr`:
+pickle protocol 2 writes a buffer's statistics methods as
+``getattr(HistoryBuffer, 'mean')``, and the real ``getattr`` would let a
+file reach any attribute.  :func:`allow_checkpoint_globals` allows more.
 """
 import inspect
 import pickle
-from typing import Any, Callable, Iterable, List, Tuple, Union
+from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -41,11 +28,8 @@ _DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 def restricted_getattr(obj: Any, name: str) -> Any:
-    """Stand-in for ``builtins.getattr`` while unpickling a checkpoint.
-
-    Only resolves ``HistoryBuffer.<statistics method>``, the one use of
-    ``getattr`` in mmengine checkpoints (see module docstring).
-    """
+    """``builtins.getattr`` while unpickling: only resolves
+    ``HistoryBuffer.<statistics method>``, its one use in checkpoints."""
     # ``_statistics_methods`` is only filled when the first buffer is made,
     # so the built-in methods are named explicitly.
     allowed = set(_DEFAULT_STATISTICS) | set(HistoryBuffer._statistics_methods)
@@ -60,12 +44,9 @@ def restricted_getattr(obj: Any, name: str) -> Any:
 
 
 def _numpy_globals() -> List[SafeGlobal]:
-    """numpy functions and types needed to rebuild arrays and scalars.
-
-    Each function is listed under both its numpy 1.x (``numpy.core``) and
-    numpy 2.x (``numpy._core``) path, so checkpoints written with either
-    numpy load with either.
-    """
+    """numpy functions and types needed to rebuild arrays and scalars,
+    each function under its numpy 1.x and 2.x path (files written with
+    either numpy load with either)."""
     globals_: List[SafeGlobal] = [np.ndarray, np.dtype]
     for func in (multiarray._reconstruct, multiarray.scalar):
         for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
@@ -98,14 +79,10 @@ def allow_checkpoint_globals(*objects: SafeGlobal) -> None:
     torch.serialization.add_safe_globals(list(objects))
 
 
-def _missing_safe_globals(wanted: Iterable[SafeGlobal]) -> List[SafeGlobal]:
-    present = set(torch.serialization.get_safe_globals())
-    return [item for item in wanted if item not in present]
-
-
 def install_allowlist() -> None:
     """Add the globals of :func:`safe_checkpoint_globals` to torch's
     safe globals (process-wide; idempotent)."""
-    missing = _missing_safe_globals(safe_checkpoint_globals())
+    present = set(torch.serialization.get_safe_globals())
+    missing = [g for g in safe_checkpoint_globals() if g not in present]
     if missing:
         torch.serialization.add_safe_globals(missing)

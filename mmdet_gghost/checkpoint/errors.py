@@ -1,12 +1,7 @@
-"""Clear errors for checkpoints that cannot be loaded safely.
-
-torch's weights-only refusal is a long message that names one refused
-global; :class:`UnsafeCheckpointError` names every refused type in the
-file, where it came from and how to allow it knowingly.
-:class:`NotACheckpointError` says a file is empty, truncated or not a
-torch checkpoint at all (torch's own errors name neither the file nor the
-problem).
-"""
+"""Clear errors for checkpoints that cannot be loaded safely: every refused
+type, where the file came from and how to allow it knowingly
+(:class:`UnsafeCheckpointError`); an empty or foreign file named
+(:class:`NotACheckpointError`)."""
 import os.path as osp
 import pickle
 import re
@@ -39,36 +34,15 @@ class NotACheckpointError(ValueError):
 _REFUSAL_PATTERNS = (
     r'GLOBAL (\S+) was not an allowed global',
     r'unsupported GLOBAL (\S+) whose module',
-    r"allowlisted via `add_safe_globals`, but got <class '([^']+)'>",
-    r"allowlisted via `add_safe_globals` but got <class '([^']+)'>",
+    r"allowlisted via `add_safe_globals`,? but got <class '([^']+)'>",
     r'unrecognized function (\S+)',
     r'Unsupported getattr: (\S+) is not allowed',
 )
 
 
-def _refusal_line(message: str) -> str:
-    """The unpickler's own line inside torch's long message, if any."""
-    for line in message.splitlines():
-        if any(re.search(p, line) for p in _REFUSAL_PATTERNS):
-            return line.strip()
-    return ''
-
-
-def _refused_globals_from_message(message: str) -> List[str]:
-    """Extract the refused type/function names from torch's message."""
-    for pattern in _REFUSAL_PATTERNS:
-        match = re.search(pattern, message)
-        if match:
-            return [match.group(1)]
-    return []
-
-
 def _refused_globals_in_file(filename: Any) -> List[str]:
-    """List every non-allowed global in a local checkpoint (static scan).
-
-    torch stops at the first refused global; scanning the whole pickle lets
-    us report all of them at once.  Returns ``[]`` when unsure.
-    """
+    """Every non-allowed global in a local checkpoint (torch stops at the
+    first one); ``[]`` when unsure."""
     if not isinstance(filename, str) or not osp.isfile(filename):
         return []
     try:
@@ -78,30 +52,24 @@ def _refused_globals_in_file(filename: Any) -> List[str]:
         return []
 
 
-def _is_blocked(message: str) -> bool:
-    return 'is blocked' in message
-
-
-def make_unsafe_checkpoint_error(filename: Any,
-                                 error: pickle.UnpicklingError,
-                                 source: Optional[str] = None
-                                 ) -> Optional[UnsafeCheckpointError]:
-    """Turn torch's weights-only error into one clear, actionable error.
-
-    ``source`` (e.g. the URL ``filename`` was downloaded from) is named in
-    the message too.  Returns ``None`` when torch did not refuse a type
-    (e.g. a corrupt file), so the caller re-raises torch's own error.
-    """
+def raise_if_refused(filename: Any, error: pickle.UnpicklingError,
+                     source: Optional[str] = None) -> None:
+    """Raise :class:`UnsafeCheckpointError` from torch's weights-only
+    ``error`` if torch refused a type; return otherwise (e.g. a corrupt
+    file: the caller re-raises).  ``source`` (e.g. the URL ``filename``
+    was downloaded from) is named in the message too."""
     message = str(error)
-    from_message = _refused_globals_from_message(message)
-    if not from_message:
-        return None
+    if isinstance(error, UnsafeCheckpointError) or \
+            'Weights only load failed' not in message:
+        return
+    matches = (re.search(p, message) for p in _REFUSAL_PATTERNS)
+    first = next((m.group(1) for m in matches if m), None)
+    if first is None:
+        return
     refused = _refused_globals_in_file(filename)
-    for name in from_message:
-        if name not in refused:
-            refused.insert(0, name)
-    names = ', '.join(refused)
-    if _is_blocked(message) or 'Unsupported getattr' in message:
+    if first not in refused:
+        refused.insert(0, first)
+    if 'is blocked' in message or 'Unsupported getattr' in message:
         hint = ('This cannot be allow-listed (torch blocks the module, or '
                 'the file resolves arbitrary attributes via getattr), so '
                 'the checkpoint cannot be loaded safely. If you trust where '
@@ -120,28 +88,15 @@ def make_unsafe_checkpoint_error(filename: Any,
         else 'the checkpoint'
     if source is not None:
         where = f'checkpoint {source!r} (downloaded to {filename!r})'
-    text = (f'Refused to load {where}: it contains pickled object(s) of '
-            f'type(s) not allowed for safe loading (torch.load with '
-            f'weights_only=True): {names}.\n{hint}\n'
-            f'(torch: {_refusal_line(message)})')
-    return UnsafeCheckpointError(text, filename=filename, refused=refused)
-
-
-def _is_weights_only_error(error: BaseException) -> bool:
-    """Whether torch refused a global (vs. e.g. a corrupt file)."""
-    return (isinstance(error, pickle.UnpicklingError)
-            and not isinstance(error, UnsafeCheckpointError)
-            and 'Weights only load failed' in str(error))
-
-
-def raise_if_refused(filename: Any, error: pickle.UnpicklingError,
-                      source: Optional[str] = None) -> None:
-    """Raise our clear error (from torch's) if torch refused a type."""
-    if not _is_weights_only_error(error):
-        return
-    clear = make_unsafe_checkpoint_error(filename, error, source)
-    if clear is not None:
-        raise clear from error
+    # the unpickler's own line inside torch's long message
+    torch_line = next((line.strip() for line in message.splitlines() if any(
+        re.search(p, line) for p in _REFUSAL_PATTERNS)), '')
+    raise UnsafeCheckpointError(
+        f'Refused to load {where}: it contains pickled object(s) of '
+        f'type(s) not allowed for safe loading (torch.load with '
+        f'weights_only=True): {", ".join(refused)}.\n{hint}\n'
+        f'(torch: {torch_line})', filename=filename,
+        refused=refused) from error
 
 
 def not_a_checkpoint(filename, source, error) -> NotACheckpointError:
@@ -162,5 +117,3 @@ def not_a_checkpoint(filename, source, error) -> NotACheckpointError:
         f'checkpoint {where}{size} is not a readable PyTorch checkpoint '
         f'(empty, truncated or another kind of file; torch: {torch_says}); '
         're-download or re-create it.')
-
-
