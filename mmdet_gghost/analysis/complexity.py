@@ -76,23 +76,22 @@ def _tensor_forward(model: nn.Module):
 
 def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) == 2:
-        shape = (3, ) + shape
-    if len(shape) == 3:
-        shape = (1, ) + shape
-    if len(shape) != 4:
+    if len(shape) not in (2, 3, 4):
         raise ValueError(f'input_shape must be (H, W), (C, H, W) or '
                          f'(N, C, H, W), got {input_shape}')
-    return shape
+    # the missing leading dims of (N=1, C=3, H, W)
+    return (1, 3)[:4 - len(shape)] + shape
+
+
+STAT_KEYS = ('params', 'macs', 'activations', 'ops')
 
 
 def _stats(counts: dict, names: Sequence[str]) -> dict:
     """Integer ``params``, ``macs``, ``activations`` and ``ops`` summed over
     the modules ``names`` (names in the whole model)."""
     return {
-        key: int(sum(counts[src].get(n, 0) for n in names))
-        for key, src in (('params', 'params'), ('macs', 'macs'),
-                         ('activations', 'acts'), ('ops', 'ops'))
+        key: int(sum(counts[key].get(n, 0) for n in names))
+        for key in STAT_KEYS
     }
 
 
@@ -141,23 +140,15 @@ def complexity_report(model: nn.Module,
     def stats(names):
         return _stats(counts, [_full_name(prefix, n) for n in names])
 
-    bb = stats([''])
-    bb['name'] = prefix
-    stages = []
-    for name, mods in groups.items():
-        s = stats(mods)
-        s.update(name=name, modules=list(mods))
-        stages.append(s)
-    other = {
-        k: bb[k] - sum(s[k] for s in stages)
-        for k in ('params', 'macs', 'activations', 'ops')
-    }
+    bb = dict(stats(['']), name=prefix)
+    stages = [dict(stats(mods), name=name, modules=list(mods))
+              for name, mods in groups.items()]
+    other = {k: bb[k] - sum(s[k] for s in stages) for k in STAT_KEYS}
     parts = []
     for name in ([n for n, _ in model.named_children()] if prefix else []):
         s = _stats(counts, [name])
         if any(s.values()):  # e.g. not the data preprocessor
-            s['name'] = name
-            parts.append(s)
+            parts.append(dict(s, name=name))
     n_bn = count_bn_layers(model)
     return dict(
         input_shape=list(shape),
@@ -185,11 +176,9 @@ def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
     model's train/eval mode is restored."""
     was_training = model.training
     model.eval()
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device('cpu')
-    x = torch.randn(*shape, device=device)
+    # a model without parameters runs on the CPU
+    param = next(model.parameters(), torch.empty(0))
+    x = torch.randn(*shape, device=param.device)
     try:
         with _tensor_forward(model) as traced, torch.no_grad():
             flops = FlopAnalyzer(traced, (x, ))
@@ -205,7 +194,7 @@ def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
                 analyzer.unsupported_ops_warnings(False)
                 analyzer.uncalled_modules_warnings(False)
             counts = dict(macs=dict(flops.by_module()),
-                          acts=dict(acts.by_module()),
+                          activations=dict(acts.by_module()),
                           unsupported=dict(flops.unsupported_ops()))
             counts['ops'], counts['ops_by_type'] = count_ops(
                 traced, (x, ), tracked)
@@ -252,18 +241,14 @@ def complexity_table(report: dict, title: Optional[str] = None):
     from rich.table import Table
     table = Table(title=title)
     table.add_column('module')
-    for col in ('params', 'MACs', 'activations', 'ops'):
+    for col in ('params', 'MACs', 'activations', 'ops', '% backbone MACs'):
         table.add_column(col, justify='right')
-    table.add_column('% backbone MACs', justify='right')
     bb_macs = report['backbone']['macs'] or 1
 
     def row(name, s, style=None, share=True):
+        counts = [format_count(s[k]) for k in STAT_KEYS[:3]]
         table.add_row(
-            name,
-            format_count(s['params']),
-            format_count(s['macs']),
-            format_count(s['activations']),
-            str(s.get('ops', '-')),
+            name, *counts, str(s.get('ops', '-')),
             f'{100.0 * s["macs"] / bb_macs:.1f}' if share else '',
             style=style)
 

@@ -78,12 +78,10 @@ def _load_coco_json(path, layout, test_mode):
                 f'a COCO instances file (captions/keypoints/panoptic files '
                 f'do not work for detection; an image-info file without '
                 f'annotations needs test_mode=True); {layout}. {DET_FIX}')
-    if not content['images']:
-        raise DatasetError(
-            f'annotation file {path} lists no images; {layout}. {DET_FIX}')
-    if not content['categories']:
-        raise DatasetError(
-            f'annotation file {path} lists no categories; {layout}. {DET_FIX}')
+    for key in ('images', 'categories'):
+        if not content[key]:
+            raise DatasetError(
+                f'annotation file {path} lists no {key}; {layout}. {DET_FIX}')
     return content
 
 
@@ -179,14 +177,20 @@ def _check_listed_images(images, img_dir, ann_path, layout, check_images):
             raise DatasetError(
                 f'annotation file {ann_path}: image entry {info!r} has no '
                 f'file_name; {layout}.')
-        img_path = img_dir / file_name
-        if not img_path.is_file():
-            raise DatasetNotFoundError(
-                f'image {img_path} listed in {ann_path} does not exist; is '
-                f"data_prefix['img'] pointing at the right split folder? "
-                f'{layout}. {DET_FIX}')
-        if check_images:
-            check_image_file(img_path)
+        _check_listed_image(
+            img_dir / file_name, ann_path, check_images,
+            "is data_prefix['img'] pointing at the right split folder? "
+            f'{layout}. {DET_FIX}')
+
+
+def _check_listed_image(image, ann_path, check_images, hint):
+    """``image`` (listed in ``ann_path``) exists and, if ``check_images``,
+    decodes; ``hint`` ends the missing-file message."""
+    if not image.is_file():
+        raise DatasetNotFoundError(
+            f'image {image} listed in {ann_path} does not exist; {hint}')
+    if check_images:
+        check_image_file(image)
 
 
 def _check_mmengine_format(content, ann_path, img_dir, summary,
@@ -202,13 +206,10 @@ def _check_mmengine_format(content, ann_path, img_dir, summary,
     first = data_list[0]
     img_path = first.get('img_path') if isinstance(first, dict) else None
     if img_path:  # anything else: mmengine's parse_data_info decides
-        image = join_root(img_dir, img_path)
-        if not image.is_file():
-            raise DatasetNotFoundError(
-                f'image {image} listed in {ann_path} does not exist; are '
-                f"data_root and data_prefix['img_path'] right?")
-        if check_images:
-            check_image_file(image)
+        _check_listed_image(join_root(img_dir, img_path), ann_path,
+                            check_images,
+                            "are data_root and data_prefix['img_path'] "
+                            'right?')
     return summary
 
 
