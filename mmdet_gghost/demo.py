@@ -11,8 +11,6 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from mmengine.config import Config
-
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIGS = REPO / 'configs/demo'
 CLS_CONFIG = DEMO_CONFIGS / 'gghost_r34_cls_demo.py'
@@ -69,10 +67,8 @@ def _flatten(obj, prefix=''):
 def recipe_of(config, cfg_options=None):
     """A config as ``{dotted key: value}`` without :data:`BACKBONE_KEYS`:
     what must be identical for every model of the demo."""
-    cfg = Config.fromfile(str(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    flat = _flatten(cfg.to_dict())
+    from .apis.build import load_config
+    flat = _flatten(load_config(config, cfg_options).to_dict())
     return {k: v for k, v in flat.items()
             if not any(k == b or k.startswith(b + '.') for b in BACKBONE_KEYS)}
 
@@ -124,12 +120,10 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
         ``train_s`` and ``test_s`` (seconds, 0 when skipped).
     """
     from . import apis
+    from .apis.build import load_config
 
     data_fn()
-    cfg = Config.fromfile(str(config))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    max_iters = cfg.train_cfg.max_iters
+    max_iters = load_config(config, cfg_options).train_cfg.max_iters
     work_dir = Path(work_dir)
     ckpt = _final_checkpoint(work_dir, max_iters)
     train_s = 0.0
@@ -229,6 +223,7 @@ def summary_rows(models, trained, bench):
     """One Markdown row per model: complexity and FPS from the benchmark,
     accuracy from the model's own metrics file."""
     from .analysis import format_count
+    map_keys = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
     by_name = {r['name']: r for r in bench['rows']}
     ref = trained[models[0].name]['det']['metrics']
     rows = []
@@ -238,9 +233,7 @@ def summary_rows(models, trained, bench):
         rows.append(' | '.join([
             m.name, format_count(b['params']), format_count(b['macs']),
             format_count(b['activations']),
-            f"{metrics['coco/bbox_mAP']:.3f}",
-            f"{metrics['coco/bbox_mAP_50']:.3f}",
-            f"{metrics['coco/bbox_mAP_75']:.3f}", f"{b['fps']:.1f}",
+            *(f'{metrics[k]:.3f}' for k in map_keys), f"{b['fps']:.1f}",
             f"{b['fps_ratio']:.2f}", f'{diff:+.3f}']))
     return rows
 
@@ -248,10 +241,9 @@ def summary_rows(models, trained, bench):
 def write_summary(work_dir, models, trained, bench, vis=None, cls=None,
                   elapsed_s=None):
     """``summary.md``: the paper's table in miniature; returns its path."""
-    work_dir = Path(work_dir)
-    ref = models[0].name
-    header = _ROW_COLUMNS.format(ref=ref)
-    size = 'x'.join(map(str, Config.fromfile(str(models[0].det)).image_size))
+    from .apis.build import load_config
+    header = _ROW_COLUMNS.format(ref=models[0].name)
+    size = 'x'.join(map(str, load_config(models[0].det).image_size))
     lines = [
         '# mmdet-gghost demo: mAP vs FPS', '',
         'Each detector: RetinaNet with the demo head on `data/demo_det` '
@@ -284,9 +276,15 @@ def write_summary(work_dir, models, trained, bench, vis=None, cls=None,
                   f"(train {cls['train_s']:.0f} s)."]
     if elapsed_s is not None:
         lines += ['', f'Total wall time: {elapsed_s / 60:.1f} min.']
-    path = work_dir / 'summary.md'
+    path = Path(work_dir) / 'summary.md'
     path.write_text('\n'.join(lines) + '\n')
     return path
+
+
+def _data_fn(make, root):
+    """A ``data_fn`` for :func:`train_and_evaluate`: ``make(root)``, logged
+    (it returns at once when the data set is already there)."""
+    return lambda: _log(make(root)['message'])
 
 
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
@@ -297,13 +295,8 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     result = {}
-
-    def cls_data():
-        _log(make_classification_dataset('data/demo_cls')['message'])
-
-    def det_data():
-        _log(make_detection_dataset('data/demo_det')['message'])
-
+    cls_data = _data_fn(make_classification_dataset, 'data/demo_cls')
+    det_data = _data_fn(make_detection_dataset, 'data/demo_det')
     if 'det' in parts:
         models = PAPER_MODELS if paper else DEMO_MODELS
         check_same_recipe([m.pretrain for m in models])
