@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from .common import (DatasetError, DatasetNotFoundError, classes_from_cfg,
-                     is_remote, join_root, require_dir, show_path)
+                     is_remote, join_root, require_dir)
 from .images import check_image_file
 
 # Annotation files larger than this are only checked for truncation (first
@@ -31,13 +31,7 @@ DET_FIX = (
 def _load_coco_json(path, layout, test_mode):
     """The parsed annotation file, or None if it is too big to parse (then
     only checked for truncation)."""
-    if not path.exists():
-        raise DatasetNotFoundError(
-            f'annotation file {show_path(path)} does not exist; {layout}. '
-            f'{DET_FIX}')
-    if not path.is_file():
-        raise DatasetError(
-            f'annotation file {path} is not a file; {layout}. {DET_FIX}')
+    require_dir(path, 'annotation file', layout, DET_FIX, kind='file')
     size = path.stat().st_size
     regen = ('It may be truncated by an interrupted download, copy or '
              'generation: re-download / re-generate it. ' + DET_FIX)

@@ -56,12 +56,12 @@ def show_path(path):
     return str(path) if path.is_absolute() else f'{path} (= {path.absolute()})'
 
 
-def require_dir(path, what, layout, fix):
+def require_dir(path, what, layout, fix, kind='folder'):
     """Raise a :class:`DatasetError` naming ``what`` unless ``path`` is a
-    folder."""
+    folder (``kind='file'``: a file)."""
     if not path.exists():
         raise DatasetNotFoundError(
             f'{what} {show_path(path)} does not exist; {layout}. {fix}')
-    if not path.is_dir():
+    if not (path.is_dir() if kind == 'folder' else path.is_file()):
         raise DatasetError(
-            f'{what} {path} is not a folder; {layout}. {fix}')
+            f'{what} {path} is not a {kind}; {layout}. {fix}')

@@ -53,8 +53,7 @@ def _check_int(name, value, minimum, maximum=None):
 def _check_size_range(size_range, img_size, default):
     """Return (min, max) object size in pixels, scaled default if None."""
     if size_range is None:
-        lo, hi = (max(8, round(f * img_size)) for f in default)
-        return lo, hi
+        return tuple(max(8, round(f * img_size)) for f in default)
     try:
         lo, hi = (int(v) for v in size_range)
     except (TypeError, ValueError):
