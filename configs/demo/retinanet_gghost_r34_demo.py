@@ -4,7 +4,7 @@
 # within 15 min on 2 CPU cores, so the recipe is small: the 256x256 images
 # resized to 160x160 (anchors scaled with them), a light head (64-channel
 # FPN/head, 2 stacked convs, GN so the head trains from scratch at batch 4),
-# AdamW + cosine over 640 iterations. The backbone starts from the short shapes
+# AdamW, 640 iterations (lr x0.1 for the last 80). The backbone starts from the short shapes
 # pre-training of gghost_r34_cls_pretrain.py (step 1; `make demo` runs both),
 # as the COCO configs start from ImageNet weights.
 #   python tools/train.py configs/demo/gghost_r34_cls_pretrain.py \
@@ -94,10 +94,13 @@ train_cfg = dict(
     # make demo evaluates the final checkpoint with tools/test.py (which
     # writes the metrics JSON); skip the loop's own validation at the end.
     val_begin=max_iters + 1)
+# The shape of mmdet's 1x schedule (warm-up, constant lr, one step down
+# near the end), which here beat a cosine decay (G-Ghost-R34, 1 thread:
+# 0.335 / 0.545 vs 0.306 / 0.505 mAP / mAP@0.5).
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,
-         T_max=max_iters - 50, eta_min=1e-4),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
+         milestones=[max_iters * 7 // 8], gamma=0.1),
 ]
 # AdamW, not the COCO configs' SGD: in 640 iterations it gets much further
 # (G-Ghost-R34, mAP / mAP@0.5 on the demo val set: SGD lr 0.01 0.180 / 0.346;
