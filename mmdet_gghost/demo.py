@@ -208,8 +208,9 @@ def example_image(root, min_objects=3):
 
 
 # Measured once (2026-12-02, 2 threads, `--only det --seed 1` vs seed 0).
-SEED_NOTE = ('Run-to-run spread at this scale (same recipe, seed 1 instead of '
-             '0, `python tools/demo.py --seed 1`): R34 mAP 0.475 vs 0.424 '
+SEED_NOTE = ('Run-to-run spread at this scale (measured once, with the '
+             'earlier cosine schedule; same recipe otherwise, seed 1 instead '
+             'of 0, `python tools/demo.py --seed 1`): R34 mAP 0.475 vs 0.424 '
              '(AP50 0.711 vs 0.648), G-Ghost-R34 0.261 vs 0.288 (AP50 0.461 '
              'vs 0.473); the same seed on 1 thread instead of 2 moved mAP by '
              'up to 0.04. Differences of a few 0.01 mAP between models are '
