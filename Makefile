@@ -3,6 +3,8 @@ PYTHON_SYS ?= python3.11
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 DEMO_DIR   ?= work_dirs/demo
+PAPER_DIR  ?= work_dirs/demo_paper
+PAPER_SEEDS ?= 0 1
 PYTEST_ARGS ?=
 
 .PHONY: setup test demo demo-paper demo-cls clean-demo
@@ -17,7 +19,7 @@ demo: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det
 
 demo-paper: setup
-	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det --paper
+	$(PY) tools/demo.py --work-dir $(PAPER_DIR) --only det --paper --seeds $(PAPER_SEEDS)
 
 demo-cls: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only cls

@@ -1,9 +1,12 @@
 """``make demo``: the paper's mAP-vs-FPS trade-off in miniature.
 
 Every model pre-trains its backbone on ``data/demo_cls``, trains RetinaNet
-from it on ``data/demo_det`` (resuming / skipping as needed) and is
-evaluated, timed and written to ``summary.md``; the models differ in their
-backbone only.  ``tools/demo.py`` is the CLI.
+from it on ``data/demo_det`` (resuming / skipping as needed), validating at
+regular intervals (the learning curves, ``curves.png``), and is evaluated,
+timed and written to ``summary.md`` / ``summary.json``; the models differ in
+their backbone only.  ``make demo-paper`` trains the paper's four models
+:data:`PAPER_SCALE` times longer, with several seeds.  ``tools/demo.py`` is
+the CLI.
 """
 import json
 import time
@@ -41,6 +44,11 @@ PAPER_MODELS = DEMO_MODELS + (
            'gghost_r34_nomix_cls_pretrain.py',
            'retinanet_gghost_r34_nomix_demo.py'),
 )
+# make demo-paper: both schedules (pre-training and detector) this many
+# times longer than the quick demo's, same shape; evaluated this many times.
+PAPER_SCALE = 3
+PAPER_POINTS = 8
+DEMO_POINTS = 4
 # Config keys that may differ between the models of one demo: the backbone
 # itself, the widths that follow from it, and where its weights come from.
 BACKBONE_KEYS = ('model.backbone', 'model.neck.in_channels',
@@ -92,6 +100,41 @@ def check_same_recipe(configs, cfg_options=None):
                 'only: make the configs differ in model.backbone alone.')
 
 
+def longer_schedule(cfg, factor):
+    """``cfg_options`` training ``factor`` times longer with the same
+    schedule shape: ``max_iters``, the decay's end, milestones and cosine
+    ``T_max`` scale; a warm-up (a scheduler ending before ``max_iters``)
+    keeps its length."""
+    old = cfg.train_cfg.max_iters
+    new = int(old * factor)
+    schedulers = []
+    for sched in cfg.param_scheduler:
+        sched = dict(sched)
+        if sched.get('end') == old:
+            sched['end'] = new
+            if 'T_max' in sched:
+                sched['T_max'] = new - sched.get('begin', 0)
+            if 'milestones' in sched:
+                sched['milestones'] = [round(m * factor)
+                                       for m in sched['milestones']]
+        schedulers.append(sched)
+    return {'train_cfg.max_iters': new, 'param_scheduler': schedulers}
+
+
+def run_options(config, scale=1, points=DEMO_POINTS, seed=None):
+    """The ``cfg_options`` of one demo training: the schedule ``scale``
+    times longer, ``points`` evaluations for the curve, the seed."""
+    from .analysis.curves import curve_options
+    from .apis.build import load_config
+    cfg = load_config(config)
+    options = longer_schedule(cfg, scale) if scale != 1 else {}
+    options.update(curve_options(
+        options.get('train_cfg.max_iters', cfg.train_cfg.max_iters), points))
+    if seed is not None:
+        options['randomness.seed'] = seed
+    return options
+
+
 def _final_checkpoint(work_dir, max_iters):
     ckpt = Path(work_dir) / f'iter_{max_iters}.pth'
     return ckpt if ckpt.is_file() else None
@@ -117,7 +160,8 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
 
     Returns:
         dict: ``checkpoint``, ``metrics`` (dict), ``metrics_json`` (path),
-        ``train_s`` and ``test_s`` (seconds, 0 when skipped).
+        ``train_s`` and ``test_s`` (seconds, 0 when skipped),
+        ``max_iters``, ``work_dir``.
     """
     from . import apis
     from .apis.build import load_config
@@ -151,18 +195,20 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
                         cfg_options=cfg_options)
     return dict(checkpoint=str(ckpt), metrics=metrics,
                 metrics_json=str(metrics_json), train_s=train_s,
-                test_s=time.time() - t0)
+                test_s=time.time() - t0, max_iters=max_iters,
+                work_dir=str(work_dir))
 
 
-def train_model(model, work_dir, det_data, cls_data, seed=None):
+def train_model(model, work_dir, det_data, cls_data, options):
     """Pre-train ``model``'s backbone, then train and evaluate its
-    detector from it; returns ``dict(pretrain=..., det=...)``."""
-    seed_opt = {} if seed is None else {'randomness.seed': seed}
+    detector from it; ``options = dict(pretrain=..., det=...)`` are the
+    ``cfg_options`` of each (:func:`run_options`). Returns
+    ``dict(pretrain=..., det=...)`` of :func:`train_and_evaluate`."""
     work_dir = Path(work_dir) / model.slug
     pre = train_and_evaluate(model.pretrain, work_dir / 'pretrain_cls',
-                             cls_data, seed_opt or None)
-    det_options = {'model.backbone.init_cfg.checkpoint': pre['checkpoint'],
-                   **seed_opt}
+                             cls_data, options['pretrain'])
+    det_options = {**options['det'],
+                   'model.backbone.init_cfg.checkpoint': pre['checkpoint']}
     det = train_and_evaluate(model.det, work_dir / 'det', det_data,
                              det_options)
     return dict(pretrain=pre, det=det)
@@ -207,79 +253,166 @@ def example_image(root, min_objects=3):
     return Path(root) / 'val2017' / image['file_name']
 
 
-# Measured once (2026-12-02, 2 threads, `--only det --seed 1` vs seed 0).
-SEED_NOTE = ('Run-to-run spread at this scale (measured once, with the '
-             'earlier cosine schedule; same recipe otherwise, seed 1 instead '
-             'of 0, `python tools/demo.py --seed 1`): R34 mAP 0.475 vs 0.424 '
-             '(AP50 0.711 vs 0.648), G-Ghost-R34 0.261 vs 0.288 (AP50 0.461 '
-             'vs 0.473); the same seed on 1 thread instead of 2 moved mAP by '
-             'up to 0.04. Differences of a few 0.01 mAP between models are '
-             'noise here; the G-Ghost-R34 gap (-0.14 and -0.21) is not.')
-
+MAP_KEY, TOP1_KEY = 'coco/bbox_mAP', 'accuracy/top1'
 _ROW_COLUMNS = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
                 'FPS | FPS ratio vs {ref} | mAP vs {ref}')
 
 
-def summary_rows(models, trained, bench):
+def _mean(values):
+    return sum(values) / len(values)
+
+
+def _mix_of(model):
+    """``True``/``False`` for a G-Ghost backbone with/without mix, ``None``
+    for a plain ResNet."""
+    from .apis.build import load_config
+    backbone = load_config(model.det).model.backbone
+    if tuple(backbone.get('gghost_stages', (0, ))) == ():
+        return None
+    return bool(backbone.get('mix', True))
+
+
+def _curve(run, key):
+    from .analysis.curves import curve_status, read_curve
+    curve = read_curve(run['work_dir'], key)
+    try:
+        status = curve_status(curve, run['max_iters'], key)
+    except ValueError:  # a run validated too rarely to tell
+        status = dict(final=None, at_3q=None, gain=None, flat=None)
+    return dict(curve=curve, **status)
+
+
+def model_record(model, runs):
+    """The ``summary.json`` entry of ``model`` over ``runs`` (``{seed:
+    {model name: train_model() result}}``): accuracy per seed and mean,
+    iterations, and each curve's last-quarter gain and flatness
+    (:func:`mmdet_gghost.analysis.curves.curve_status`)."""
+    seeds = list(runs)
+    det = [runs[s][model.name]['det'] for s in seeds]
+    pre = [runs[s][model.name]['pretrain'] for s in seeds]
+    det_curves = [_curve(r, MAP_KEY) for r in det]
+    pre_curves = [_curve(r, TOP1_KEY) for r in pre]
+    record = dict(name=model.name, mix=_mix_of(model), seeds=seeds,
+                  det_iters=det[0]['max_iters'],
+                  pretrain_iters=pre[0]['max_iters'])
+    for key, col in ((MAP_KEY, 'mAP'), ('coco/bbox_mAP_50', 'AP50'),
+                     ('coco/bbox_mAP_75', 'AP75')):
+        record[col] = [r['metrics'][key] for r in det]
+        record[col + '_mean'] = _mean(record[col])
+    record['mAP_spread'] = max(record['mAP']) - min(record['mAP'])
+    record['pretrain_top1'] = [r['metrics'].get(TOP1_KEY) for r in pre]
+    record['det_curve'] = [c['curve'] for c in det_curves]
+    record['det_last_quarter_gain'] = [c['gain'] for c in det_curves]
+    record['pretrain_curve'] = [c['curve'] for c in pre_curves]
+    record['pretrain_last_quarter_gain'] = [c['gain'] for c in pre_curves]
+    record['flat'] = all(c['flat'] for c in det_curves + pre_curves)
+    record['train_s'] = [r['train_s'] for r in pre + det]
+    return record
+
+
+def summary_rows(records, bench):
     """One Markdown row per model: complexity and FPS from the benchmark,
-    accuracy from the model's own metrics file."""
+    accuracy (mean over seeds) from the models' own metrics files."""
     from .analysis import format_count
-    map_keys = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75')
     by_name = {r['name']: r for r in bench['rows']}
-    ref = trained[models[0].name]['det']['metrics']
+    ref = records[0]['mAP_mean']
     rows = []
-    for m in models:
-        metrics, b = trained[m.name]['det']['metrics'], by_name[m.name]
-        diff = metrics['coco/bbox_mAP'] - ref['coco/bbox_mAP']
+    for rec in records:
+        b = by_name[rec['name']]
         rows.append(' | '.join([
-            m.name, format_count(b['params']), format_count(b['macs']),
+            rec['name'], format_count(b['params']), format_count(b['macs']),
             format_count(b['activations']),
-            *(f'{metrics[k]:.3f}' for k in map_keys), f"{b['fps']:.1f}",
-            f"{b['fps_ratio']:.2f}", f'{diff:+.3f}']))
+            *(f"{rec[k + '_mean']:.3f}" for k in ('mAP', 'AP50', 'AP75')),
+            f"{b['fps']:.1f}", f"{b['fps_ratio']:.2f}",
+            f"{rec['mAP_mean'] - ref:+.3f}"]))
     return rows
 
 
-def write_summary(work_dir, models, trained, bench, vis=None, cls=None,
+def _fmt(value, spec):
+    return '—' if value is None else format(value, spec)
+
+
+def curve_rows(records):
+    """Per model and seed: where each run stopped on its curves."""
+    rows = []
+    for rec in records:
+        for i, seed in enumerate(rec['seeds']):
+            rows.append(' | '.join([
+                rec['name'], str(seed),
+                _fmt(rec['pretrain_top1'][i], '.1f') + '%',
+                _fmt(rec['pretrain_last_quarter_gain'][i], '+.1f'),
+                f"{rec['mAP'][i]:.3f}", f"{rec['AP50'][i]:.3f}",
+                _fmt(rec['det_last_quarter_gain'][i], '+.3f')]))
+    return rows
+
+
+def write_summary(work_dir, records, bench, vis=None, cls=None,
                   elapsed_s=None):
-    """``summary.md``: the paper's table in miniature; returns its path."""
-    from .apis.build import load_config
-    header = _ROW_COLUMNS.format(ref=models[0].name)
-    size = 'x'.join(map(str, load_config(models[0].det).image_size))
+    """``summary.md`` (the paper's table in miniature, the curves' state)
+    and ``summary.json`` (``records``); returns the Markdown path."""
+    from mmengine.fileio import dump
+    from .analysis.curves import FLAT_GAIN
+    work_dir = Path(work_dir)
+    header = _ROW_COLUMNS.format(ref=records[0]['name'])
+    seeds = records[0]['seeds']
     lines = [
         '# mmdet-gghost demo: mAP vs FPS', '',
-        'Each detector: RetinaNet with the demo head on `data/demo_det` '
-        f'(resized to {size}), its backbone first pre-trained as a '
-        'classifier on `data/demo_cls`; one recipe for all, only the '
-        'backbone differs. '
+        'Each detector: RetinaNet with the demo head on `data/demo_det`, its '
+        'backbone first pre-trained as a classifier on `data/demo_cls`; one '
+        'recipe for all, only the backbone differs '
+        f"({records[0]['pretrain_iters']} pre-training and "
+        f"{records[0]['det_iters']} detector iterations; seeds {seeds}"
+        + (', accuracy = mean over seeds' if len(seeds) > 1 else '') + '). '
         "mAP: mmdet's CocoMetric on the val split; FPS: tools/benchmark.py "
         'with the same weights on the val images (full inference incl. NMS, '
         'BN fused, interleaved, medians); params/MACs/activations: the '
         'whole detector at the timed input.', '',
         '| ' + header + ' |', '|' + '---|' * len(header.split(' | ')),
-    ] + [f'| {row} |' for row in summary_rows(models, trained, bench)]
-    lines += ['', SEED_NOTE, '', '| model | pre-training top-1 | '
-              'pre-training s | detector training s |', '|---|---|---|---|']
-    for m in models:
-        t = trained[m.name]
-        lines.append(
-            f"| {m.name} | "
-            f"{t['pretrain']['metrics'].get('accuracy/top1', 0):.1f}% | "
-            f"{t['pretrain']['train_s']:.0f} | {t['det']['train_s']:.0f} |")
+    ] + [f'| {row} |' for row in summary_rows(records, bench)]
+    lines += [
+        '', 'Where each run stopped on its learning curve (`curves.png`): '
+        '"last quarter" = the final value minus the value at 3/4 of the '
+        'schedule; a curve counts as flat when its last quarter adds less '
+        f"than {FLAT_GAIN[MAP_KEY]} mAP (detector) and "
+        f"{FLAT_GAIN[TOP1_KEY]:.0f} point top-1 (pre-training).", '',
+        '| model | seed | pre-training top-1 | its last quarter | mAP | AP50 '
+        '| its last quarter |', '|---|---|---|---|---|---|---|',
+    ] + [f'| {row} |' for row in curve_rows(records)]
+    flat = [r['name'] for r in records if r['flat']]
+    lines += ['', 'Flat by this rule: ' + (', '.join(flat) if flat else
+                                           'none (still learning)') + '.']
     for key, label in (('plot', 'Plot'), ('md', 'Benchmark report')):
         if bench['paths'].get(key):
             lines += ['', f"{label}: `{bench['paths'][key]}`"]
+    lines += ['', f"Learning curves: `{work_dir / 'curves.png'}`"]
     if vis:
-        lines += ['', f'Detections of {models[1].name} (DetInferencer): '
+        lines += ['', f"Detections of {records[1]['name']} (DetInferencer): "
                   f'`{vis}`']
     if cls:
         lines += ['', f"Classification demo: G-Ghost-R34 val top-1 "
-                  f"{cls['metrics'].get('accuracy/top1', 0):.2f}% "
+                  f"{cls['metrics'].get(TOP1_KEY, 0):.2f}% "
                   f"(train {cls['train_s']:.0f} s)."]
     if elapsed_s is not None:
         lines += ['', f'Total wall time: {elapsed_s / 60:.1f} min.']
-    path = Path(work_dir) / 'summary.md'
+    dump(records, str(work_dir / 'summary.json'), indent=1)
+    path = work_dir / 'summary.md'
     path.write_text('\n'.join(lines) + '\n')
     return path
+
+
+def plot_learning_curves(records, path):
+    """``curves.png``: detector mAP and pre-training top-1 vs iteration,
+    one line per model and seed; returns the matplotlib figure."""
+    from .analysis.curves import plot_curves
+
+    def panel(key):
+        return {(r['name'] if len(r['seeds']) == 1 else
+                 f"{r['name']} seed {seed}"): curve
+                for r in records
+                for seed, curve in zip(r['seeds'], r[key])}
+    return plot_curves([('detector bbox mAP (val)', panel('det_curve')),
+                        ('pre-training top-1 % (val)',
+                         panel('pretrain_curve'))], path)
 
 
 def _data_fn(make, root):
@@ -288,9 +421,28 @@ def _data_fn(make, root):
     return lambda: _log(make(root)['message'])
 
 
+def train_models(models, work_dir, seeds, paper, det_data, cls_data):
+    """Check the recipe, then train every model for every seed; returns
+    ``{seed: {model name: train_model() result}}``. One seed trains in
+    ``work_dir`` itself, several in ``work_dir/seed<N>``."""
+    scale, points = (PAPER_SCALE, PAPER_POINTS) if paper else (1, DEMO_POINTS)
+    runs = {}
+    for seed in seeds:
+        options = dict(pretrain=run_options(models[0].pretrain, scale, points,
+                                            seed),
+                       det=run_options(models[0].det, scale, points, seed))
+        check_same_recipe([m.pretrain for m in models], options['pretrain'])
+        check_same_recipe([m.det for m in models], options['det'])
+        root = Path(work_dir) / (f'seed{seed}' if len(seeds) > 1 else '')
+        runs[seed] = {m.name: train_model(m, root, det_data, cls_data,
+                                          options) for m in models}
+    return runs
+
+
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
-             seed=None, bench_rounds=30):
-    """Run the demo; returns a dict of what each part produced."""
+             seeds=(None, ), bench_rounds=30):
+    """Run the demo; returns a dict of what each part produced. ``seeds``:
+    ``None`` = the configs' own seed."""
     from .datasets import make_classification_dataset, make_detection_dataset
     t0 = time.time()
     work_dir = Path(work_dir)
@@ -300,24 +452,26 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
     det_data = _data_fn(make_detection_dataset, 'data/demo_det')
     if 'det' in parts:
         models = PAPER_MODELS if paper else DEMO_MODELS
-        check_same_recipe([m.pretrain for m in models])
-        check_same_recipe([m.det for m in models])
-        trained = {m.name: train_model(m, work_dir, det_data, cls_data, seed)
-                   for m in models}
+        runs = train_models(models, work_dir, list(seeds), paper, det_data,
+                            cls_data)
+        trained = runs[list(seeds)[0]]
+        records = [model_record(m, runs) for m in models]
+        plot_learning_curves(records, work_dir / 'curves.png')
         _log('timing the trained detectors (interleaved, BN fused)')
         bench = benchmark_detectors(models, trained, work_dir / 'benchmark',
                                     rounds=bench_rounds)
         gghost = trained[models[1].name]['det']['checkpoint']
         vis = visualise(models[1], gghost, example_image('data/demo_det'),
                         work_dir)
-        result.update(models=models, trained=trained, bench=bench, vis=vis)
+        result.update(models=models, runs=runs, trained=trained,
+                      records=records, bench=bench, vis=vis)
     if 'cls' in parts:
         result['cls'] = train_and_evaluate(CLS_CONFIG, work_dir / 'cls',
                                            cls_data)
     if 'det' in parts:
         result['summary'] = write_summary(
-            work_dir, result['models'], result['trained'], result['bench'],
-            result['vis'], result.get('cls'), time.time() - t0)
+            work_dir, result['records'], result['bench'], result['vis'],
+            result.get('cls'), time.time() - t0)
         _log('=' * 60)
         for line in result['summary'].read_text().splitlines():
             if line.startswith('|') or line.startswith('Total'):
@@ -325,6 +479,6 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         _log(f"summary: {result['summary']}")
     else:
         _log(f"classifier demo: val top-1 "
-             f"{result['cls']['metrics'].get('accuracy/top1', 0):.2f}% "
+             f"{result['cls']['metrics'].get(TOP1_KEY, 0):.2f}% "
              f"(metrics: {result['cls']['metrics_json']})")
     return result

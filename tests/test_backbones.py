@@ -1,5 +1,6 @@
 """Backbones: shapes, official parity, the backbone contract, deploy form."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -454,6 +455,100 @@ def test_mix_trains_at_batch_1(spec):
     model(torch.randn(2, 3, 64, 64))
     assert not any(torch.equal(bn.running_mean, s)
                    for bn, s in zip(_mix_bns(model), mix_stats))
+
+
+MIX_SPECS = [(GGhostResNet, dict(depth=18)),
+             (GGhostRegNet, dict(arch='gghost_regnetx_200mf'))]
+
+
+@pytest.mark.parametrize('spec', MIX_SPECS, ids=['resnet18', 'regnetx_200mf'])
+def test_zero_init_mix_starts_the_mix_as_a_no_op(spec, tmp_path):
+    """Default from scratch: the mix's last BN weight is 0, so the backbone
+    computes what it would without the mix (train and eval mode); the rest
+    of the mix and the blocks are initialised as before."""
+    cls, kwargs = spec
+    torch.manual_seed(0)
+    model = cls(**kwargs)
+    model.init_weights()
+    stages = [m for m in model.modules() if isinstance(m, GGhostStage)]
+    assert stages and all(s.mix_last_norm.weight.abs().sum() == 0
+                          for s in stages)
+    assert all(s.mix[0].norm.weight.eq(1).all() for s in stages)
+    no_mix = cls(**kwargs, mix=False)
+    no_mix.load_state_dict({k: v for k, v in model.state_dict().items()
+                            if '.mix.' not in k})
+    x = torch.randn(8, 3, 64, 64)
+    for mode in (True, False):
+        model.train(mode), no_mix.train(mode)
+        with torch.no_grad():
+            for a, b in zip(model(x), no_mix(x)):
+                torch.testing.assert_close(a, b)
+    # ... and still learns: its last BN weight gets a gradient
+    model.train()
+    sum(o.sum() for o in model(x)).backward()
+    assert all(s.mix_last_norm.weight.grad.abs().sum() > 0 for s in stages)
+
+    off = cls(**kwargs, zero_init_mix=False)
+    off.init_weights()
+    assert all(s.mix_last_norm.weight.eq(1).all() for s in off.modules()
+               if isinstance(s, GGhostStage))
+    # a checkpoint's mix weights load as they are
+    path = tmp_path / 'ckpt.pth'
+    torch.save({'state_dict': randomize_norms(off).state_dict()}, path)
+    loaded = cls(**kwargs, init_cfg=dict(type='Pretrained',
+                                         checkpoint=str(path)))
+    loaded.init_weights()
+    for k, v in off.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+
+
+def test_mix_norm_cfg_changes_the_mix_norms_only():
+    torch.manual_seed(0)
+    ref = randomize_norms(GGhostResNet(depth=18)).eval()
+    synced = GGhostResNet(depth=18, mix_norm_cfg=dict(type='SyncBN'))
+    kinds = {name: type(m) for name, m in synced.named_modules()
+             if isinstance(m, _BatchNorm)}
+    # mmcv's 'SyncBN' (a subclass of torch's SyncBatchNorm)
+    assert all(issubclass(t, torch.nn.SyncBatchNorm)
+               for n, t in kinds.items() if '.mix.' in n)
+    assert {t for n, t in kinds.items() if '.mix.' not in n} == \
+        {torch.nn.BatchNorm2d}
+    assert list(synced.state_dict()) == list(ref.state_dict())
+    synced.load_state_dict(ref.state_dict())
+    synced.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(synced(x), ref(x)):
+            torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('spec', MIX_SPECS, ids=['resnet18', 'regnetx_200mf'])
+def test_small_batch_mix_bn_warning(spec):
+    from mmdet_gghost.models.gghost_stage import (MIX_MIN_BATCH,
+                                                  SmallBatchMixNormWarning)
+    cls, kwargs = spec
+
+    def warnings_at(batch, **extra):
+        model = cls(**kwargs, **extra).train()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            model(torch.randn(batch, 3, 64, 64))
+        return [w for w in caught
+                if issubclass(w.category, SmallBatchMixNormWarning)]
+
+    caught = warnings_at(4)
+    assert caught, 'no warning for trainable mix BNs at batch 4'
+    message = str(caught[0].message)
+    assert '4 pooled sample(s)' in message and 'norm_eval=True' in message
+    assert '\n' not in message
+    assert warnings_at(1)  # batch 1 too (running statistics are used)
+    assert not warnings_at(MIX_MIN_BATCH)
+    assert not warnings_at(4, norm_eval=True)
+    assert not warnings_at(4, mix=False)
+    model = cls(**kwargs).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', SmallBatchMixNormWarning)
+        model(torch.randn(2, 3, 32, 32))
 
 
 @pytest.mark.parametrize('spec', [BACKBONES[1], BACKBONES[5], BACKBONES[7]],

@@ -149,8 +149,11 @@ def _fake_training(monkeypatch, seen):
         path = demo.Path(work_dir) / 'metrics.json'
         return dict(checkpoint=str(demo.Path(work_dir) / 'iter_5.pth'),
                     metrics=metrics, metrics_json=str(path), train_s=1.0,
-                    test_s=1.0)
+                    test_s=1.0, max_iters=8, work_dir=str(work_dir))
     monkeypatch.setattr(demo, 'train_and_evaluate', fake)
+
+
+NO_OPTIONS = dict(pretrain={}, det={})
 
 
 def test_benchmark_gets_each_models_own_weights_and_metrics(monkeypatch,
@@ -158,7 +161,7 @@ def test_benchmark_gets_each_models_own_weights_and_metrics(monkeypatch,
     import mmdet_gghost.benchmark as bench
     seen, kwargs = [], {}
     _fake_training(monkeypatch, seen)
-    trained = {m.name: demo.train_model(m, tmp_path, None, None)
+    trained = {m.name: demo.train_model(m, tmp_path, None, None, NO_OPTIONS)
                for m in demo.DEMO_MODELS}
     monkeypatch.setattr(bench, 'run_benchmark',
                         lambda configs, **kw: kwargs.update(kw, c=configs))
@@ -176,14 +179,16 @@ def test_every_model_pretrains_then_trains_from_its_own_checkpoint(
         monkeypatch, tmp_path):
     seen = []
     _fake_training(monkeypatch, seen)
+    options = dict(pretrain={'randomness.seed': 3, 'a': 1},
+                   det={'randomness.seed': 3, 'b': 2})
     for m in demo.PAPER_MODELS:
-        demo.train_model(m, tmp_path, None, None, seed=3)
+        demo.train_model(m, tmp_path, None, None, options)
     assert [s[0] for s in seen] == [
         p.name for m in demo.PAPER_MODELS for p in (m.pretrain, m.det)]
     for (_, pre_dir, pre_opts), (_, _, det_opts) in zip(seen[::2],
                                                         seen[1::2]):
-        assert pre_opts == {'randomness.seed': 3}
-        assert det_opts == {'randomness.seed': 3,
+        assert pre_opts == options['pretrain']
+        assert det_opts == {'randomness.seed': 3, 'b': 2,
                             'model.backbone.init_cfg.checkpoint':
                             f'{pre_dir}/iter_5.pth'}
 
@@ -193,14 +198,15 @@ def test_summary_has_one_row_per_model_from_its_own_metrics(monkeypatch,
     seen = []
     _fake_training(monkeypatch, seen)
     models = demo.PAPER_MODELS
-    trained = {m.name: demo.train_model(m, tmp_path, None, None)
-               for m in models}
+    runs = {None: {m.name: demo.train_model(m, tmp_path, None, None,
+                                            NO_OPTIONS) for m in models}}
+    records = [demo.model_record(m, runs) for m in models]
     rows = [dict(name=m.name, params=1e6 * (i + 1), macs=2e9, activations=3e6,
                  fps=10.0 * (i + 1), fps_ratio=float(i + 1))
             for i, m in enumerate(models)]
     bench = dict(rows=rows[::-1], paths={'plot': 'p.png'})  # any order
-    path = demo.write_summary(tmp_path, models, trained, bench,
-                              vis='v.png', elapsed_s=600)
+    path = demo.write_summary(tmp_path, records, bench, vis='v.png',
+                              elapsed_s=600)
     lines = [ln for ln in path.read_text().splitlines()
              if ln.startswith('| ') and ln.count('|') == 11][1:]  # no header
     assert len(lines) == len(models)
@@ -215,6 +221,125 @@ def test_summary_has_one_row_per_model_from_its_own_metrics(monkeypatch,
     text = path.read_text()
     assert 'FPS ratio vs R34' in text and 'v.png' in text
     assert '10.0 min' in text
+
+
+# ------------------------------------------------------- learning curves
+def test_paper_schedule_is_the_demo_schedule_three_times_longer():
+    from mmdet_gghost.apis.build import load_config
+    det = demo.run_options(DET, scale=3, points=8, seed=1)
+    assert det['train_cfg.max_iters'] == 1920
+    warmup, step = det['param_scheduler']
+    assert warmup['end'] == 50  # the warm-up keeps its length
+    assert step['end'] == 1920 and step['milestones'] == [1680]
+    assert det['train_cfg.val_interval'] == det['train_cfg.val_begin'] == 240
+    assert det['randomness.seed'] == 1
+    pre = demo.run_options(demo.DEMO_MODELS[1].pretrain, scale=3, points=8)
+    assert pre['train_cfg.max_iters'] == 600
+    assert pre['param_scheduler'][1]['T_max'] == 600 - 20
+    cfg = load_config(DET, det)
+    assert cfg.param_scheduler[1].milestones == [1680]
+    assert cfg.default_hooks.logger.log_metric_by_epoch is False
+    # the recipe check holds under the options, and still refuses others
+    for models in (demo.PAPER_MODELS, ):
+        demo.check_same_recipe([m.det for m in models], det)
+        demo.check_same_recipe([m.pretrain for m in models], pre)
+    with pytest.raises(ValueError, match='divide'):
+        demo.run_options(DET, points=7)
+
+
+def test_read_curve_merges_resumed_runs_and_applies_the_flat_rule(tmp_path):
+    from mmdet_gghost.analysis.curves import curve_status, read_curve
+
+    def write(stamp, records):
+        folder = tmp_path / stamp / 'vis_data'
+        folder.mkdir(parents=True)
+        (folder / 'scalars.json').write_text(
+            '\n'.join(json.dumps(r) for r in records) + '\n')
+    key = 'coco/bbox_mAP'
+    write('20261204_100000', [{'loss': 1.0, 'step': 1},
+                              {key: 0.2, 'step': 4}, {key: 0.3, 'step': 8}])
+    # resumed from iteration 4: the later run wins at 8
+    write('20261204_110000', [{key: 0.35, 'step': 8}, {key: 0.40, 'step': 12},
+                              {key: 0.405, 'step': 16}])
+    curve = read_curve(tmp_path, key)
+    assert curve == [(4, 0.2), (8, 0.35), (12, 0.40), (16, 0.405)]
+    status = curve_status(curve, 16, key)
+    assert status['gain'] == pytest.approx(0.005) and status['flat']
+    assert not curve_status(curve[:-1] + [(16, 0.42)], 16, key)['flat']
+    with pytest.raises(ValueError, match=r'no evaluation at iteration.*\[12'):
+        curve_status([(16, 0.4)], 16, key)
+    assert read_curve(tmp_path / 'nothing', key) == []
+
+
+def test_curves_one_line_per_model_and_seed(monkeypatch, tmp_path):
+    seen = []
+    _fake_training(monkeypatch, seen)
+    models = demo.PAPER_MODELS
+    runs = {s: {m.name: demo.train_model(m, tmp_path / f'seed{s}', None,
+                                         None, NO_OPTIONS) for m in models}
+            for s in (0, 1)}
+    for run in runs.values():  # every run validated at 2, 4, 6, 8
+        for m in models:
+            folder = demo.Path(run[m.name]['det']['work_dir']) / 't/vis_data'
+            folder.mkdir(parents=True)
+            folder.joinpath('scalars.json').write_text('\n'.join(
+                json.dumps({'coco/bbox_mAP': i / 10, 'step': i})
+                for i in (2, 4, 6, 8)))
+    records = [demo.model_record(m, runs) for m in models]
+    rec = records[3]
+    assert rec['name'] == 'G-Ghost-R34 w/o mix' and rec['mix'] is False
+    assert [r['mix'] for r in records] == [None, True, None, False]
+    assert rec['seeds'] == [0, 1] and rec['mAP'] == [0.4, 0.4]
+    assert rec['det_last_quarter_gain'] == [pytest.approx(0.2)] * 2
+    assert rec['pretrain_last_quarter_gain'] == [None, None]  # no curve
+    assert rec['flat'] is False
+    fig = demo.plot_learning_curves(records, tmp_path / 'curves.png')
+    det_ax, pre_ax = fig.axes
+    assert len(det_ax.lines) == 2 * len(models) and not pre_ax.lines
+    assert det_ax.lines[0].get_label() == 'R34 seed 0'
+    assert list(det_ax.lines[0].get_ydata()) == [0.2, 0.4, 0.6, 0.8]
+    assert (tmp_path / 'curves.png').stat().st_size > 0
+    summary = demo.write_summary(tmp_path, records, dict(
+        rows=[dict(name=m.name, params=1, macs=1, activations=1, fps=1.0,
+                   fps_ratio=1.0) for m in models], paths={}))
+    saved = json.loads((tmp_path / 'summary.json').read_text())
+    assert [r['name'] for r in saved] == [m.name for m in models]
+    assert saved[3]['mAP_mean'] == pytest.approx(0.4)
+    text = summary.read_text()
+    assert '| G-Ghost-R34 w/o mix | 1 | 50.0% | — | 0.400 | 0.700 | +0.200 |' \
+        in text
+    assert 'Flat by this rule: none' in text
+
+
+def test_a_tiny_run_validates_as_often_as_asked(tmp_path):
+    """A real (tiny) pre-training through the demo's own training call:
+    4 evaluations in 8 iterations, read back from mmengine's metric file;
+    the last one is the accuracy tools/test.py reports."""
+    from mmengine.registry import DefaultScope
+
+    from mmdet_gghost.analysis.curves import curve_options, read_curve
+    from mmdet_gghost.datasets import make_classification_dataset
+    root = tmp_path / 'cls'
+    make_classification_dataset(root, num_train_per_class=2,
+                                num_val_per_class=2, img_size=32)
+    options = {'train_cfg.max_iters': 8, **curve_options(8, 4),
+               'train_dataloader.batch_size': 8,
+               'default_hooks.logger.interval': 1}
+    for split in ('train', 'val', 'test'):
+        options.update({f'{split}_dataloader.dataset.data_root': str(root),
+                        f'{split}_dataloader.num_workers': 0,
+                        f'{split}_dataloader.persistent_workers': False})
+    saved = dict(DefaultScope._instance_dict)
+    try:
+        out = demo.train_and_evaluate(demo.DEMO_MODELS[1].pretrain,
+                                      tmp_path / 'work', lambda: None,
+                                      options)
+    finally:
+        DefaultScope._instance_dict = saved
+    curve = read_curve(out['work_dir'], 'accuracy/top1')
+    assert [step for step, _ in curve] == [2, 4, 6, 8]
+    assert out['max_iters'] == 8
+    assert curve[-1][1] == pytest.approx(out['metrics']['accuracy/top1'])
 
 
 # ----------------------------------------- OpenMMLab's own inference works

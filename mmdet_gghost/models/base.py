@@ -3,7 +3,8 @@
 Subclasses build ``self.stem`` and one module per stage, list the stage
 attribute names in ``self.stage_names`` (stem first) and their output widths in
 ``self.out_channels``; this base class does ``out_indices``,
-``frozen_stages``, ``norm_eval``, ``zero_init_residual``, ``Pretrained``
+``frozen_stages``, ``norm_eval``, ``zero_init_residual`` / ``zero_init_mix``,
+``Pretrained``
 loading (with ``prefix``, official-checkpoint conversion and no silently
 skipped keys) and the deploy (BN-fused) form.
 """
@@ -15,6 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import ResidualBlock
 from .deploy import fuse_model, to_deploy_form
+from .gghost_stage import GGhostStage
 
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d'),
@@ -57,7 +59,8 @@ class MultiStageBackbone(BaseModule):
     """
 
     def __init__(self, out_indices=(0, 1, 2, 3), frozen_stages=-1,
-                 norm_eval=False, zero_init_residual=True, init_cfg=None):
+                 norm_eval=False, zero_init_residual=True, zero_init_mix=True,
+                 init_cfg=None):
         if init_cfg is None:
             init_cfg = DEFAULT_INIT_CFG
         super().__init__(init_cfg=init_cfg)
@@ -65,6 +68,7 @@ class MultiStageBackbone(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
+        self.zero_init_mix = zero_init_mix
 
     def _finish_init(self):
         """Call at the end of a subclass ``__init__``."""
@@ -117,10 +121,12 @@ class MultiStageBackbone(BaseModule):
         pretrained = self._pretrained_cfg()
         if pretrained is None:
             super().init_weights()
-            if self.zero_init_residual:
-                for m in self.modules():
-                    if isinstance(m, ResidualBlock):
-                        m.last_norm.weight.data.zero_()
+            for m in self.modules():
+                if self.zero_init_residual and isinstance(m, ResidualBlock):
+                    m.last_norm.weight.data.zero_()
+                if self.zero_init_mix and isinstance(m, GGhostStage) and \
+                        m.mix_last_norm is not None:
+                    m.mix_last_norm.weight.data.zero_()
             return
         load_pretrained(self, pretrained['checkpoint'],
                         prefix=pretrained.get('prefix'),

@@ -35,6 +35,11 @@ class GGhostRegNet(MultiStageBackbone):
         cheap_op, mix: see :class:`GGhostStage`.
         complex_group_width_ratio (float): group width of the complex blocks
             relative to the others (0.75 officially).
+        zero_init_mix (bool): when training from scratch, the mix's last
+            BN weight starts at 0 (the branch starts as a no-op); loaded
+            weights are unaffected. See :mod:`.gghost_stage`.
+        mix_norm_cfg (dict | None): the mix's norm layers (default
+            ``norm_cfg``), e.g. ``dict(type='SyncBN')``.
         out_indices, frozen_stages, norm_eval, zero_init_residual, init_cfg:
             the OpenMMLab backbone contract.
 
@@ -70,13 +75,13 @@ class GGhostRegNet(MultiStageBackbone):
                  cheap_ratio=0.5, cheap_op='conv1x1', mix=True,
                  complex_group_width_ratio=0.75, in_channels=3,
                  out_indices=(0, 1, 2, 3), frozen_stages=-1, norm_eval=False,
-                 zero_init_residual=True, conv_cfg=None,
-                 norm_cfg=dict(type='BN', requires_grad=True), with_cp=False,
-                 init_cfg=None):
+                 zero_init_residual=True, zero_init_mix=True, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 mix_norm_cfg=None, with_cp=False, init_cfg=None):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval,
                          zero_init_residual=zero_init_residual,
-                         init_cfg=init_cfg)
+                         zero_init_mix=zero_init_mix, init_cfg=init_cfg)
         if isinstance(arch, str):
             if arch not in self.arch_settings:
                 raise ValueError(
@@ -127,7 +132,8 @@ class GGhostRegNet(MultiStageBackbone):
                     make_block, channels, width, depth, stride=2,
                     cheap_ratio=cheap_ratio, cheap_op=cheap_op, mix=mix,
                     end_block=True, channel_divisor=complex_gw,
-                    conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+                    conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                    mix_norm_cfg=mix_norm_cfg)
             else:
                 stage = make_plain_stage(make_block, channels, width, depth, 2)
             self.add_module(f'layer{i + 1}', stage)

@@ -42,6 +42,11 @@ class GGhostResNet(MultiStageBackbone):
             built as :class:`GGhostStage`; ``None`` = every stage with >= 2
             blocks; ``()`` = plain ResNet.
         cheap_ratio, cheap_op, mix: see :class:`GGhostStage`.
+        zero_init_mix (bool): when training from scratch, the mix's last
+            BN weight starts at 0 (the branch starts as a no-op); loaded
+            weights are unaffected. See :mod:`.gghost_stage`.
+        mix_norm_cfg (dict | None): the mix's norm layers (default
+            ``norm_cfg``), e.g. ``dict(type='SyncBN')``.
         out_indices, frozen_stages, norm_eval, zero_init_residual, init_cfg:
             the OpenMMLab backbone contract (see :class:`MultiStageBackbone`).
         with_cp (bool): gradient checkpointing in every residual block.
@@ -64,12 +69,13 @@ class GGhostResNet(MultiStageBackbone):
                  cheap_ratio=0.5, cheap_op='conv1x1', mix=True,
                  channel_divisor=8, in_channels=3, out_indices=(0, 1, 2, 3),
                  frozen_stages=-1, norm_eval=False, zero_init_residual=True,
-                 conv_cfg=None, norm_cfg=dict(type='BN', requires_grad=True),
-                 with_cp=False, init_cfg=None):
+                 zero_init_mix=True, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True),
+                 mix_norm_cfg=None, with_cp=False, init_cfg=None):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval,
                          zero_init_residual=zero_init_residual,
-                         init_cfg=init_cfg)
+                         zero_init_mix=zero_init_mix, init_cfg=init_cfg)
         if depth not in self.arch_settings:
             raise ValueError(f'unknown depth {depth!r} for GGhostResNet; '
                              f'choose from {sorted(self.arch_settings)}')
@@ -111,7 +117,7 @@ class GGhostResNet(MultiStageBackbone):
                     make_block, channels, out_ch, num_blocks, stride,
                     cheap_ratio=cheap_ratio, cheap_op=cheap_op, mix=mix,
                     channel_divisor=channel_divisor, conv_cfg=conv_cfg,
-                    norm_cfg=norm_cfg)
+                    norm_cfg=norm_cfg, mix_norm_cfg=mix_norm_cfg)
             else:
                 stage = make_plain_stage(make_block, channels, out_ch,
                                          num_blocks, stride)

@@ -25,13 +25,25 @@ feature separately and concatenates the pooled vectors, which equals pooling
 their concatenation but never materialises an ``(N, c + k*raw, H', W')``
 tensor that exists only to be averaged.
 
-Batch 1 in training: the mix's BNs see ``(1, C, 1, 1)``, one value per
-channel, so batch statistics do not exist (torch raises "Expected more than
-1 value per channel"; the official code has the same limit).  For such a
-batch the mix's BNs normalise with their running statistics, as under
-``norm_eval``, and do not update them; their affine parameters and
-everything else still train.  Eval mode, batches of 2 or more and SyncBN
-across several processes are unchanged, and so are the state-dict keys.
+Training the mix.  Its BNs normalise *pooled* vectors ``(N, C, 1, 1)``:
+one value per sample and channel, so with trainable BN their batch
+statistics come from ``N`` numbers per device (a block's BN sees
+``N * H * W``).  Below :data:`MIX_MIN_BATCH` samples per device the stage
+warns once (:class:`SmallBatchMixNormWarning`) and names the fixes:
+``norm_eval=True`` (mmdet's default when fine-tuning), or
+``mix_norm_cfg=dict(type='SyncBN')`` on several GPUs (the mix's BNs only,
+same state-dict keys, cheap: ``C`` numbers per sample).  At batch 1 batch
+statistics do not exist at all (torch raises "Expected more than 1 value per
+channel"; the official code has the same limit): there the mix's BNs
+normalise with their running statistics, as under ``norm_eval``, and do not
+update them; their affine parameters and everything else still train.
+
+Initialisation.  With ``zero_init_mix`` (the backbones' default when they
+train from scratch, as ``zero_init_residual`` for blocks) the weight of the
+mix's last BN starts at zero, so the branch starts as a no-op and learns
+how much to add: a freshly initialised mix otherwise adds a unit-scale,
+random per-sample and per-channel offset to every ghost feature.  Loaded
+checkpoints (official ones included) are unaffected.
 
 :class:`DeployGGhostStage` is the op-lean inference form of a BN-fused stage
 (:meth:`GGhostStage.deploy_form`): the same computation with fewer ops
@@ -40,6 +52,7 @@ the cheap conv's bias at batch 1).
 """
 import copy
 import numbers
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -53,6 +66,13 @@ from .blocks import DeployResidualBlock, plain_conv_act
 from .deploy import exporting
 
 CHEAP_OPS = ('conv1x1', 'dwconv3x3')
+# Fewer samples per device than this give the mix's trainable BNs noisy
+# batch statistics (one pooled value per sample and channel).
+MIX_MIN_BATCH = 8
+
+
+class SmallBatchMixNormWarning(UserWarning):
+    """The mix's BNs train on batch statistics of too few samples."""
 
 
 def split_channels(channels, cheap_ratio, divisor=1):
@@ -112,6 +132,10 @@ class GGhostStage(BaseModule):
             full-width block after the concat.
         channel_divisor (int): the complex width is rounded down to a
             multiple of this (e.g. the complex blocks' group width).
+        mix_norm_cfg (dict | None): norm layers of the mix branch; ``None``
+            = ``norm_cfg``. ``dict(type='SyncBN')`` syncs only the mix's
+            statistics across GPUs (see the module docstring); any BN type
+            keeps the state-dict keys.
 
     Shapes: ``(N, C_in, H, W) -> (N, c, H / stride, W / stride)``.
     """
@@ -120,7 +144,7 @@ class GGhostStage(BaseModule):
                  stride=2, cheap_ratio=0.5, cheap_op='conv1x1', mix=True,
                  end_block=False, channel_divisor=1, conv_cfg=None,
                  norm_cfg=dict(type='BN', requires_grad=True),
-                 act_cfg=dict(type='ReLU'), init_cfg=None):
+                 act_cfg=dict(type='ReLU'), mix_norm_cfg=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if cheap_op not in CHEAP_OPS:
             raise ValueError(f'unknown cheap_op {cheap_op!r}; expected one of '
@@ -149,11 +173,12 @@ class GGhostStage(BaseModule):
                                 **cheap_conv)
         if mix:
             pooled_channels = out_channels + raw * num_complex
+            mix_norm = norm_cfg if mix_norm_cfg is None else mix_norm_cfg
             self.mix = nn.Sequential(
                 ConvModule(pooled_channels, cheap, 1, conv_cfg=conv_cfg,
-                           norm_cfg=norm_cfg, act_cfg=act_cfg, bias=False),
+                           norm_cfg=mix_norm, act_cfg=act_cfg, bias=False),
                 ConvModule(cheap, cheap, 1, conv_cfg=conv_cfg,
-                           norm_cfg=norm_cfg, act_cfg=None, bias=False))
+                           norm_cfg=mix_norm, act_cfg=None, bias=False))
         else:
             self.mix = None
         self.cheap_act = nn.ReLU(inplace=True)
@@ -178,12 +203,29 @@ class GGhostStage(BaseModule):
         out = torch.cat([complex_feat, self.cheap_act(ghost)], dim=1)
         return out if self.end is None else self.end(out)
 
+    @property
+    def mix_last_norm(self):
+        """The norm layer whose zero-init makes the mix a no-op (``None``
+        without mix or without a norm there)."""
+        return getattr(self.mix[-1], 'norm', None) if self.mix else None
+
     def _mix(self, pooled):
-        """``self.mix(pooled)``; at batch 1 in training with the mix's BNs
-        on running statistics (see the module docstring)."""
-        if not (self.training and pooled.shape[0] == 1):
+        """``self.mix(pooled)``; below :data:`MIX_MIN_BATCH` samples in
+        training it warns, at batch 1 it puts the mix's BNs on their running
+        statistics (see the module docstring)."""
+        if not self.training or pooled.shape[0] >= MIX_MIN_BATCH:
             return self.mix(pooled)
         stuck = [m for m in self.mix.modules() if _needs_batch_stats(m)]
+        if stuck:
+            warnings.warn(
+                'G-Ghost mix BNs train on batch statistics of '
+                f'{pooled.shape[0]} pooled sample(s) per device (< '
+                f'{MIX_MIN_BATCH}): noisy. Set '
+                'model.backbone.norm_eval=True, or mix_norm_cfg=dict('
+                "type='SyncBN') on several GPUs, or a larger per-device batch",
+                SmallBatchMixNormWarning, stacklevel=2)
+        if pooled.shape[0] > 1:
+            return self.mix(pooled)
         for bn in stuck:
             bn.training = False
         try:
@@ -191,7 +233,6 @@ class GGhostStage(BaseModule):
         finally:
             for bn in stuck:
                 bn.training = True
-
 
     def deploy_form(self):
         """The :class:`DeployGGhostStage` of this BN-fused stage, or ``None``
