@@ -423,8 +423,10 @@ def _data_fn(make, root):
 
 def train_models(models, work_dir, seeds, paper, det_data, cls_data):
     """Check the recipe, then train every model for every seed; returns
-    ``{seed: {model name: train_model() result}}``. One seed trains in
-    ``work_dir`` itself, several in ``work_dir/seed<N>``."""
+    ``{seed: {model name: train_model() result}}``. The configs' own seed
+    (``None``) trains in ``work_dir`` itself, a given seed ``N`` in
+    ``work_dir/seed<N>`` (so ``--seeds 0`` and a later ``--seeds 0 1``
+    share the seed-0 runs)."""
     scale, points = (PAPER_SCALE, PAPER_POINTS) if paper else (1, DEMO_POINTS)
     runs = {}
     for seed in seeds:
@@ -433,7 +435,7 @@ def train_models(models, work_dir, seeds, paper, det_data, cls_data):
                        det=run_options(models[0].det, scale, points, seed))
         check_same_recipe([m.pretrain for m in models], options['pretrain'])
         check_same_recipe([m.det for m in models], options['det'])
-        root = Path(work_dir) / (f'seed{seed}' if len(seeds) > 1 else '')
+        root = Path(work_dir) / ('' if seed is None else f'seed{seed}')
         runs[seed] = {m.name: train_model(m, root, det_data, cls_data,
                                           options) for m in models}
     return runs

@@ -311,35 +311,48 @@ def test_curves_one_line_per_model_and_seed(monkeypatch, tmp_path):
     assert 'Flat by this rule: none' in text
 
 
-def test_a_tiny_run_validates_as_often_as_asked(tmp_path):
-    """A real (tiny) pre-training through the demo's own training call:
-    4 evaluations in 8 iterations, read back from mmengine's metric file;
-    the last one is the accuracy tools/test.py reports."""
+def test_tiny_runs_validate_as_often_as_asked_each_into_its_own_dir(
+        tmp_path):
+    """Real (tiny) detector trainings of both demo models, one after the
+    other in one process, through the demo's own training call: 4
+    evaluations in 4 iterations each, read back from mmengine's metric files
+    in each run's own work dir (mmdet's configs name their visualizer, and a
+    second Runner used to write into the first one's dir); the last value
+    is the mAP tools/test.py reports."""
     from mmengine.registry import DefaultScope
 
     from mmdet_gghost.analysis.curves import curve_options, read_curve
-    from mmdet_gghost.datasets import make_classification_dataset
-    root = tmp_path / 'cls'
-    make_classification_dataset(root, num_train_per_class=2,
-                                num_val_per_class=2, img_size=32)
-    options = {'train_cfg.max_iters': 8, **curve_options(8, 4),
-               'train_dataloader.batch_size': 8,
-               'default_hooks.logger.interval': 1}
+    from mmdet_gghost.datasets import make_detection_dataset
+    root = tmp_path / 'det'
+    make_detection_dataset(root, num_train=4, num_val=2, img_size=128)
+    options = {'train_cfg.max_iters': 4, **curve_options(4, 4),
+               'default_hooks.logger.interval': 1,
+               'model.backbone.init_cfg': None,
+               # an untrained detector's boxes still reach CocoMetric
+               'model.test_cfg.score_thr': 0.0}
     for split in ('train', 'val', 'test'):
         options.update({f'{split}_dataloader.dataset.data_root': str(root),
                         f'{split}_dataloader.num_workers': 0,
                         f'{split}_dataloader.persistent_workers': False})
+    for split in ('val', 'test'):
+        options[f'{split}_evaluator.ann_file'] = str(
+            root / 'annotations/instances_val2017.json')
     saved = dict(DefaultScope._instance_dict)
     try:
-        out = demo.train_and_evaluate(demo.DEMO_MODELS[1].pretrain,
-                                      tmp_path / 'work', lambda: None,
-                                      options)
+        outs = [demo.train_and_evaluate(m.det, tmp_path / m.slug,
+                                        lambda: None, options)
+                for m in demo.DEMO_MODELS]
     finally:
         DefaultScope._instance_dict = saved
-    curve = read_curve(out['work_dir'], 'accuracy/top1')
-    assert [step for step, _ in curve] == [2, 4, 6, 8]
-    assert out['max_iters'] == 8
-    assert curve[-1][1] == pytest.approx(out['metrics']['accuracy/top1'])
+    for out in outs:
+        assert out['max_iters'] == 4
+        curve = read_curve(out['work_dir'], 'coco/bbox_mAP')
+        assert [step for step, _ in curve] == [1, 2, 3, 4]
+        assert curve[-1][1] == pytest.approx(out['metrics']['coco/bbox_mAP'])
+        records = [json.loads(line) for path in demo.Path(
+            out['work_dir']).glob('*/vis_data/scalars.json')
+            for line in path.read_text().splitlines()]
+        assert sum('coco/bbox_mAP' in r for r in records) == 4
 
 
 # ----------------------------------------- OpenMMLab's own inference works

@@ -27,8 +27,9 @@ def main(argv=None):
                         'evaluations per curve')
     parser.add_argument('--seeds', '--seed', type=int, nargs='+',
                         help='random seed(s) of every training (default: the '
-                        "configs' own); several seeds train into "
-                        'WORK_DIR/seed<N> and the summary reports means')
+                        "configs' own, trained in WORK_DIR); a given seed "
+                        'trains in WORK_DIR/seed<N>; with several the summary '
+                        'reports means')
     parser.add_argument('--rounds', type=int, default=30,
                         help='timed rounds of the FPS benchmark')
     args = parser.parse_args(argv)

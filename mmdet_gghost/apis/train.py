@@ -91,7 +91,17 @@ def build_train_cfg(config: str,
 
 
 def build_runner(cfg: Config) -> Runner:
-    """``Runner.from_cfg`` or the config's ``runner_type`` (mmdet style)."""
+    """``Runner.from_cfg`` or the config's ``runner_type`` (mmdet style).
+
+    Each Runner gets its own visualizer: mmdet's and mmpretrain's configs
+    name theirs ``'visualizer'``, and mmengine hands a second Runner in the
+    same process the first one's instance of that name, which then writes
+    the second run's metrics (``vis_data/scalars.json``) into the first
+    run's work dir. Without a ``name`` the Runner names it after its own
+    experiment (config name + timestamp).
+    """
+    if isinstance(cfg.get('visualizer'), dict):
+        cfg.visualizer.pop('name', None)
     with runner_context(cfg):
         if 'runner_type' not in cfg:
             return Runner.from_cfg(cfg)
