@@ -16,3 +16,5 @@ enable_safe_checkpoint_loading()
 # loader (mmcv TRANSFORMS) and the crash-safe checkpoint hook (mmengine
 # HOOKS), so custom_imports=['mmdet_gghost'] is enough.
 from . import datasets, hooks, models  # noqa: E402,F401
+# ``_base_ = 'mmdet_gghost::<config>'``: see config_bases (opt-in).
+from .config_bases import enable_package_bases  # noqa: E402,F401
