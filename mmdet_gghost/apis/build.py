@@ -26,6 +26,10 @@ def load_config(config, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file (or deep-copy a ``Config``) and merge
     ``cfg_options`` (mmdet's ``--cfg-options``) into it.
 
+    ``config`` may be ``'mmdet_gghost::<config>'`` (a shipped config), and
+    a config's ``_base_`` may name one the same way
+    (:mod:`mmdet_gghost.config_bases`).
+
     Returns:
         Config: ``custom_imports`` imported, images of every
         ``*_dataloader`` loaded by ``CheckedLoadImageFromFile`` (errors
@@ -34,10 +38,15 @@ def load_config(config, cfg_options: Optional[dict] = None) -> Config:
     Raises:
         FileNotFoundError: ``Config file not found: <path>``.
     """
+    from mmdet_gghost.config_bases import (PREFIX, enable_package_bases,
+                                           resolve_config)
+    enable_package_bases()
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     else:
         path = os.fspath(config)
+        if path.startswith(PREFIX):
+            path = resolve_config(path)
         if not osp.isfile(path):
             raise FileNotFoundError(f'Config file not found: {path}')
         cfg = Config.fromfile(path)

@@ -37,7 +37,9 @@ def set_work_dir(cfg: Config, config_path: str,
     if work_dir is not None:
         cfg.work_dir = os.fspath(work_dir)
     elif cfg.get('work_dir', None) is None:
-        name = osp.splitext(osp.basename(config_path))[0]
+        # 'mmdet_gghost::x.py' (a shipped config) -> 'x'
+        name = osp.splitext(osp.basename(
+            os.fspath(config_path).split('::')[-1]))[0]
         cfg.work_dir = osp.join('./work_dirs', name)
 
 

@@ -1,0 +1,107 @@
+r"""Our configs as bases of a user's config, like ``mmdet::``::
+
+    _base_ = 'mmdet_gghost::retinanet_gghost_r34_1x_coco.py'
+
+The configs ship inside the package (``mmdet_gghost/.mim/configs``, filled
+by ``setup.py`` from the top-level ``configs/``: a copy in a wheel, a
+symlink in an editable install).  mmengine 0.10 cannot resolve such a base
+by itself: it knows ``pkg::`` only for the packages of its fixed table
+``mmengine.config.utils.MODULE2PACKAGE``, only for paths with a folder
+(regex ``\w*::\w*/\w*``), and it locates a package through pkg_resources,
+which points into site-packages for a PEP 660 editable install.
+:func:`enable_package_bases` teaches :class:`mmengine.config.Config` the
+``mmdet_gghost::`` prefix alone (every other path goes to mmengine as
+before); our tools call it (:func:`mmdet_gghost.apis.build.load_config`),
+code that calls ``Config.fromfile`` itself calls it once first.
+
+A ``mmdet_gghost::`` base is read like a local file of the user's project
+(scope ``None``): its types are mmdet / mmpretrain types that resolve in
+the config's ``default_scope``, which our configs set.  (mmengine would tag
+it with the scope ``mmdet_gghost``, whose registry holds only our
+backbones.)
+"""
+import difflib
+import os
+import os.path as osp
+
+PREFIX = 'mmdet_gghost::'
+
+
+def package_configs_dir() -> str:
+    """The folder ``mmdet_gghost::`` names are relative to.
+
+    ``mmdet_gghost/.mim/configs`` of an installed package; in a source
+    checkout without it (on ``PYTHONPATH``, or an editable install made
+    before ``.mim`` existed) the checkout's ``configs/``.
+    """
+    package = osp.dirname(osp.abspath(__file__))
+    shipped = osp.join(package, '.mim', 'configs')
+    if osp.isdir(shipped):
+        return shipped
+    checkout = osp.dirname(package)
+    if osp.isfile(osp.join(checkout, 'model-index.yml')) and osp.isdir(
+            osp.join(checkout, 'configs')):
+        return osp.join(checkout, 'configs')
+    raise FileNotFoundError(
+        f'mmdet_gghost at {package} has no configs ({shipped} is missing): '
+        'it was installed without them. Reinstall it from a wheel or a '
+        'checkout (pip install mmdet-gghost, or pip install -e . in a '
+        'clone), which puts them there.')
+
+
+def shipped_configs(root=None):
+    """Relative paths (``'imagenet/x.py'``) of every ``.py`` config."""
+    root = root or package_configs_dir()
+    found = []
+    for folder, _, files in os.walk(root, followlinks=True):
+        found += [
+            osp.relpath(osp.join(folder, f), root).replace(os.sep, '/')
+            for f in files if f.endswith('.py')
+        ]
+    return sorted(found)
+
+
+def resolve_config(name: str) -> str:
+    """The file of ``mmdet_gghost::<name>`` (``name`` without the prefix).
+
+    Raises:
+        FileNotFoundError: no such config; names the closest ones.
+    """
+    if name.startswith(PREFIX):
+        name = name[len(PREFIX):]
+    root = package_configs_dir()
+    path = osp.normpath(osp.join(root, name))
+    if osp.isfile(path) and path.startswith(osp.normpath(root) + os.sep):
+        return path
+    close = difflib.get_close_matches(name, shipped_configs(root), n=3)
+    hint = (f' Did you mean {", ".join(PREFIX + c for c in close)}?'
+            if close else ' The configs are listed by `mim search '
+            'mmdet_gghost --valid-config` and in model-index.yml.')
+    raise FileNotFoundError(
+        f'{PREFIX}{name}: no such config in {root}.{hint}')
+
+
+def _is_ours(function) -> bool:
+    return getattr(function, '_mmdet_gghost_bases', False)
+
+
+def enable_package_bases() -> None:
+    """Let ``Config.fromfile`` resolve ``mmdet_gghost::<config>`` bases.
+
+    Wraps the static method ``Config._get_cfg_path`` once (idempotent):
+    paths with our prefix resolve to :func:`resolve_config`, every other
+    path goes to mmengine's own method unchanged.
+    """
+    from mmengine.config import Config
+    original = Config.__dict__['_get_cfg_path'].__func__
+    if _is_ours(original):
+        return
+
+    def _get_cfg_path(cfg_path, filename):
+        if isinstance(cfg_path, str) and cfg_path.startswith(PREFIX):
+            return resolve_config(cfg_path), None
+        return original(cfg_path, filename)
+
+    _get_cfg_path._mmdet_gghost_bases = True
+    _get_cfg_path.__wrapped__ = original
+    Config._get_cfg_path = staticmethod(_get_cfg_path)
