@@ -18,6 +18,7 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
+from ..config_bases import PREFIX, enable_package_bases, resolve_config
 from .weights import (ALLOW_PARTIAL_FLAG, load_state_dict_checked,
                       read_checkpoint)
 
@@ -38,8 +39,6 @@ def load_config(config, cfg_options: Optional[dict] = None) -> Config:
     Raises:
         FileNotFoundError: ``Config file not found: <path>``.
     """
-    from mmdet_gghost.config_bases import (PREFIX, enable_package_bases,
-                                           resolve_config)
     enable_package_bases()
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
