@@ -528,16 +528,19 @@ def test_small_batch_mix_bn_warning(spec):
                                                   SmallBatchMixNormWarning)
     cls, kwargs = spec
 
-    def warnings_at(batch, **extra):
-        model = cls(**kwargs, **extra).train()
+    def warnings_at(batch, model=None, **extra):
+        model = model or cls(**kwargs, **extra).train()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             model(torch.randn(batch, 3, 64, 64))
         return [w for w in caught
                 if issubclass(w.category, SmallBatchMixNormWarning)]
 
-    caught = warnings_at(4)
-    assert caught, 'no warning for trainable mix BNs at batch 4'
+    model = cls(**kwargs).train()
+    caught = warnings_at(4, model)
+    stages = [m for m in model.modules() if isinstance(m, GGhostStage)]
+    assert len(caught) == len(stages), 'one warning per stage at batch 4'
+    assert not warnings_at(4, model)  # once: not at every iteration
     message = str(caught[0].message)
     assert '4 pooled sample(s)' in message and 'norm_eval=True' in message
     assert '\n' not in message

@@ -305,6 +305,7 @@ def test_curves_one_line_per_model_and_seed(monkeypatch, tmp_path):
     saved = json.loads((tmp_path / 'summary.json').read_text())
     assert [r['name'] for r in saved] == [m.name for m in models]
     assert saved[3]['mAP_mean'] == pytest.approx(0.4)
+    assert saved[3]['fps'] == 1.0 and saved[3]['fps_ratio'] == 1.0
     text = summary.read_text()
     assert '| G-Ghost-R34 w/o mix | 1 | 50.0% | — | 0.400 | 0.700 | +0.200 |' \
         in text

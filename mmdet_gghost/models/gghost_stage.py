@@ -28,8 +28,9 @@ tensor that exists only to be averaged.
 Training the mix.  Its BNs normalise *pooled* vectors ``(N, C, 1, 1)``:
 one value per sample and channel, so with trainable BN their batch
 statistics come from ``N`` numbers per device (a block's BN sees
-``N * H * W``).  Below :data:`MIX_MIN_BATCH` samples per device the stage
-warns once (:class:`SmallBatchMixNormWarning`) and names the fixes:
+``N * H * W``).  Below :data:`MIX_MIN_BATCH` samples per device each stage
+warns once, at its first such forward (:class:`SmallBatchMixNormWarning`;
+Python shows the identical text once), and names the fixes:
 ``norm_eval=True`` (mmdet's default when fine-tuning), or
 ``mix_norm_cfg=dict(type='SyncBN')`` on several GPUs (the mix's BNs only,
 same state-dict keys, cheap: ``C`` numbers per sample).  At batch 1 batch
@@ -182,6 +183,7 @@ class GGhostStage(BaseModule):
         else:
             self.mix = None
         self.cheap_act = nn.ReLU(inplace=True)
+        self._warned_small_batch = False
         self.end = (make_block(out_channels, out_channels, 1, 'end')
                     if end_block else None)
 
@@ -216,7 +218,8 @@ class GGhostStage(BaseModule):
         if not self.training or pooled.shape[0] >= MIX_MIN_BATCH:
             return self.mix(pooled)
         stuck = [m for m in self.mix.modules() if _needs_batch_stats(m)]
-        if stuck:
+        if stuck and not self._warned_small_batch:  # once per stage
+            self._warned_small_batch = True
             warnings.warn(
                 'G-Ghost mix BNs train on batch statistics of '
                 f'{pooled.shape[0]} pooled sample(s) per device (< '
