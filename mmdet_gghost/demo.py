@@ -154,9 +154,22 @@ def _check_resumable(work_dir, max_iters):
             '--work-dir) and run again.')
 
 
+def _final_validation(work_dir, max_iters):
+    """The metrics (keys with a ``/``, e.g. ``coco/bbox_mAP``) of the
+    training loop's validation at ``max_iters``, or ``None``."""
+    from .analysis.curves import read_records
+    for record in reversed(read_records(work_dir)):
+        if record.get('step') == max_iters and any('/' in k for k in record):
+            return {k: v for k, v in record.items() if '/' in k}
+    return None
+
+
 def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     """Train ``config`` into ``work_dir`` (resuming if interrupted, skipping
-    if already finished), then evaluate the final checkpoint.
+    if already finished), then evaluate the final checkpoint: a run trained
+    here takes the metrics of its loop's last validation (the same weights,
+    evaluated once), any other is evaluated by ``apis.test``; both write
+    ``metrics.json``.
 
     Returns:
         dict: ``checkpoint``, ``metrics`` (dict), ``metrics_json`` (path),
@@ -190,9 +203,16 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
              'retrain)')
     metrics_json = work_dir / 'metrics.json'
     t0 = time.time()
-    metrics = apis.test(str(config), str(ckpt), work_dir=str(work_dir),
-                        metrics_json=str(metrics_json),
-                        cfg_options=cfg_options)
+    # Just trained: the loop's last validation evaluated these very weights
+    # (the curve's last point); a finished or resumed run is evaluated anew.
+    metrics = _final_validation(work_dir, max_iters) if train_s else None
+    if metrics is None:
+        metrics = apis.test(str(config), str(ckpt), work_dir=str(work_dir),
+                            metrics_json=str(metrics_json),
+                            cfg_options=cfg_options)
+    else:
+        from .apis.test import write_metrics_json
+        write_metrics_json(str(metrics_json), metrics, str(config), str(ckpt))
     return dict(checkpoint=str(ckpt), metrics=metrics,
                 metrics_json=str(metrics_json), train_s=train_s,
                 test_s=time.time() - t0, max_iters=max_iters,

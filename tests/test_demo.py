@@ -318,8 +318,8 @@ def test_tiny_runs_validate_as_often_as_asked_each_into_its_own_dir(
     other in one process, through the demo's own training call: 4
     evaluations in 4 iterations each, read back from mmengine's metric files
     in each run's own work dir (mmdet's configs name their visualizer, and a
-    second Runner used to write into the first one's dir); the last value
-    is the mAP tools/test.py reports."""
+    second Runner used to write into the first one's dir); the metrics the
+    demo reports (the last validation) are what tools/test.py reports."""
     from mmengine.registry import DefaultScope
 
     from mmdet_gghost.analysis.curves import curve_options, read_curve
@@ -343,13 +343,23 @@ def test_tiny_runs_validate_as_often_as_asked_each_into_its_own_dir(
         outs = [demo.train_and_evaluate(m.det, tmp_path / m.slug,
                                         lambda: None, options)
                 for m in demo.DEMO_MODELS]
+        # the metrics the demo reports (the loop's last validation) are
+        # what tools/test.py gives for the final checkpoint
+        tested = [apis.test(m.det, out['checkpoint'],
+                            work_dir=str(tmp_path / 'test'),
+                            cfg_options=options)
+                  for m, out in zip(demo.DEMO_MODELS, outs)]
     finally:
         DefaultScope._instance_dict = saved
-    for out in outs:
+    for out, metrics in zip(outs, tested):
         assert out['max_iters'] == 4
         curve = read_curve(out['work_dir'], 'coco/bbox_mAP')
         assert [step for step, _ in curve] == [1, 2, 3, 4]
-        assert curve[-1][1] == pytest.approx(out['metrics']['coco/bbox_mAP'])
+        assert out['metrics'] == pytest.approx(metrics)
+        assert curve[-1][1] == metrics['coco/bbox_mAP']
+        saved_json = json.loads(demo.Path(out['metrics_json']).read_text())
+        assert saved_json['metrics'] == out['metrics']
+        assert saved_json['checkpoint'].endswith('iter_4.pth')
         records = [json.loads(line) for path in demo.Path(
             out['work_dir']).glob('*/vis_data/scalars.json')
             for line in path.read_text().splitlines()]

@@ -31,16 +31,22 @@ def curve_options(max_iters, points):
             'default_hooks.checkpoint.interval': interval}
 
 
+def read_records(work_dir):
+    """Every record of every ``scalars.json`` in ``work_dir``, oldest run
+    first (timestamp folders sort in time order)."""
+    records = []
+    for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
+        records += [json.loads(line) for line in path.read_text().splitlines()
+                    if line.strip()]
+    return records
+
+
 def read_curve(work_dir, key):
     """``[(iteration, value), ...]`` of metric ``key`` in ``work_dir``,
-    sorted by iteration; empty when the run validated nothing."""
-    points = {}
-    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
-    for path in files:  # timestamp folders sort in time order
-        for line in path.read_text().splitlines():
-            record = json.loads(line) if line.strip() else {}
-            if key in record:
-                points[int(record['step'])] = float(record[key])
+    sorted by iteration (a resumed run's value wins at a repeated
+    iteration); empty when the run validated nothing."""
+    points = {int(r['step']): float(r[key]) for r in read_records(work_dir)
+              if key in r}
     return sorted(points.items())
 
 
