@@ -358,7 +358,7 @@ def curve_rows(records):
     for rec in records:
         for i, seed in enumerate(rec['seeds']):
             rows.append(' | '.join([
-                rec['name'], str(seed),
+                rec['name'], 'config' if seed is None else str(seed),
                 _fmt(rec['pretrain_top1'][i], '.1f') + '%',
                 _fmt(rec['pretrain_last_quarter_gain'][i], '+.1f'),
                 f"{rec['mAP'][i]:.3f}", f"{rec['AP50'][i]:.3f}",
