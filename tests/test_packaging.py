@@ -5,7 +5,6 @@ config with the complexity tool's numbers, and a wrong OpenMMLab stack is
 one clear ImportError."""
 import contextlib
 import glob
-import importlib.util
 import io
 import json
 import os
@@ -24,6 +23,7 @@ from mmdet_gghost.compat import check_versions
 from mmdet_gghost.config_bases import (enable_package_bases,
                                        package_configs_dir, resolve_config)
 from mmdet_gghost.version import SUPPORTED_VERSIONS, requirement
+from tools_helpers import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # what an sdist needs (MANIFEST.in picks from it)
@@ -209,11 +209,7 @@ def test_enabling_bases_twice_wraps_mmengine_once():
 # metafiles
 # --------------------------------------------------------------------------
 def _gen_metafiles():
-    path = osp.join(REPO, 'tools', 'misc', 'gen_metafiles.py')
-    spec = importlib.util.spec_from_file_location('gen_metafiles', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/gen_metafiles.py')
 
 
 def _metafile_models():
@@ -253,10 +249,7 @@ def _counted_configs():
 def test_metafile_params_and_flops_are_the_complexity_tools(config):
     meta = _metafile_models()[f'configs/{config}'].metadata.data
     h, w = map(int, meta['Input Size'].split('x'))
-    path = osp.join(REPO, 'tools', 'analysis', 'complexity.py')
-    spec = importlib.util.spec_from_file_location('complexity_cli', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis/complexity.py')
     with contextlib.redirect_stdout(io.StringIO()):
         report = tool.main([osp.join(REPO, 'configs', config), '--shape',
                             str(h), str(w)])
