@@ -10,28 +10,19 @@ buffers) and unless ``allow_partial`` (``--allow-partial-checkpoint``).
 import logging
 import os
 import re
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
-# Keys whose presence or absence changes no output.
-HARMLESS_KEYS = (r'(^|\.)num_batches_tracked$', r'^data_preprocessor\.')
+from ..checkpoint.compare import (HARMLESS_KEYS,  # noqa: F401  (re-exported)
+                                  StateDictMismatch, compare_state_dicts)
+
 # The CLI opt-out, one name in every tool.
 ALLOW_PARTIAL_FLAG = '--allow-partial-checkpoint'
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint does not fit the model built from the config."""
-
-
-class StateDictMismatch(NamedTuple):
-    """Differences between a model's and a checkpoint's state dict."""
-    missing: List[str]  # in the model, not in the checkpoint
-    unexpected: List[str]  # in the checkpoint, not in the model
-    shape: List[tuple]  # (key, checkpoint shape, model shape)
-
-    def __bool__(self):
-        return bool(self.missing or self.unexpected or self.shape)
 
 
 def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
@@ -63,25 +54,6 @@ def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
 def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     """The state dict of :func:`read_checkpoint`."""
     return read_checkpoint(checkpoint)[0]
-
-
-def _harmless(key: str) -> bool:
-    return any(re.search(p, key) for p in HARMLESS_KEYS)
-
-
-def compare_state_dicts(model_state: dict,
-                        ckpt_state: dict) -> StateDictMismatch:
-    """What ``load_state_dict(strict=False)`` would silently skip, less the
-    :data:`HARMLESS_KEYS`."""
-    missing = [k for k in model_state
-               if k not in ckpt_state and not _harmless(k)]
-    unexpected = [k for k in ckpt_state
-                  if k not in model_state and not _harmless(k)]
-    shape = [(k, tuple(ckpt_state[k].shape), tuple(v.shape))
-             for k, v in model_state.items()
-             if k in ckpt_state and hasattr(ckpt_state[k], 'shape')
-             and tuple(ckpt_state[k].shape) != tuple(v.shape)]
-    return StateDictMismatch(missing, unexpected, shape)
 
 
 def _head_classes(mismatch: StateDictMismatch) -> Optional[tuple]:

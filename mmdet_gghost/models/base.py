@@ -14,6 +14,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..checkpoint.compare import compare_state_dicts
 from .blocks import ResidualBlock
 from .deploy import fuse_model, to_deploy_form
 from .gghost_stage import GGhostStage
@@ -194,9 +195,8 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
         if unmapped:
             raise ValueError(f'{checkpoint}: official keys with no counterpart '
                              f'here: {unmapped[:10]}')
-    # the one rule of every checkpoint load (mmdet_gghost.apis.weights):
+    # the one rule of every checkpoint load (mmdet_gghost.checkpoint.compare):
     # BN num_batches_tracked and data_preprocessor.* differences are harmless
-    from ..apis.weights import compare_state_dicts
     missing, unexpected, shape = compare_state_dicts(module.state_dict(),
                                                      state)
     mismatched = [f'{k} {a} vs {b}' for k, a, b in shape]
