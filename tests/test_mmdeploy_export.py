@@ -385,3 +385,26 @@ def test_parity_report_counts_an_empty_result_as_zero():
     with pytest.raises(DeployError, match='no coco/bbox_mAP .*accuracy/top1'):
         parity_report({'pytorch': {'accuracy/top1': 50.0},
                        'onnxruntime': {}})
+
+
+def test_unsafe_checkpoint_is_a_one_line_cli_error(tmp_path, capsys):
+    """A checkpoint that needs unsafe unpickling is refused like in
+    tools/test.py: an error naming the file and the refused type, no
+    traceback, a non-zero exit status, nothing exported (the message goes
+    on with the documented way to allow the type)."""
+    import argparse
+    ckpt = tmp_path / 'unsafe.pth'
+    torch.save({'state_dict': {}, 'meta': {'args': argparse.Namespace(a=1)}},
+               ckpt)
+    try:
+        rc = _tool().main([GGHOST_DEMO, str(ckpt), '--work-dir',
+                           str(tmp_path / 'out')])
+    except SystemExit as exit_:
+        rc = exit_.code
+    err = capsys.readouterr().err
+    assert rc not in (0, None)
+    assert 'Traceback' not in err
+    assert err.startswith('error: Refused to load checkpoint'), err
+    assert str(ckpt) in err
+    assert 'argparse.Namespace' in err
+    assert not (tmp_path / 'out' / 'end2end.onnx').exists()

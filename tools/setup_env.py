@@ -178,28 +178,47 @@ def build_mmcv_wheel(venv, out_dir, log_dir):
         return final
 
 
-def ensure_mmcv(venv, cache_dir, log_dir, torch_version):
-    """Install mmcv with ops from the cache, building the wheel if needed.
+def installed_mmcv_problem(venv):
+    """Why the venv's mmcv will not do, or ``None`` if it is mmcv
+    :data:`MMCV_VERSION` with its compiled ops (``mmcv._ext`` imports, which
+    also means they link against the installed torch)."""
+    version = venv.installed().get('mmcv')
+    if version is None:
+        return 'mmcv is not installed'
+    if version.split('+')[0] != MMCV_VERSION:
+        return f'mmcv {version} is installed, {MMCV_VERSION} is pinned'
+    if not has_mmcv_ops(venv):
+        return f'mmcv {version} is installed without its compiled ops (mmcv._ext)'
+    return None
 
-    Returns ``(wheel_path, built)``.
+
+def ensure_mmcv(venv, cache_dir, log_dir, torch_version):
+    """Keep a working installed mmcv; otherwise install it from the cache,
+    building the wheel if needed.
+
+    Returns ``(wheel_path, built)``; ``wheel_path`` is ``None`` when the
+    installed mmcv was kept.
     """
+    problem = installed_mmcv_problem(venv)
+    if problem is None:
+        log(f'mmcv: {MMCV_VERSION} with compiled ops already installed in '
+            f'{venv.path}; nothing to build or install')
+        return None, False
     key = mmcv_cache_key(MMCV_VERSION, torch_version)
     wheel = find_cached_wheel(cache_dir, key)
     built = False
     if wheel is None:
-        log(f'building mmcv {MMCV_VERSION} with CPU ops against torch '
-            f'{torch_version} (no cached wheel under {cache_dir / key}); '
-            'this takes ~11-25 min on 2 cores ...')
+        log(f'mmcv: {problem}; building mmcv {MMCV_VERSION} with CPU ops '
+            f'against torch {torch_version} (no cached wheel under '
+            f'{cache_dir / key}); this takes ~11-25 min on 2 cores ...')
         t0 = time.time()
         wheel = build_mmcv_wheel(venv, Path(cache_dir) / key, log_dir)
         built = True
         log(f'  built {wheel.name} in {time.time() - t0:.0f}s, cached at {wheel}')
     else:
-        log(f'mmcv: using cached wheel {wheel}')
-    installed = venv.installed()
-    if installed.get('mmcv') != MMCV_VERSION or not has_mmcv_ops(venv) or built:
-        run(venv.pip('install', '--no-deps', '--force-reinstall', wheel),
-            'mmcv-install', log_dir)
+        log(f'mmcv: {problem}; installing the cached wheel {wheel}')
+    run(venv.pip('install', '--no-deps', '--force-reinstall', wheel),
+        'mmcv-install', log_dir)
     if not has_mmcv_ops(venv):
         raise StepError(f'mmcv installed from {wheel} has no compiled ops '
                         f'(mmcv._ext); delete {wheel.parent} and run '

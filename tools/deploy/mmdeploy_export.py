@@ -59,16 +59,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmdet_gghost.apis.classification import CheckpointMismatchError
-    from mmdet_gghost.datasets.checks import DatasetError
+    from mmdet_gghost.apis.common import USER_ERRORS
     from mmdet_gghost.deploy import DeployError, deploy
     try:
         result = deploy(args.config, args.checkpoint, args.work_dir,
                         deploy_cfg=args.deploy_cfg, image=args.image,
                         evaluate=args.eval, cfg_options=args.cfg_options,
                         device=args.device)
-    except (ImportError, FileNotFoundError, DeployError,
-            CheckpointMismatchError, DatasetError) as e:
+    except (ImportError, DeployError, *USER_ERRORS) as e:
+        # USER_ERRORS: a missing, unsafe, foreign or mismatched checkpoint,
+        # a bad data set: the one-line errors of tools/test.py
         print(f'error: {e}', file=sys.stderr)
         return 2
     parity = result.get('parity')

@@ -20,6 +20,7 @@ and compiled forms, backbone and full RetinaNet.
 graphs (they need CUDA) and no compilation: checks the script end to end.
 """
 import argparse
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -31,6 +32,22 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # run from a checkout without installing
 
 import torch  # noqa: E402
+
+
+def _load_timing_core():
+    """mmdet_gghost/benchmark/timing.py (torch and numpy only), loaded by
+    its path: importing it as a package module would run
+    ``mmdet_gghost/__init__`` and need the whole OpenMMLab stack before
+    anything is timed."""
+    spec = importlib.util.spec_from_file_location(
+        'gghost_timing_core',
+        osp.join(ROOT, 'mmdet_gghost', 'benchmark', 'timing.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+timing = _load_timing_core()
 
 CONFIGS = ('configs/retinanet_r34_1x_coco.py',
            'configs/retinanet_gghost_r34_1x_coco.py')
@@ -113,14 +130,10 @@ def kernel_stats(prof):
 
 
 def median_latency_ms(fn, sync, n=20):
-    times = []
-    for _ in range(n):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return sorted(times)[len(times) // 2]
+    """Median milliseconds of ``n`` synchronised calls of ``fn``, timed by
+    the project's one timing core."""
+    latencies = timing.time_interleaved([fn], rounds=n, sync=sync)
+    return timing.summarize(latencies)[0]['median_ms']
 
 
 def profile_one(arch, batch, precision, device, hw):
@@ -133,7 +146,7 @@ def profile_one(arch, batch, precision, device, hw):
     x = torch.randn(batch, 3, *hw, device=device)
     if amp:
         x = x.contiguous(memory_format=torch.channels_last)
-    sync = torch.cuda.synchronize if is_cuda else (lambda: None)
+    sync = timing.sync_for(device) or (lambda: None)
 
     def fwd():
         with torch.no_grad(), (torch.autocast('cuda', dtype=torch.float16)

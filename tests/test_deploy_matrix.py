@@ -1,0 +1,64 @@
+"""tools/gpu/deploy_matrix.py: importable on the GPU machine before the
+OpenMMLab wheels are in place, timed by the project's one timing core, and
+its ``--dry-run`` end to end on the CPU (small shapes, one benchmark row)."""
+import json
+import sys
+
+import pytest
+import torch
+
+from tools_helpers import load_tool
+
+OPENMMLAB = ('mmdet', 'mmengine', 'mmcv', 'mmpretrain', 'mmdeploy')
+
+
+@pytest.fixture
+def tool(monkeypatch):
+    """The script as a module; the checkout it puts first on sys.path is
+    taken off again after the test."""
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    return load_tool('gpu/deploy_matrix.py')
+
+
+def test_imports_without_the_openmmlab_stack(monkeypatch):
+    monkeypatch.setattr(sys, 'path', list(sys.path))
+    for name in OPENMMLAB:  # `import mmdet` etc. now raise ImportError
+        monkeypatch.setitem(sys.modules, name, None)
+    tool = load_tool('gpu/deploy_matrix.py')
+    assert tool.timing.__file__.endswith('mmdet_gghost/benchmark/timing.py')
+
+
+def test_latency_comes_from_the_timing_core(tool, monkeypatch):
+    calls = []
+    core = tool.timing.time_interleaved
+
+    def spy(callables, rounds, **kwargs):
+        calls.append(rounds)
+        return core(callables, rounds, **kwargs)
+
+    monkeypatch.setattr(tool.timing, 'time_interleaved', spy)
+    ms = tool.median_latency_ms(lambda: torch.ones(8).sum(), lambda: None,
+                                n=5)
+    assert calls == [5] and 0 < ms < 1e3
+
+
+def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # main() moves to the checkout
+    threads = torch.get_num_threads()  # and may lower the CPU threads
+    try:
+        tool.main(['--dry-run', '--out', str(tmp_path / 'out'), '--only',
+                   'backbone_bs1_fp32_deploy', 'backbone_bs1_fp32_graphs'])
+    finally:
+        torch.set_num_threads(threads)
+    profiles = json.loads((tmp_path / 'out' / 'profile.json').read_text())
+    assert {(p['arch'], p['batch']) for p in profiles} >= {
+        ('resnet34', 1), ('resnet34', 2)}
+    assert all(p['median_ms'] > 0 and p['aten_ops'] > 0 for p in profiles)
+    bench = json.loads((tmp_path / 'out' / 'backbone_bs1_fp32_deploy' /
+                        'benchmark.json').read_text())
+    assert [r['name'] for r in bench['results']] == ['R34', 'G-Ghost-R34']
+    assert all(r['median_ms'] > 0 and r['outputs_finite']
+               for r in bench['results'])
+    # the CUDA-graph row is skipped on the CPU
+    assert not (tmp_path / 'out' / 'backbone_bs1_fp32_graphs').exists()
+    assert (tmp_path / 'out' / 'summary.md').is_file()
