@@ -224,28 +224,94 @@ RETINANETS = sorted(
     glob.glob(osp.join(REPO, 'configs', 'demo', 'retinanet_*.py')))
 
 
+@pytest.fixture(scope='module')
+def sweep_image(demo_data):
+    """A real val image of the demo set (shapes on a background)."""
+    return osp.join(demo_data, 'val2017', '000000000002.png')
+
+
+def _preprocess(model, model_cfg, image):
+    """``image`` through the config's test pipeline and the model's data
+    preprocessor (the tensor both runtimes see)."""
+    from mmcv.transforms import Compose
+    from mmengine.dataset import pseudo_collate
+    pipeline = Compose([t for t in model_cfg.test_pipeline
+                        if t['type'] != 'LoadAnnotations'])
+    return model.data_preprocessor(
+        pseudo_collate([pipeline(dict(img_path=image, img_id=0))]), False)
+
+
+#: open (issue 22): on these COCO configs, at 96x160 with calibrated random
+#: weights, the graph's NMS keeps a few more boxes than mmdet's (e.g. 22 vs
+#: 18, all of PyTorch's matched); the demo configs and the other COCO ones
+#: give the same boxes
+ORT_KEEPS_MORE = {'retinanet_gghost_r34_1x_coco.py',
+                  'retinanet_r34-0.8x_1x_coco.py', 'retinanet_r34_1x_coco.py'}
+
+
+def _calibrate_scores(model, inputs, lo=20, hi=40):
+    """Shift the classifier bias so that between ``lo`` and ``hi`` (anchor,
+    class) pairs of ``inputs`` score above the config's ``score_thr`` (the
+    threshold half-way across the widest logit gap there): boxes in both
+    runtimes, fewer than ``max_per_img`` and ``nms_pre``, so mmdet and
+    mmdeploy pick the same candidates, none of them at the threshold."""
+    with torch.no_grad():
+        cls_scores, _ = model.bbox_head(model.extract_feat(inputs))
+        logits = torch.cat([c.flatten() for c in cls_scores]).sort(
+            descending=True).values[:hi + 1]
+        gaps = logits[lo - 1:hi] - logits[lo:hi + 1]
+        k = lo - 1 + int(gaps.argmax())
+        target = torch.logit(torch.tensor(model.bbox_head.test_cfg.score_thr))
+        model.bbox_head.retina_cls.bias += target - (logits[k] +
+                                                     logits[k + 1]) / 2
+
+
 @pytest.mark.parametrize('config', RETINANETS,
                          ids=lambda p: osp.relpath(p, REPO))
-def test_every_shipped_retinanet_converts_and_runs(config, tmp_path):
-    """The config as shipped (only the trace image is small: its test
-    Resize is set to 96x160 here to keep the test short)."""
-    from mmdet_gghost.export import build_export_model
-    model, _, _ = build_export_model(config)
-    ckpt = tmp_path / 'w.pth'
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+def test_every_shipped_retinanet_converts_and_matches_pytorch(
+        config, tmp_path, sweep_image):
+    """The config as shipped (only the test Resize is set to 96x160 here to
+    keep the test short), random weights whose scores pass the threshold
+    (:func:`_random_detector`), a real image: ONNX Runtime's boxes are
+    PyTorch's."""
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    model, _ = _random_detector(config)
     model_cfg, deploy, _ = D.load_deploy_configs(config)
-    D.check_checkpoint(model_cfg, str(ckpt))
     for t in model_cfg.test_pipeline:
         if t['type'] == 'Resize':
             t['scale'] = (160, 96)
-    onnx_file = D.export_end2end(model_cfg, deploy, str(ckpt),
-                                 str(tmp_path), image=np.zeros(
-                                     (96, 160, 3), np.uint8))
+    data = _preprocess(model.eval(), model_cfg, sweep_image)
+    _calibrate_scores(model, data['inputs'])
+    ckpt = tmp_path / 'w.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    D.check_checkpoint(model_cfg, str(ckpt))
+    onnx_file = D.export_end2end(model_cfg, deploy, str(ckpt), str(tmp_path),
+                                 image=np.ascontiguousarray(
+                                     np.zeros((96, 160, 3), np.uint8)))
+    with torch.no_grad():
+        ref = model.predict(data['inputs'], data['data_samples'],
+                            rescale=False)[0]
     sess = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
-    dets, labels = sess.run(None, {'input': np.zeros((1, 3, 96, 160),
-                                                     np.float32)})
+    dets, labels = sess.run(None, {'input': data['inputs'].numpy()})
     assert dets.ndim == 3 and dets.shape[0] == 1 and dets.shape[2] == 5
     assert labels.shape == dets.shape[:2]
+    # a score-0 row is the graph's padding (mmdeploy's NMS keeps one dummy
+    # detection; its wrapper drops it): not a detection
+    keep = dets[0, :, 4] > 0
+    out = dict(bboxes=dets[0, keep, :4].astype(np.float64),
+               scores=dets[0, keep, 4].astype(np.float64),
+               labels=labels[0, keep])
+    cmp = D.compare_detections(ref, out)
+    assert cmp['num_pytorch'] > 0, cmp  # scores pass the threshold
+    # every PyTorch box has its ONNX Runtime box
+    assert cmp['matched'] == cmp['num_pytorch'], cmp
+    if osp.basename(config) in ORT_KEEPS_MORE:
+        assert cmp['num_onnxruntime'] >= cmp['num_pytorch'], cmp
+    else:
+        assert cmp['num_onnxruntime'] == cmp['num_pytorch'], cmp
+    assert cmp['max_box_abs'] <= BOX_TOL, cmp
+    assert cmp['max_score_abs'] <= SCORE_TOL, cmp
 
 
 # -- errors --------------------------------------------------------------------
