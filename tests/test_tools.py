@@ -151,12 +151,15 @@ def test_ddp_on_cpu_with_dist_train_sh(tmp_path, det_data):
     config = _det_config(tmp_path, det_data, max_iters=2, ckpt_interval=2)
     work_dir = tmp_path / 'work'
     env = tool_env()
-    env.update(PYTHON=sys.executable, PORT=str(free_port()))
-    result = subprocess.run(
-        ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
-         '--work-dir', str(work_dir)],
-        env=env, capture_output=True, text=True, timeout=300)
-    log = result.stdout + result.stderr
+    for _ in range(3):  # a free port may be taken before torchrun binds it
+        env.update(PYTHON=sys.executable, PORT=str(free_port()))
+        result = subprocess.run(
+            ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
+             '--work-dir', str(work_dir)],
+            env=env, capture_output=True, text=True, timeout=300)
+        log = result.stdout + result.stderr
+        if 'address already in use' not in log.lower():
+            break
     assert result.returncode == 0, log[-6000:]
     assert "using the 'gloo' distributed backend" in log
     assert 'Distributed training: True' in log
