@@ -12,8 +12,8 @@ import torch
 import mmdet_gghost  # noqa: F401  (safe checkpoint loading for torch.load)
 from tools_helpers import (TOOLS, ckpt_iter, cls_config, det_config,
                            dump_config, free_port, iter_tag, last_checkpoint,
-                           make_cls_folder, make_coco_dataset, run_tool,
-                           tool_env)
+                           load_tool, make_cls_folder, make_coco_dataset,
+                           run_tool, tool_env)
 
 
 @pytest.fixture(scope='module')
@@ -194,13 +194,24 @@ def test_mmpretrain_config_trains_and_tests(tmp_path):
     assert metrics['accuracy/top1'] == pytest.approx(top1)
 
 
-def test_missing_config_is_a_clear_error(tmp_path):
+def _tool_error(script, *argv, capsys):
+    """``tools/<script>``'s main(argv) in this process: the exit status and
+    stderr of its usage error (the tool's real entry point, a subprocess,
+    is run by the tests above)."""
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool(script).main([str(a) for a in argv])
+    code, err = exit_info.value.code, capsys.readouterr().err
+    if isinstance(code, str):  # sys.exit(message): Python prints it, rc 1
+        return 1, err + code + '\n'
+    return code, err
+
+
+def test_missing_config_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / 'no_such_config.py'
-    result = run_tool('train.py', missing, check=False)
-    assert result.returncode != 0
-    assert f"train.py: error: Config file not found: {missing}" \
-        in result.stderr
-    assert "Traceback" not in result.stderr
+    code, err = _tool_error('train.py', missing, capsys=capsys)
+    assert code != 0
+    assert f"train.py: error: Config file not found: {missing}" in err
+    assert "Traceback" not in err
     from mmdet_gghost.apis import test, train
     with pytest.raises(FileNotFoundError, match='no_such_config.py'):
         train(str(missing))
@@ -208,14 +219,13 @@ def test_missing_config_is_a_clear_error(tmp_path):
         test(str(missing), str(tmp_path / 'x.pth'))
 
 
-def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data):
+def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data, capsys):
     config = _det_config(tmp_path, det_data)
     missing = tmp_path / 'no_such.pth'
-    result = run_tool('test.py', config, missing, check=False)
-    assert result.returncode != 0
-    assert f"test.py: error: Checkpoint file not found: {missing}" \
-        in result.stderr
-    assert "Traceback" not in result.stderr
+    code, err = _tool_error('test.py', config, missing, capsys=capsys)
+    assert code != 0
+    assert f"test.py: error: Checkpoint file not found: {missing}" in err
+    assert "Traceback" not in err
     from mmdet_gghost.apis import train
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         train(config, work_dir=str(tmp_path / 'w'), resume=str(missing))
