@@ -2,8 +2,8 @@
 
 ``restore_global_state`` (autouse): whatever a test does to the process-wide
 state that later tests read — mmengine's default scope (``init_default_scope``,
-``register_all_modules``) and ``sys.path`` (tools loaded in-process put the
-repository first) — is undone after it, so no test passes or fails because
+``register_all_modules``), its current logger and ``sys.path`` (tools loaded
+in-process put the repository first) — is undone after it, so no test passes or fails because
 of the module that ran before it.
 """
 import contextlib
@@ -12,16 +12,23 @@ import sys
 import pytest
 
 
-def _default_scopes():
+def _instances():
+    """mmengine's global instances by kind (the current one is the last):
+    default scopes, and loggers (a tool run in-process leaves its logger
+    current, writing to that test's captured, later closed, streams)."""
+    from mmengine.logging import MMLogger
     from mmengine.registry import DefaultScope
-    return DefaultScope._instance_dict  # the current scope is the last one
+    return {'default_scope': DefaultScope._instance_dict,
+            'logger': MMLogger._instance_dict}
 
 
 @contextlib.contextmanager
 def global_state_restored():
-    """Restore ``sys.path`` and mmengine's default scopes on exit; yields a
-    dict that then says what had changed (``sys.path``, ``default_scope``)."""
-    path, scopes = list(sys.path), dict(_default_scopes())
+    """Restore ``sys.path`` and mmengine's default scopes and loggers on
+    exit; yields a dict that then says what had changed (``sys.path``,
+    ``default_scope``, ``logger``)."""
+    path = list(sys.path)
+    saved = {kind: dict(d) for kind, d in _instances().items()}
     changed = {}
     try:
         yield changed
@@ -29,11 +36,11 @@ def global_state_restored():
         if sys.path != path:
             changed['sys.path'] = [p for p in sys.path if p not in path]
             sys.path[:] = path
-        now = _default_scopes()
-        if list(now.items()) != list(scopes.items()):
-            changed['default_scope'] = list(now)
-            now.clear()
-            now.update(scopes)
+        for kind, now in _instances().items():
+            if list(now.items()) != list(saved[kind].items()):
+                changed[kind] = list(now)
+                now.clear()
+                now.update(saved[kind])
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ import torch
 import mmdet_gghost  # noqa: F401  (safe checkpoint loading for torch.load)
 from tools_helpers import (TOOLS, ckpt_iter, cls_config, det_config,
                            dump_config, free_port, iter_tag, last_checkpoint,
-                           load_tool, make_cls_folder, make_coco_dataset,
-                           run_tool, tool_env)
+                           make_cls_folder, make_coco_dataset, run_tool,
+                           tool_env, tool_error)
 
 
 @pytest.fixture(scope='module')
@@ -194,21 +194,9 @@ def test_mmpretrain_config_trains_and_tests(tmp_path):
     assert metrics['accuracy/top1'] == pytest.approx(top1)
 
 
-def _tool_error(script, *argv, capsys):
-    """``tools/<script>``'s main(argv) in this process: the exit status and
-    stderr of its usage error (the tool's real entry point, a subprocess,
-    is run by the tests above)."""
-    with pytest.raises(SystemExit) as exit_info:
-        load_tool(script).main([str(a) for a in argv])
-    code, err = exit_info.value.code, capsys.readouterr().err
-    if isinstance(code, str):  # sys.exit(message): Python prints it, rc 1
-        return 1, err + code + '\n'
-    return code, err
-
-
 def test_missing_config_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / 'no_such_config.py'
-    code, err = _tool_error('train.py', missing, capsys=capsys)
+    code, err = tool_error('train.py', missing, capsys=capsys)
     assert code != 0
     assert f"train.py: error: Config file not found: {missing}" in err
     assert "Traceback" not in err
@@ -222,7 +210,7 @@ def test_missing_config_is_a_clear_error(tmp_path, capsys):
 def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data, capsys):
     config = _det_config(tmp_path, det_data)
     missing = tmp_path / 'no_such.pth'
-    code, err = _tool_error('test.py', config, missing, capsys=capsys)
+    code, err = tool_error('test.py', config, missing, capsys=capsys)
     assert code != 0
     assert f"test.py: error: Checkpoint file not found: {missing}" in err
     assert "Traceback" not in err

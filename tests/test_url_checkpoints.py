@@ -113,21 +113,22 @@ def test_plain_url_checkpoint_still_loads(served, hub_dir):
     assert loaded['meta'] == dict(iter=3)
 
 
-def test_test_tool_refuses_malicious_url(served, tmp_path):
+def test_test_tool_refuses_malicious_url(served, tmp_path, capsys,
+                                        monkeypatch):
     """tools/test.py CONFIG http://.../x.pth: one error line, nothing run,
     no metrics written."""
     from tools_helpers import (det_config, dump_config, make_coco_dataset,
-                               run_tool)
+                               tool_error)
     serve_dir, base = served
     marker = tmp_path / 'pwned'
     url = f'{base}/{_malicious(serve_dir, marker)}'
     data = make_coco_dataset(str(tmp_path / 'data'), num_train=1, num_val=1)
     config = dump_config(det_config(data), tmp_path / 'tiny.py')
-    result = run_tool('test.py', config, url, '--work-dir', tmp_path / 'w',
-                      check=False, env=dict(TORCH_HOME=str(tmp_path / 'th')))
-    assert result.returncode != 0
-    assert 'Traceback' not in result.stderr
-    assert f'test.py: error: Refused to load checkpoint {url!r}' \
-        in result.stderr
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'th'))
+    code, err = tool_error('test.py', config, url, '--work-dir',
+                           tmp_path / 'w', capsys=capsys)
+    assert code != 0
+    assert 'Traceback' not in err
+    assert f'test.py: error: Refused to load checkpoint {url!r}' in err
     assert not marker.exists()
     assert not (tmp_path / 'w' / 'metrics.json').exists()
