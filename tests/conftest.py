@@ -1,10 +1,10 @@
 """Shared fixtures for the whole suite.
 
-``restore_global_state`` (autouse): whatever a test does to the process-wide
-state that later tests read — mmengine's default scope (``init_default_scope``,
-``register_all_modules``), its current logger and ``sys.path`` (tools loaded
-in-process put the repository first) — is undone after it, so no test passes or fails because
-of the module that ran before it.
+``restore_global_state`` (autouse): what a test does to process-wide state
+that later tests read is undone after it: mmengine's default scope
+(``init_default_scope``, ``register_all_modules``), its current logger and
+``sys.path`` (tools loaded in-process put the repository first). So no test
+passes or fails because of the module that ran before it.
 """
 import contextlib
 import sys

@@ -36,7 +36,8 @@ except ImportError:  # only the ONNX tests below need them
 #: the tests that export or run ONNX (the forms, compile and install-hint
 #: tests need neither)
 needs_onnx = pytest.mark.skipif(
-    ort is None, reason='needs onnx and onnxruntime (pip install -e .[deploy])')
+    ort is None,
+    reason='needs onnx and onnxruntime (pip install -e .[deploy])')
 
 
 
