@@ -232,7 +232,8 @@ def test_norm_eval_and_gradients_reach_every_trainable_param():
             assert p.grad is None, name
 
 
-def test_with_cp_gives_same_gradients():
+def test_with_cp_checkpoints_every_block_and_gives_same_gradients(
+        monkeypatch):
     torch.manual_seed(0)
     a = GGhostResNet(depth=18, zero_init_residual=False)
     a.init_weights()
@@ -241,10 +242,31 @@ def test_with_cp_gives_same_gradients():
         if isinstance(blk, ResidualBlock):
             blk.with_cp = True
     x = torch.randn(2, 3, 64, 64, requires_grad=True)
-    for m in (a, b):
-        sum(o.sum() for o in m(x)).backward()
+    calls = _count_checkpoint_calls(monkeypatch)
+    sum(o.sum() for o in a(x)).backward()
+    assert calls == []  # with_cp=False: no checkpointing
+    sum(o.sum() for o in b(x)).backward()
+    # every residual block of b ran under torch.utils.checkpoint, once each
+    cp_blocks = [blk for blk in b.modules()
+                 if isinstance(blk, ResidualBlock)]
+    assert len(cp_blocks) > 0
+    assert sorted(map(id, calls)) == sorted(id(blk) for blk in cp_blocks)
     for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
         torch.testing.assert_close(pa.grad, pb.grad, msg=n)
+
+
+def _count_checkpoint_calls(monkeypatch):
+    """Record the block (``self`` of the checkpointed bound method) of
+    every torch.utils.checkpoint call made by mmdet_gghost's blocks."""
+    from mmdet_gghost.models import blocks
+    calls, real = [], blocks.cp.checkpoint
+
+    def counting(function, *args, **kwargs):
+        calls.append(getattr(function, '__self__', function))
+        return real(function, *args, **kwargs)
+
+    monkeypatch.setattr(blocks.cp, 'checkpoint', counting)
+    return calls
 
 
 def _stage(mix=True, end_block=False, cheap_op='conv1x1'):

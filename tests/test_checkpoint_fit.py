@@ -11,7 +11,8 @@ from mmdet_gghost.apis.build import build_model
 from mmdet_gghost.apis.weights import (CheckpointMismatchError,
                                        check_checkpoint_matches)
 from tools_helpers import (cls_config, det_config, dump_config,
-                           make_coco_dataset, run_tool)
+                           make_coco_dataset, run_tool,
+                           tool_error)
 
 
 @pytest.fixture(scope='module')
@@ -65,14 +66,14 @@ def test_rule_ignores_only_harmless_keys(files, tmp_path):
         check_checkpoint_matches(files['detector'], path)
 
 
-def test_test_tool_refuses_classifier_checkpoint(files):
+def test_test_tool_refuses_classifier_checkpoint(files, capsys):
     work = files['root'] / 'eval'
-    result = run_tool('test.py', files['config'], files['cls_ckpt'],
-                      '--work-dir', work, check=False)
-    assert result.returncode != 0
-    assert 'Traceback' not in result.stderr
+    code, err = tool_error('test.py', files['config'], files['cls_ckpt'],
+                           '--work-dir', work, capsys=capsys)
+    assert code != 0
+    assert 'Traceback' not in err
     assert f'test.py: error: checkpoint {files["cls_ckpt"]} does not fit' \
-        in result.stderr
+        in err
     assert not osp.exists(work / 'metrics.json')
     # the explicit opt-out evaluates, with the mismatch in the log
     result = run_tool('test.py', files['config'], files['cls_ckpt'],
@@ -82,7 +83,7 @@ def test_test_tool_refuses_classifier_checkpoint(files):
         result.stderr
 
 
-def test_benchmark_refuses_classifier_checkpoint(files):
+def test_benchmark_refuses_classifier_checkpoint(files, capsys):
     from mmdet_gghost.benchmark import load_model
     with pytest.raises(CheckpointMismatchError, match='does not fit'):
         load_model(files['config'], files['cls_ckpt'])
@@ -93,13 +94,12 @@ def test_benchmark_refuses_classifier_checkpoint(files):
     assert info['weights'] == 'checkpoint'
     for key, value in model.state_dict().items():
         assert torch.equal(value, files['det_state'][key]), key
-    result = run_tool('benchmark.py', files['config'], '--checkpoint',
-                      files['cls_ckpt'], '--no-complexity', '--no-progress',
-                      check=False)
-    assert result.returncode != 0
-    assert 'Traceback' not in result.stderr
-    assert f'error: checkpoint {files["cls_ckpt"]} does not fit' \
-        in result.stderr
+    code, err = tool_error('benchmark.py', files['config'], '--checkpoint',
+                           files['cls_ckpt'], '--no-complexity',
+                           '--no-progress', capsys=capsys)
+    assert code != 0
+    assert 'Traceback' not in err
+    assert f'error: checkpoint {files["cls_ckpt"]} does not fit' in err
 
 
 def test_export_refuses_classifier_checkpoint(files):

@@ -157,21 +157,21 @@ def test_missing_checkpoint_is_named(tmp_path):
     assert not glob.glob(missing)
 
 
-def test_tools_refuse_untrusted_checkpoint_clearly(trained, tmp_path):
+def test_tools_refuse_untrusted_checkpoint_clearly(trained, tmp_path,
+                                                   capsys):
     """Through tools/test.py: Runner.load_checkpoint -> our one-line error."""
-    from tools_helpers import run_tool
+    from tools_helpers import tool_error
     checkpoint = torch.load(osp.join(trained['work_dir'], 'iter_4.pth'))
     checkpoint['meta']['extra'] = Untrusted()
     path = str(tmp_path / 'untrusted_model.pth')
     torch.save(checkpoint, path)
-    result = run_tool('test.py', trained['config'], path, '--work-dir',
-                      tmp_path / 'eval', check=False)
-    assert result.returncode != 0
-    assert 'Traceback' not in result.stderr
-    assert f'test.py: error: Refused to load checkpoint {path!r}' \
-        in result.stderr
-    assert f'{__name__}.Untrusted' in result.stderr
-    assert 'allow_checkpoint_globals(Untrusted)' in result.stderr
+    code, err = tool_error('test.py', trained['config'], path, '--work-dir',
+                           tmp_path / 'eval', capsys=capsys)
+    assert code != 0
+    assert 'Traceback' not in err
+    assert f'test.py: error: Refused to load checkpoint {path!r}' in err
+    assert f'{__name__}.Untrusted' in err
+    assert 'allow_checkpoint_globals(Untrusted)' in err
 
 
 @pytest.mark.parametrize('content', [b'', b'not a checkpoint\n',

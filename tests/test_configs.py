@@ -106,7 +106,7 @@ def test_backbones_resolve_in_both_registries(type_name):
 
 def test_custom_imports_in_a_config_string(tmp_path):
     """What a user writes: custom_imports + the plain type name."""
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
     text = ("custom_imports = dict(imports=['mmdet_gghost'], "
             "allow_failed_imports=False)\n"
             "model = dict(type='ImageClassifier', backbone=dict("
@@ -115,7 +115,7 @@ def test_custom_imports_in_a_config_string(tmp_path):
             "type='LinearClsHead', num_classes=5, in_channels=512))\n")
     cfg = Config.fromstring(text, file_format='.py')
     from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
     out = model(torch.randn(2, 3, 64, 64), mode='tensor')
     assert out.shape == (2, 5)

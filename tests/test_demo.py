@@ -376,6 +376,9 @@ def demo_checkpoint(tmp_path):
     register_all_modules()
     cfg = Config.fromfile(DET)
     model = MODELS.build(cfg.model)
+    # every anchor scores sigmoid(3) = 0.95, above DetInferencer's drawing
+    # threshold (0.3): there are boxes to draw
+    torch.nn.init.constant_(model.bbox_head.retina_cls.bias, 3.0)
     path = tmp_path / 'det.pth'
     torch.save(dict(state_dict=model.state_dict(),
                     meta=dict(dataset_meta=dict(
@@ -407,7 +410,15 @@ def test_demo_visualise_writes_the_image(demo_checkpoint, tmp_path):
     out = demo.visualise(demo.DEMO_MODELS[1], demo_checkpoint, image,
                          tmp_path / 'o')
     assert out == tmp_path / 'o' / 'vis' / 'val.png'
-    assert cv2.imread(str(out)).shape == (256, 256, 3)
+    drawn = cv2.imread(str(out))
+    assert drawn.shape == (256, 256, 3)
+    # boxes are drawn: coloured (not grey) pixels where the input was
+    # uniform grey (~56% of the pixels with up to 100 boxes of score 0.95),
+    # while the input shows between them (outlines, not a replaced image)
+    changed = (drawn.astype(int) != 128).any(axis=2)
+    coloured = np.ptp(drawn.astype(int), axis=2) > 30
+    assert changed.sum() >= 200, changed.sum()
+    assert coloured.sum() >= 100 and changed.mean() < 0.9
 
 
 def test_tools_read_demo_images_with_the_checked_loader():

@@ -13,7 +13,7 @@ import mmdet_gghost  # noqa: F401  (safe checkpoint loading for torch.load)
 from tools_helpers import (TOOLS, ckpt_iter, cls_config, det_config,
                            dump_config, free_port, iter_tag, last_checkpoint,
                            make_cls_folder, make_coco_dataset, run_tool,
-                           tool_env)
+                           tool_env, tool_error)
 
 
 @pytest.fixture(scope='module')
@@ -40,15 +40,58 @@ def test_train_then_test_writes_coco_metrics(tmp_path, det_run):
     assert torch.load(checkpoint)['meta']['iter'] == 2
 
     metrics_json = tmp_path / 'eval' / 'metrics.json'
+    preds = tmp_path / 'preds.pkl'
     run_tool('test.py', config, checkpoint, '--work-dir', tmp_path / 'eval',
-             '--metrics-json', metrics_json)
+             '--metrics-json', metrics_json, '--out', preds)
     report = json.loads(metrics_json.read_text())
     assert report['config'] == osp.abspath(config)
     assert report['checkpoint'] == osp.abspath(checkpoint)
     assert report['timestamp']
     metrics = report['metrics']
     assert {'coco/bbox_mAP', 'coco/bbox_mAP_50'} <= set(metrics)
-    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    # the values are the model's: pycocotools on the dumped predictions
+    # (not mmdet's CocoMetric) gives the same mAP and AP50 (3 decimals,
+    # as CocoMetric rounds)
+    mAP, ap50 = _coco_map_of_dump(preds, _ann_file(config))
+    assert len(_load_pickle(preds)) == 4  # one entry per val image
+    assert metrics['coco/bbox_mAP'] == pytest.approx(mAP, abs=6e-4)
+    assert metrics['coco/bbox_mAP_50'] == pytest.approx(ap50, abs=6e-4)
+
+
+def _ann_file(config):
+    from mmengine.config import Config
+    return Config.fromfile(config).test_evaluator.ann_file
+
+
+def _load_pickle(path):
+    import pickle
+    with open(path, 'rb') as f:
+        return pickle.load(f)
+
+
+def _coco_map_of_dump(preds, ann_file):
+    """(mAP, AP50) of DumpDetResults' pickle, by pycocotools directly."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(ann_file)
+        cat_ids = sorted(gt.getCatIds())
+        dets = [dict(image_id=p['img_id'], category_id=cat_ids[int(label)],
+                     bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score))
+                for p in _load_pickle(preds)
+                for (x1, y1, x2, y2), score, label in zip(
+                    p['pred_instances']['bboxes'].tolist(),
+                    p['pred_instances']['scores'],
+                    p['pred_instances']['labels'])]
+        assert dets, 'score_thr=0: the tiny detector returns boxes'
+        ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats[0], ev.stats[1]
 
 
 def _wait_for(path, process, timeout=240):
@@ -108,12 +151,15 @@ def test_ddp_on_cpu_with_dist_train_sh(tmp_path, det_data):
     config = _det_config(tmp_path, det_data, max_iters=2, ckpt_interval=2)
     work_dir = tmp_path / 'work'
     env = tool_env()
-    env.update(PYTHON=sys.executable, PORT=str(free_port()))
-    result = subprocess.run(
-        ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
-         '--work-dir', str(work_dir)],
-        env=env, capture_output=True, text=True, timeout=300)
-    log = result.stdout + result.stderr
+    for _ in range(3):  # a free port may be taken before torchrun binds it
+        env.update(PYTHON=sys.executable, PORT=str(free_port()))
+        result = subprocess.run(
+            ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
+             '--work-dir', str(work_dir)],
+            env=env, capture_output=True, text=True, timeout=300)
+        log = result.stdout + result.stderr
+        if 'address already in use' not in log.lower():
+            break
     assert result.returncode == 0, log[-6000:]
     assert "using the 'gloo' distributed backend" in log
     assert 'Distributed training: True' in log
@@ -137,18 +183,23 @@ def test_mmpretrain_config_trains_and_tests(tmp_path):
 
     metrics_json = tmp_path / 'metrics.json'
     run_tool('test.py', config, work_dir / 'iter_2.pth', '--work-dir',
-             tmp_path / 'eval', '--metrics-json', metrics_json)
+             tmp_path / 'eval', '--metrics-json', metrics_json,
+             '--out', tmp_path / 'preds.pkl')
     metrics = json.loads(metrics_json.read_text())['metrics']
-    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    # the value is the model's: top-1 of the dumped predictions
+    dumped = _load_pickle(tmp_path / 'preds.pkl')
+    assert len(dumped) == 8  # 2 classes x 4 images
+    top1 = 100.0 * sum(int(d['pred_label'][0]) == int(d['gt_label'][0])
+                       for d in dumped) / len(dumped)
+    assert metrics['accuracy/top1'] == pytest.approx(top1)
 
 
-def test_missing_config_is_a_clear_error(tmp_path):
+def test_missing_config_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / 'no_such_config.py'
-    result = run_tool('train.py', missing, check=False)
-    assert result.returncode != 0
-    assert f"train.py: error: Config file not found: {missing}" \
-        in result.stderr
-    assert "Traceback" not in result.stderr
+    code, err = tool_error('train.py', missing, capsys=capsys)
+    assert code != 0
+    assert f"train.py: error: Config file not found: {missing}" in err
+    assert "Traceback" not in err
     from mmdet_gghost.apis import test, train
     with pytest.raises(FileNotFoundError, match='no_such_config.py'):
         train(str(missing))
@@ -156,14 +207,13 @@ def test_missing_config_is_a_clear_error(tmp_path):
         test(str(missing), str(tmp_path / 'x.pth'))
 
 
-def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data):
+def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data, capsys):
     config = _det_config(tmp_path, det_data)
     missing = tmp_path / 'no_such.pth'
-    result = run_tool('test.py', config, missing, check=False)
-    assert result.returncode != 0
-    assert f"test.py: error: Checkpoint file not found: {missing}" \
-        in result.stderr
-    assert "Traceback" not in result.stderr
+    code, err = tool_error('test.py', config, missing, capsys=capsys)
+    assert code != 0
+    assert f"test.py: error: Checkpoint file not found: {missing}" in err
+    assert "Traceback" not in err
     from mmdet_gghost.apis import train
     with pytest.raises(FileNotFoundError, match='no_such.pth'):
         train(config, work_dir=str(tmp_path / 'w'), resume=str(missing))

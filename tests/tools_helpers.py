@@ -326,3 +326,16 @@ def load_tool(script):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
+
+
+def tool_error(script, *argv, capsys):
+    """``tools/<script>``'s ``main(argv)`` in this process, for a usage
+    error: ``(exit status, stderr)`` as a shell would see them (each tool's
+    real entry point is run as a subprocess by its own tests)."""
+    import pytest
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool(script).main([str(a) for a in argv])
+    code, err = exit_info.value.code, capsys.readouterr().err
+    if isinstance(code, str):  # sys.exit(message): Python prints it, rc 1
+        return 1, err + code + '\n'
+    return code, err
