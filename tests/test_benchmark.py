@@ -183,7 +183,7 @@ def test_deploy_forms_and_benchmark_share_the_timing_core(monkeypatch):
     with the same functions and report the same ratio: the median of
     per-round *speed* ratios to the first entry (> 1 = faster)."""
     from mmdet_gghost.benchmark import runner, timing
-    from mmdet_gghost.export import forms, time_forms
+    from mmdet_gghost.benchmark import forms, time_forms
     for name in ('time_interleaved', 'summarize', 'time_first_call'):
         assert getattr(runner, name) is getattr(timing, name)
         assert getattr(forms, name) is getattr(timing, name)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdet_gghost import apis, demo
+from mmdet_gghost import apis
+from mmdet_gghost.apps import demo
 
 DET = demo.DEMO_MODELS[1].det  # the G-Ghost demo detector
 SHORT = {'train_cfg.max_iters': 10}
@@ -158,12 +159,11 @@ NO_OPTIONS = dict(pretrain={}, det={})
 
 def test_benchmark_gets_each_models_own_weights_and_metrics(monkeypatch,
                                                             tmp_path):
-    import mmdet_gghost.benchmark as bench
     seen, kwargs = [], {}
     _fake_training(monkeypatch, seen)
     trained = {m.name: demo.train_model(m, tmp_path, None, None, NO_OPTIONS)
                for m in demo.DEMO_MODELS}
-    monkeypatch.setattr(bench, 'run_benchmark',
+    monkeypatch.setattr(demo, 'run_benchmark',
                         lambda configs, **kw: kwargs.update(kw, c=configs))
     demo.benchmark_detectors(demo.DEMO_MODELS, trained, tmp_path / 'b')
     for i, m in enumerate(demo.DEMO_MODELS):

@@ -18,6 +18,9 @@ import torch
 import mmdet_gghost  # noqa: F401  (registers the models)
 from mmdet_gghost import export as E
 from mmdet_gghost.analysis import count_bn_layers
+from mmdet_gghost.apis.build import init_weights_quietly
+from mmdet_gghost.benchmark import deploy_forms
+from mmdet_gghost.export.modules import flatten_outputs
 from mmdet_gghost.apis.weights import CheckpointMismatchError
 from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
                                  GGhostStage)
@@ -60,7 +63,7 @@ BACKBONES = {
 
 def _backbone(name, seed=0):
     model = BACKBONES[name]()
-    E.init_weights_quietly(model, seed)
+    init_weights_quietly(model, seed)
     E.randomize_bn_stats(model, seed)
     return model.eval()
 
@@ -150,7 +153,7 @@ def test_dynamic_batch_and_hw_in_graph(retinanet_export):
     assert both[0].shape[0] == 2 and single[0].shape[0] == 1
     assert _max_rel(single, [o[1:] for o in both]) <= TOL
     with torch.no_grad():
-        ref = E._flatten(model._forward(x))
+        ref = flatten_outputs(model._forward(x))
     assert _max_rel(ref, both) <= TOL
 
 
@@ -268,7 +271,7 @@ def test_missing_onnxruntime_gives_install_hint(monkeypatch, tmp_path):
 @pytest.mark.parametrize('name', sorted(BACKBONES))
 def test_fused_and_channels_last_equal_eval(name):
     model = _backbone(name, seed=1)
-    forms = E.deploy_forms(model)
+    forms = deploy_forms(model)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = forms['eval'](x)
@@ -370,7 +373,7 @@ def test_inductor_compiled_gghost_stage_equals_eager():
     model = GGhostResNet(depth=18, widen_factor=0.25)
     E.randomize_bn_stats(model)
     stage = copy.deepcopy(model.layer2).eval()
-    forms = E.deploy_forms(stage, ['eval', 'compiled_fused'])
+    forms = deploy_forms(stage, ['eval', 'compiled_fused'])
     x = torch.randn(1, stage.first.in_channels, 16, 16)
     with torch.no_grad():
         ref = forms['eval'](x)

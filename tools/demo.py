@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmdet_gghost.demo import run_demo  # noqa: E402
+from mmdet_gghost.apps.demo import run_demo  # noqa: E402
 
 
 def main(argv=None):

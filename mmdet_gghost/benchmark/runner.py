@@ -14,6 +14,7 @@ from .inputs import (DEFAULT_SHAPES, calibrate_score_thr, make_data_inputs,
                      make_inputs)
 from .models import (compile_parts, count_detections, load_model,
                      make_step_fn, outputs_finite, override_test_cfg)
+from .ort import onnxruntime_entry
 from .reports import (_fmt_shape, _title, collect_env, load_metric,
                       make_console, plot_map_vs_fps, print_table,
                       write_reports)
@@ -137,7 +138,6 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
     if not s.onnxruntime:
         return [entry]
     # same weights, test_cfg and images, next row
-    from ..deploy.ort_runtime import onnxruntime_entry
     console.log(f'exporting {name} to ONNX Runtime (mmdeploy)')
     return [entry, onnxruntime_entry(
         entry, cfg_path, s.checkpoints[i], batches, thr, s.max_per_img,

@@ -190,7 +190,7 @@ class BenchmarkSettings:
             amp=self.amp,
             compile=self.compile,
             onnxruntime=('also each model exported by mmdeploy, in ONNX '
-                         'Runtime (mmdet_gghost/deploy/ort_runtime.py)'
+                         'Runtime (mmdet_gghost/benchmark/ort.py)'
                          if self.onnxruntime else None),
             compile_mode=self.compile_mode,
             cuda_graphs=self.cuda_graphs,

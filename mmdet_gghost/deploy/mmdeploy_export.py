@@ -22,10 +22,10 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEPLOY_CONFIG_DIR = osp.join(REPO, 'configs', 'deploy')
-DEFAULT_DEPLOY_CFG = osp.join(DEPLOY_CONFIG_DIR,
-                              'detection_onnxruntime_dynamic.py')
+from ..config_bases import package_configs_dir
+
+#: our deploy configs, in the package's configs (``configs/deploy/``)
+DEFAULT_DEPLOY_NAME = 'detection_onnxruntime_dynamic.py'
 INSTALL_HINT = ('run `make setup` (it installs the pinned mmdeploy==1.3.1), '
                 'or pip install mmdeploy==1.3.1 protobuf==3.20.2')
 #: bbox mAP difference ONNX Runtime - PyTorch that counts as parity
@@ -47,8 +47,13 @@ def require_mmdeploy():
     return mmdeploy
 
 
+def deploy_config_dir() -> str:
+    """Our deploy configs: ``deploy/`` of the package's configs."""
+    return osp.join(package_configs_dir(), 'deploy')
+
+
 def _our_deploy_configs():
-    return sorted(f for f in os.listdir(DEPLOY_CONFIG_DIR)
+    return sorted(f for f in os.listdir(deploy_config_dir())
                   if f.endswith('.py'))
 
 
@@ -57,11 +62,11 @@ def resolve_deploy_cfg(deploy_cfg: Optional[str] = None) -> str:
     file name (``detection_onnxruntime_dynamic`` or ``...py``), or the
     dynamic ONNX Runtime config when ``None``."""
     if deploy_cfg is None:
-        return DEFAULT_DEPLOY_CFG
+        return osp.join(deploy_config_dir(), DEFAULT_DEPLOY_NAME)
     if osp.isfile(deploy_cfg):
         return deploy_cfg
     name = osp.basename(deploy_cfg)
-    ours = osp.join(DEPLOY_CONFIG_DIR,
+    ours = osp.join(deploy_config_dir(),
                     name if name.endswith('.py') else name + '.py')
     if osp.isfile(ours):
         return ours

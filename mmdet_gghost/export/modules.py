@@ -73,32 +73,32 @@ class _Exportable(nn.Module):
         return self.model._forward(x)  # detector
 
     def forward(self, x):
-        return tuple(_flatten(self.raw(x)))
+        return tuple(flatten_outputs(self.raw(x)))
 
 
-def _flatten(out) -> List[torch.Tensor]:
+def flatten_outputs(out) -> List[torch.Tensor]:
     if torch.is_tensor(out):
         return [out]
     flat = []
     for o in out:
-        flat.extend(_flatten(o))
+        flat.extend(flatten_outputs(o))
     return flat
 
 
 def _output_names(kind: str, raw_out) -> List[str]:
     if kind == 'backbone':
-        return [f'feat_{i}' for i in range(len(_flatten(raw_out)))]
+        return [f'feat_{i}' for i in range(len(flatten_outputs(raw_out)))]
     if kind == 'classifier':
         if torch.is_tensor(raw_out):
             return ['logits']
-        return [f'logits_{i}' for i in range(len(_flatten(raw_out)))]
+        return [f'logits_{i}' for i in range(len(flatten_outputs(raw_out)))]
     # detector: (cls_scores, bbox_preds[, centernesses]) per level
     groups = ('cls_score', 'bbox_pred', 'centerness')
     names = []
     for g, part in enumerate(raw_out):
         base = groups[g] if g < len(groups) and len(raw_out) <= 3 \
             else f'out{g}'
-        names.extend(f'{base}_{lvl}' for lvl in range(len(_flatten(part))))
+        names.extend(f'{base}_{lvl}' for lvl in range(len(flatten_outputs(part))))
     return names
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..analysis import count_bn_layers
-from .modules import (_flatten, _output_names, build_export_model,
+from .modules import (flatten_outputs, _output_names, build_export_model,
                       export_module)
 
 __all__ = [
@@ -186,7 +186,7 @@ def verify_onnx(onnx_file: str, reference: nn.Module,
     for shape in input_shapes:
         x = torch.randn(*shape, generator=g)
         with torch.no_grad():
-            ref = _flatten(reference(x))
+            ref = flatten_outputs(reference(x))
         out = run_onnxruntime(onnx_file, x, session=session)
         rows = compare_outputs(ref, out, output_names, tol)
         results.append(dict(input_shape=tuple(shape), rows=rows,

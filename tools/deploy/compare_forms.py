@@ -56,8 +56,8 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    from mmdet_gghost.export import (build_export_model, deploy_forms, export_module,
-                                     time_forms)
+    from mmdet_gghost.benchmark import deploy_forms, time_forms
+    from mmdet_gghost.export import build_export_model, export_module
     model, _, scope = build_export_model(
         args.config, args.checkpoint,
         allow_partial_checkpoint=args.allow_partial_checkpoint)

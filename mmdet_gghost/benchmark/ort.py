@@ -11,6 +11,10 @@ from typing import Optional, Sequence
 
 import torch
 
+from ..deploy.mmdeploy_export import (build_models, export_end2end,
+                                      load_deploy_configs)
+from .models import load_model
+
 
 def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
                       batches: Sequence[dict], score_thr=None,
@@ -28,9 +32,6 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
         work_dir: where ``end2end.onnx`` goes (default: a temporary folder,
             removed once ONNX Runtime has loaded the graph).
     """
-    from mmdet_gghost.benchmark import load_model
-    from .mmdeploy_export import (build_models, export_end2end,
-                                  load_deploy_configs)
     model, cfg, info = load_model(cfg_path, checkpoint, score_thr=score_thr,
                                   max_per_img=max_per_img)
     tmp = None if work_dir else tempfile.TemporaryDirectory(

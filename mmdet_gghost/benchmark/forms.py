@@ -6,10 +6,10 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from ..benchmark.timing import (device_of, summarize, sync_for,
-                                time_first_call, time_interleaved)
-from .modules import _flatten
-from .onnx_export import max_rel_err
+from ..export.modules import flatten_outputs
+from ..export.onnx_export import max_rel_err
+from .timing import (device_of, summarize, sync_for, time_first_call,
+                     time_interleaved)
 
 __all__ = ['deploy_forms', 'time_forms']
 
@@ -73,11 +73,11 @@ def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
     firsts, outs = zip(*(time_first_call(fn, sync) for fn in fns))
     lat = time_interleaved(fns, rounds=rounds, warmup=warmup, sync=sync)
     rows = summarize(lat, int(input_shape[0]), names)
-    ref = _flatten(outs[0])
+    ref = flatten_outputs(outs[0])
     for row, t, first, out in zip(rows, lat, firsts, outs):
         row.update(min_ms=float(t.min()) * 1e3, first_call_s=first,
                    max_rel=max(max_rel_err(a, b)
-                               for a, b in zip(ref, _flatten(out))))
+                               for a, b in zip(ref, flatten_outputs(out))))
     return {row['name']: row for row in rows}
 
 

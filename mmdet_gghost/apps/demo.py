@@ -14,8 +14,17 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIGS = REPO / 'configs/demo'
+from .. import apis
+from ..analysis import format_count
+from ..analysis.curves import (FLAT_GAIN, curve_options, curve_status,
+                               plot_curves, read_curve, read_records)
+from ..apis.build import load_config
+from ..apis.test import write_metrics_json
+from ..benchmark import run_benchmark
+from ..config_bases import package_configs_dir
+from ..datasets import make_classification_dataset, make_detection_dataset
+
+DEMO_CONFIGS = Path(package_configs_dir()) / 'demo'
 CLS_CONFIG = DEMO_CONFIGS / 'gghost_r34_cls_demo.py'
 
 
@@ -75,7 +84,6 @@ def _flatten(obj, prefix=''):
 def recipe_of(config, cfg_options=None):
     """A config as ``{dotted key: value}`` without :data:`BACKBONE_KEYS`:
     what must be identical for every model of the demo."""
-    from .apis.build import load_config
     flat = _flatten(load_config(config, cfg_options).to_dict())
     return {k: v for k, v in flat.items()
             if not any(k == b or k.startswith(b + '.') for b in BACKBONE_KEYS)}
@@ -124,8 +132,6 @@ def longer_schedule(cfg, factor):
 def run_options(config, scale=1, points=DEMO_POINTS, seed=None):
     """The ``cfg_options`` of one demo training: the schedule ``scale``
     times longer, ``points`` evaluations for the curve, the seed."""
-    from .analysis.curves import curve_options
-    from .apis.build import load_config
     cfg = load_config(config)
     options = longer_schedule(cfg, scale) if scale != 1 else {}
     options.update(curve_options(
@@ -157,7 +163,6 @@ def _check_resumable(work_dir, max_iters):
 def _final_validation(work_dir, max_iters):
     """The metrics (keys with a ``/``, e.g. ``coco/bbox_mAP``) of the
     training loop's validation at ``max_iters``, or ``None``."""
-    from .analysis.curves import read_records
     for record in reversed(read_records(work_dir)):
         if record.get('step') == max_iters and any('/' in k for k in record):
             return {k: v for k, v in record.items() if '/' in k}
@@ -176,8 +181,6 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
         ``train_s`` and ``test_s`` (seconds, 0 when skipped),
         ``max_iters``, ``work_dir``.
     """
-    from . import apis
-    from .apis.build import load_config
 
     data_fn()
     max_iters = load_config(config, cfg_options).train_cfg.max_iters
@@ -211,7 +214,6 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
                             metrics_json=str(metrics_json),
                             cfg_options=cfg_options)
     else:
-        from .apis.test import write_metrics_json
         write_metrics_json(str(metrics_json), metrics, str(config), str(ckpt))
     return dict(checkpoint=str(ckpt), metrics=metrics,
                 metrics_json=str(metrics_json), train_s=train_s,
@@ -238,7 +240,6 @@ def benchmark_detectors(models, trained, out_dir, rounds=30, threads=2):
     """Interleaved FPS of the trained detectors, each with its own weights,
     on the val images at its config's score threshold, BN fused; the plot
     has one point per model (mAP from its own metrics file)."""
-    from .benchmark import run_benchmark
     out_dir = Path(out_dir)
     return run_benchmark(
         [str(m.det) for m in models],
@@ -285,7 +286,6 @@ def _mean(values):
 def _mix_of(model):
     """``True``/``False`` for a G-Ghost backbone with/without mix, ``None``
     for a plain ResNet."""
-    from .apis.build import load_config
     backbone = load_config(model.det).model.backbone
     if tuple(backbone.get('gghost_stages', (0, ))) == ():
         return None
@@ -293,7 +293,6 @@ def _mix_of(model):
 
 
 def _curve(run, key):
-    from .analysis.curves import curve_status, read_curve
     curve = read_curve(run['work_dir'], key)
     try:
         status = curve_status(curve, run['max_iters'], key)
@@ -333,7 +332,6 @@ def model_record(model, runs):
 def summary_rows(records, bench):
     """One Markdown row per model: complexity and FPS from the benchmark,
     accuracy (mean over seeds) from the models' own metrics files."""
-    from .analysis import format_count
     by_name = {r['name']: r for r in bench['rows']}
     ref = records[0]['mAP_mean']
     rows = []
@@ -371,7 +369,6 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
     """``summary.md`` (the paper's table in miniature, the curves' state)
     and ``summary.json`` (``records``); returns the Markdown path."""
     from mmengine.fileio import dump
-    from .analysis.curves import FLAT_GAIN
     work_dir = Path(work_dir)
     header = _ROW_COLUMNS.format(ref=records[0]['name'])
     seeds = records[0]['seeds']
@@ -427,7 +424,6 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
 def plot_learning_curves(records, path):
     """``curves.png``: detector mAP and pre-training top-1 vs iteration,
     one line per model and seed; returns the matplotlib figure."""
-    from .analysis.curves import plot_curves
 
     def panel(key):
         return {(r['name'] if len(r['seeds']) == 1 else
@@ -469,7 +465,6 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
              seeds=(None, ), bench_rounds=30):
     """Run the demo; returns a dict of what each part produced. ``seeds``:
     ``None`` = the configs' own seed."""
-    from .datasets import make_classification_dataset, make_detection_dataset
     t0 = time.time()
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
