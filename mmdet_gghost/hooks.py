@@ -10,6 +10,7 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
+from .checkpoint.reading import is_remote
 from .registry import register_once
 
 _TMP_PREFIX = '.tmp_'
@@ -117,7 +118,7 @@ def resolve_last_checkpoint(work_dir: str) -> Optional[str]:
         return None
     with open(record) as f:
         recorded = f.read().strip()
-    if '://' in recorded or osp.isfile(recorded):
+    if is_remote(recorded) or osp.isfile(recorded):
         return recorded
     moved = osp.join(work_dir, osp.basename(recorded))
     if osp.isfile(moved):

@@ -190,3 +190,28 @@ def test_not_a_checkpoint_is_named(tmp_path, content):
                            match=f"checkpoint '{path}' \\({len(content)} "
                            'bytes\\) is not a readable PyTorch checkpoint'):
             load(str(path))
+
+
+def test_pretrained_backbones_read_checkpoints_as_every_tool_does(tmp_path):
+    """One reader (mmdet_gghost.checkpoint.reading) for models and apis:
+    ``state_dict`` or ``model`` key, DataParallel ``module.`` prefix
+    removed, and one error type for a checkpoint that does not fit."""
+    from mmdet_gghost.apis.weights import read_state_dict
+    from mmdet_gghost.checkpoint import CheckpointMismatchError
+    from mmdet_gghost.models import GGhostResNet
+    source = GGhostResNet(depth=18)
+    source.init_weights()
+    saved = {f'module.backbone.{k}': v + 1 if v.is_floating_point() else v
+             for k, v in source.state_dict().items()}
+    path = tmp_path / 'wrapped.pth'
+    torch.save(dict(model=saved), path)
+    assert set(read_state_dict(path)) == {k[len('module.'):] for k in saved}
+    target = GGhostResNet(depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    target.init_weights()
+    for key, value in target.state_dict().items():
+        assert torch.equal(value, saved[f'module.backbone.{key}']), key
+    wrong = GGhostResNet(depth=34, init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    with pytest.raises(CheckpointMismatchError, match='missing keys'):
+        wrong.init_weights()

@@ -132,3 +132,28 @@ def test_test_tool_refuses_malicious_url(served, tmp_path, capsys,
     assert f'test.py: error: Refused to load checkpoint {url!r}' in err
     assert not marker.exists()
     assert not (tmp_path / 'w' / 'metrics.json').exists()
+
+
+def test_benchmark_loads_a_url_checkpoint_as_test_py_does(served, hub_dir,
+                                                          tmp_path):
+    """One URL-or-file rule: tools/benchmark.py --checkpoint http://...
+    loads (safely) what tools/test.py loads, instead of 'not found'."""
+    from tools_helpers import det_config, dump_config, make_coco_dataset
+
+    from mmdet_gghost.benchmark import BenchmarkSettings, load_model
+    serve_dir, base = served
+    data = make_coco_dataset(str(tmp_path / 'data'), num_train=1, num_val=1)
+    config = dump_config(det_config(data), tmp_path / 'tiny.py')
+    reference, _, _ = load_model(config)
+    weights = {k: v + 0.5 if v.is_floating_point() else v
+               for k, v in reference.state_dict().items()}
+    torch.save(dict(state_dict=weights), serve_dir / 'det.pth')
+    url = f'{base}/det.pth'
+    BenchmarkSettings(checkpoints=[url]).validate([config])  # no error
+    model, _, _ = load_model(config, url)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    with pytest.raises(FileNotFoundError,
+                       match='Checkpoint file not found: .*nope.pth'):
+        BenchmarkSettings(checkpoints=[str(tmp_path / 'nope.pth')]
+                          ).validate([config])

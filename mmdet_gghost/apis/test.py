@@ -16,6 +16,7 @@ from typing import Any, Optional
 from mmengine.config import Config
 from mmengine.dist import get_rank
 
+from ..checkpoint.reading import is_remote, require_checkpoint
 from .build import load_config
 from .common import (check_datasets, prepare_distributed, register_toolbox,
                      set_work_dir)
@@ -52,8 +53,7 @@ def build_test_cfg(config: str,
     checkpoint = os.fspath(checkpoint)
     cfg = load_config(config, cfg_options)
     # fail early, naming the path; URLs are left to mmengine
-    if '://' not in checkpoint and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
+    require_checkpoint(checkpoint)
     cfg.launcher = launcher
     set_work_dir(cfg, config, work_dir)
     cfg.load_from = checkpoint
@@ -86,7 +86,7 @@ def write_metrics_json(path: str, metrics: dict, config: str,
     """Write ``metrics`` with provenance to ``path``; returns ``path``."""
     payload = dict(
         config=osp.abspath(config),
-        checkpoint=checkpoint if '://' in checkpoint else
+        checkpoint=checkpoint if is_remote(checkpoint) else
         osp.abspath(checkpoint),
         timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(),
         metrics=metrics,

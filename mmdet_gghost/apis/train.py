@@ -7,6 +7,7 @@ from typing import Optional, Union
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ..checkpoint.reading import require_checkpoint
 from .build import load_config
 from .classification import check_classifier_load_from
 from .common import (check_datasets, prepare_distributed, register_toolbox,
@@ -40,9 +41,7 @@ def _set_resume(cfg: Config, resume: ResumeArg) -> None:
         cfg.load_from = resolve_last_checkpoint(cfg.work_dir)
         return
     resume = os.fspath(resume)
-    if '://' not in resume and not osp.isfile(resume):
-        raise FileNotFoundError(f'Checkpoint to resume from not found: '
-                                f'{resume}')
+    require_checkpoint(resume, 'Checkpoint to resume from')
     cfg.load_from = resume
 
 

@@ -16,39 +16,11 @@ import torch
 
 from ..checkpoint.compare import (HARMLESS_KEYS,  # noqa: F401  (re-exported)
                                   StateDictMismatch, compare_state_dicts)
+from ..checkpoint.reading import (  # noqa: F401  (re-exported)
+    CheckpointMismatchError, read_checkpoint)
 
 # The CLI opt-out, one name in every tool.
 ALLOW_PARTIAL_FLAG = '--allow-partial-checkpoint'
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model built from the config."""
-
-
-def read_checkpoint(checkpoint: str) -> Tuple[Dict[str, torch.Tensor],
-                                               dict]:
-    """``(state_dict, meta)`` of a checkpoint file or URL, read by the safe
-    loader and keyed as ``mmengine.runner.load_checkpoint`` does
-    (``ckpt['state_dict']`` or the whole file, ``module.`` prefix removed);
-    ``meta`` is ``ckpt['meta']`` (``{}`` for a plain state dict)."""
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    import mmdet_gghost  # noqa: F401  (safe loading)
-    checkpoint = os.fspath(checkpoint)
-    if '://' not in checkpoint and not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f'Checkpoint file not found: {checkpoint}')
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(
-            isinstance(k, str) for k in state):
-        raise CheckpointMismatchError(
-            f'{checkpoint} holds a {type(ckpt).__name__} that is not a state '
-            "dict or an mmengine checkpoint ({'state_dict': ..., "
-            "'meta': ...})")
-    # mmengine's load_checkpoint strips the DataParallel prefix too
-    revised = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    meta = ckpt.get('meta', None) if state is not ckpt else None
-    return revised, meta if isinstance(meta, dict) else {}
 
 
 def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:

@@ -10,8 +10,9 @@ import torch
 import torch.nn as nn
 
 from ..apis.build import build_model, load_config
+from ..checkpoint.reading import require_checkpoint
 from .reports import to_plain
-from .settings import UsageError, check_file
+from .settings import UsageError
 from .timing import device_of
 
 __all__ = ['load_model', 'override_test_cfg', 'compile_parts',
@@ -73,7 +74,8 @@ def load_model(cfg_path,
         CheckpointMismatchError: the checkpoint does not fit the model.
     """
     cfg = load_config(cfg_path)
-    check_file(checkpoint, 'Checkpoint file')
+    if checkpoint is not None:
+        require_checkpoint(checkpoint)
     test_cfg = cfg.model.get('test_cfg', None)
     if score_thr is not None:
         override_test_cfg(test_cfg, 'score_thr', float(score_thr))

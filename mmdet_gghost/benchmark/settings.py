@@ -7,6 +7,8 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..checkpoint.reading import require_checkpoint
+
 __all__ = ['UsageError', 'BenchmarkSettings', 'check_file']
 
 
@@ -103,10 +105,12 @@ class BenchmarkSettings:
         checkpoints = _per_config(self.checkpoints, n, '--checkpoint')
         eval_results = _per_config(self.eval_results, n, '--eval-results')
         for paths, what in ((configs, 'Config file'),
-                            (checkpoints, 'Checkpoint file'),
                             (eval_results, 'Eval results file')):
             for p in paths:
                 check_file(p, what)
+        for p in checkpoints:  # a file or a URL, as tools/test.py takes
+            if p is not None:
+                require_checkpoint(p)
         compile = self.compile or self.compile_mode is not None
         self._check_modes(compile)
         if self.plot and not any(e is not None for e in eval_results):

@@ -3,7 +3,8 @@
 torch's ``weights_only=True`` default is kept: OpenMMLab training
 checkpoints load through an allow-list (:mod:`.allowlist`), everything else
 is refused with a clear :class:`UnsafeCheckpointError`, and mmengine's URL
-schemes load safely too (:mod:`.loading`).  Nothing here sets
+schemes load safely too (:mod:`.loading`).  :mod:`.reading` is the one
+reader of a state dict and the one URL-or-file rule.  Nothing here sets
 ``weights_only=False``.  :func:`enable_safe_checkpoint_loading` changes
 process-wide state and runs on ``import mmdet_gghost``.
 """
@@ -11,9 +12,12 @@ from .allowlist import allow_checkpoint_globals
 from .errors import NotACheckpointError, UnsafeCheckpointError
 from .loading import (enable_safe_checkpoint_loading, load_checkpoint_file,
                       load_checkpoint_url)
+from .reading import (CheckpointMismatchError, is_remote, read_checkpoint,
+                      require_checkpoint)
 
 __all__ = [
     'NotACheckpointError', 'UnsafeCheckpointError',
     'allow_checkpoint_globals', 'enable_safe_checkpoint_loading',
-    'load_checkpoint_file', 'load_checkpoint_url'
+    'load_checkpoint_file', 'load_checkpoint_url', 'CheckpointMismatchError',
+    'is_remote', 'read_checkpoint', 'require_checkpoint'
 ]

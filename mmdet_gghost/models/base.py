@@ -8,13 +8,14 @@ attribute names in ``self.stage_names`` (stem first) and their output widths in
 loading (with ``prefix``, official-checkpoint conversion and no silently
 skipped keys) and the deploy (BN-fused) form.
 """
-import os.path as osp
 
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint.compare import compare_state_dicts
+from ..checkpoint.reading import (CheckpointMismatchError, read_checkpoint,
+                                  require_checkpoint)
 from .blocks import ResidualBlock
 from .deploy import fuse_model, to_deploy_form
 from .gghost_stage import GGhostStage
@@ -160,30 +161,27 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
     ``Pretrained`` init (``strict=False``), a key that does not map is an
     error, so that no pretrained weight is silently dropped.
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
-
     from .converters import convert_official_gghost_regnet, is_official_layout
 
-    if '://' not in str(checkpoint) and not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'pretrained checkpoint {checkpoint!r} not found. Train the '
-            'ImageNet classifier (configs/imagenet/) or convert the official '
-            'G-Ghost RegNet weights with tools/model_converters/'
-            'gghost_official_to_mmpretrain.py and put the file there (the '
-            'demo detector configs/demo/retinanet_gghost_r34_demo.py '
-            'expects the short pre-training that `make demo` runs first: '
-            'python tools/train.py configs/demo/gghost_r34_cls_pretrain.py '
-            '--work-dir work_dirs/demo/pretrain_cls); to '
-            'train from scratch instead, say so explicitly with '
-            '--cfg-options model.backbone.init_cfg=None')
-    ckpt = _load_checkpoint(checkpoint, map_location=map_location)
-    state = ckpt.get('state_dict', ckpt.get('model', ckpt))
+    require_checkpoint(
+        checkpoint, 'pretrained checkpoint',
+        'Train the ImageNet classifier (configs/imagenet/) or convert the '
+        'official G-Ghost RegNet weights with tools/model_converters/'
+        'gghost_official_to_mmpretrain.py and put the file there (the '
+        'demo detector configs/demo/retinanet_gghost_r34_demo.py '
+        'expects the short pre-training that `make demo` runs first: '
+        'python tools/train.py configs/demo/gghost_r34_cls_pretrain.py '
+        '--work-dir work_dirs/demo/pretrain_cls); to '
+        'train from scratch instead, say so explicitly with '
+        '--cfg-options model.backbone.init_cfg=None')
+    state, _ = read_checkpoint(checkpoint, map_location=map_location)
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items()
                  if k.startswith(prefix)}
         if not state:
-            raise ValueError(f'no key of {checkpoint} starts with prefix '
-                             f'{prefix!r}; check init_cfg.prefix')
+            raise CheckpointMismatchError(
+                f'no key of {checkpoint} starts with prefix {prefix!r}; '
+                'check init_cfg.prefix')
     logger = MMLogger.get_current_instance()
     if is_official_layout(state):
         state, unmapped = convert_official_gghost_regnet(state)
@@ -193,15 +191,16 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
                     'on the fly (tools/model_converters/'
                     'gghost_official_to_mmpretrain.py does it once)')
         if unmapped:
-            raise ValueError(f'{checkpoint}: official keys with no counterpart '
-                             f'here: {unmapped[:10]}')
+            raise CheckpointMismatchError(
+                f'{checkpoint}: official keys with no counterpart here: '
+                f'{unmapped[:10]}')
     # the one rule of every checkpoint load (mmdet_gghost.checkpoint.compare):
     # BN num_batches_tracked and data_preprocessor.* differences are harmless
     missing, unexpected, shape = compare_state_dicts(module.state_dict(),
                                                      state)
     mismatched = [f'{k} {a} vs {b}' for k, a, b in shape]
     if missing or unexpected or mismatched:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'{checkpoint} does not match {type(module).__name__}: '
             f'{len(missing)} missing keys (e.g. {missing[:5]}), '
             f'{len(unexpected)} unexpected keys (e.g. {unexpected[:5]}), '
