@@ -1,16 +1,14 @@
-"""Crash-safe checkpoints (:class:`CrashSafeCheckpointHook`) and finding the
-last one after the work dir was moved (:func:`resolve_last_checkpoint`)."""
+"""Crash-safe checkpoints (:class:`CrashSafeCheckpointHook`); the last one is
+found by :func:`mmdet_gghost.checkpoint.resolve_last_checkpoint`."""
 import glob
 import os
 import os.path as osp
-from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
-from .checkpoint.reading import is_remote
 from .registry import register_once
 
 _TMP_PREFIX = '.tmp_'
@@ -100,31 +98,3 @@ def use_crash_safe_checkpoints(cfg) -> bool:
         hook['type'] = 'CrashSafeCheckpointHook'
         return True
     return False
-
-
-def resolve_last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint named by ``<work_dir>/last_checkpoint``, or None when
-    that file does not exist.
-
-    mmengine stores an absolute path; after the work dir was moved it no
-    longer exists, and the same file name inside ``work_dir`` is used.
-
-    Raises:
-        FileNotFoundError: neither the recorded path nor its name in
-            ``work_dir`` exists.
-    """
-    record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
-        return None
-    with open(record) as f:
-        recorded = f.read().strip()
-    if is_remote(recorded) or osp.isfile(recorded):
-        return recorded
-    moved = osp.join(work_dir, osp.basename(recorded))
-    if osp.isfile(moved):
-        return moved
-    raise FileNotFoundError(
-        f'{record} names {recorded}, which does not exist, and there is no '
-        f'{osp.basename(recorded)} in {work_dir} either; resume from an '
-        f'existing checkpoint with --resume PATH, or delete {record} to '
-        'start afresh.')

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from mmdet_gghost.hooks import resolve_last_checkpoint
+from mmdet_gghost.checkpoint import resolve_last_checkpoint
 from tools_helpers import det_config, tool_env
 
 # A tiny mmengine training (3 iterations, a checkpoint every iteration,

@@ -7,7 +7,8 @@ from typing import Optional, Union
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..checkpoint.reading import require_checkpoint
+from ..checkpoint.reading import require_checkpoint, resolve_last_checkpoint
+from ..hooks import use_crash_safe_checkpoints
 from .build import load_config
 from .classification import check_classifier_load_from
 from .common import (check_datasets, prepare_distributed, register_toolbox,
@@ -37,7 +38,6 @@ def _set_resume(cfg: Config, resume: ResumeArg) -> None:
     if resume is True or resume == 'auto':
         # <work_dir>/last_checkpoint, also after the work dir was moved
         # (mmengine would read its absolute path); None: start afresh.
-        from mmdet_gghost.hooks import resolve_last_checkpoint
         cfg.load_from = resolve_last_checkpoint(cfg.work_dir)
         return
     resume = os.fspath(resume)
@@ -75,7 +75,6 @@ def build_train_cfg(config: str,
         amp: Use mixed precision (``AmpOptimWrapper``).
         auto_scale_lr: Scale the LR by the actual total batch size.
     """
-    from mmdet_gghost.hooks import use_crash_safe_checkpoints
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     set_work_dir(cfg, config, work_dir)

@@ -21,6 +21,7 @@ from ..analysis.curves import (FLAT_GAIN, curve_options, curve_status,
 from ..apis.build import load_config
 from ..apis.test import write_metrics_json
 from ..benchmark import run_benchmark
+from ..checkpoint import last_checkpoint_record
 from ..config_bases import package_configs_dir
 from ..datasets import make_classification_dataset, make_detection_dataset
 
@@ -149,7 +150,7 @@ def _final_checkpoint(work_dir, max_iters):
 def _check_resumable(work_dir, max_iters):
     """Refuse to resume a run of another length (e.g. a work dir left by an
     older demo schedule): mmengine would load it and stop at once."""
-    last = Path((Path(work_dir) / 'last_checkpoint').read_text().strip())
+    last = Path(last_checkpoint_record(work_dir))
     stem = last.stem
     if stem.startswith('iter_') and stem[5:].isdigit() and \
             int(stem[5:]) >= max_iters:
@@ -188,7 +189,7 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     ckpt = _final_checkpoint(work_dir, max_iters)
     train_s = 0.0
     if ckpt is None:
-        resume = (work_dir / 'last_checkpoint').is_file()
+        resume = last_checkpoint_record(work_dir) is not None
         if resume:
             _check_resumable(work_dir, max_iters)
         _log(f'training {Path(config).name} for {max_iters} iterations '
@@ -221,24 +222,27 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
                 work_dir=str(work_dir))
 
 
-def train_model(model, work_dir, det_data, cls_data, options):
+def train_model(model, work_dir, det_data, cls_data, options,
+                dirs=('pretrain_cls', 'det')):
     """Pre-train ``model``'s backbone, then train and evaluate its
-    detector from it; ``options = dict(pretrain=..., det=...)`` are the
-    ``cfg_options`` of each (:func:`run_options`). Returns
-    ``dict(pretrain=..., det=...)`` of :func:`train_and_evaluate`."""
+    detector from it, in ``work_dir/<model.slug>/<dirs>``; ``options =
+    dict(pretrain=..., det=...)`` are the ``cfg_options`` of each
+    (:func:`run_options`). Returns ``dict(pretrain=..., det=...)`` of
+    :func:`train_and_evaluate`."""
     work_dir = Path(work_dir) / model.slug
-    pre = train_and_evaluate(model.pretrain, work_dir / 'pretrain_cls',
+    pre = train_and_evaluate(model.pretrain, work_dir / dirs[0],
                              cls_data, options['pretrain'])
     det_options = {**options['det'],
                    'model.backbone.init_cfg.checkpoint': pre['checkpoint']}
-    det = train_and_evaluate(model.det, work_dir / 'det', det_data,
+    det = train_and_evaluate(model.det, work_dir / dirs[1], det_data,
                              det_options)
     return dict(pretrain=pre, det=det)
 
 
 def benchmark_detectors(models, trained, out_dir, rounds=30, threads=2):
     """Interleaved FPS of the trained detectors, each with its own weights,
-    on the val images at its config's score threshold, BN fused; the plot
+    on the val images at its config's score threshold, in the deploy form
+    (BN fused, G-Ghost op-lean); the plot
     has one point per model (mAP from its own metrics file)."""
     out_dir = Path(out_dir)
     return run_benchmark(
@@ -246,7 +250,7 @@ def benchmark_detectors(models, trained, out_dir, rounds=30, threads=2):
         checkpoints=[trained[m.name]['det']['checkpoint'] for m in models],
         names=[m.name for m in models],
         data=True, threads=threads, rounds=rounds, warmup=3,
-        fuse_conv_bn=True,
+        deploy=True,
         eval_results=[trained[m.name]['det']['metrics_json']
                       for m in models],
         metric_key='coco/bbox_mAP', out_dir=str(out_dir),
@@ -382,8 +386,9 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
         + (', accuracy = mean over seeds' if len(seeds) > 1 else '') + '). '
         "mAP: mmdet's CocoMetric on the val split; FPS: tools/benchmark.py "
         'with the same weights on the val images (full inference incl. NMS, '
-        'BN fused, interleaved, medians); params/MACs/activations: the '
-        'whole detector at the timed input.', '',
+        'deploy form: BN fused, G-Ghost op-lean; interleaved, medians); '
+        'params/MACs/activations: the whole detector at the timed input.',
+        '',
         '| ' + header + ' |', '|' + '---|' * len(header.split(' | ')),
     ] + [f'| {row} |' for row in summary_rows(records, bench)]
     lines += [
@@ -478,7 +483,7 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         trained = runs[list(seeds)[0]]
         records = [model_record(m, runs) for m in models]
         plot_learning_curves(records, work_dir / 'curves.png')
-        _log('timing the trained detectors (interleaved, BN fused)')
+        _log('timing the trained detectors (interleaved, deploy form)')
         bench = benchmark_detectors(models, trained, work_dir / 'benchmark',
                                     rounds=bench_rounds)
         gghost = trained[models[1].name]['det']['checkpoint']

@@ -12,12 +12,14 @@ from .allowlist import allow_checkpoint_globals
 from .errors import NotACheckpointError, UnsafeCheckpointError
 from .loading import (enable_safe_checkpoint_loading, load_checkpoint_file,
                       load_checkpoint_url)
-from .reading import (CheckpointMismatchError, is_remote, read_checkpoint,
-                      require_checkpoint)
+from .reading import (CheckpointMismatchError, is_remote,
+                      last_checkpoint_record, read_checkpoint,
+                      require_checkpoint, resolve_last_checkpoint)
 
 __all__ = [
     'NotACheckpointError', 'UnsafeCheckpointError',
     'allow_checkpoint_globals', 'enable_safe_checkpoint_loading',
     'load_checkpoint_file', 'load_checkpoint_url', 'CheckpointMismatchError',
-    'is_remote', 'read_checkpoint', 'require_checkpoint'
+    'is_remote', 'last_checkpoint_record', 'read_checkpoint',
+    'require_checkpoint', 'resolve_last_checkpoint'
 ]

@@ -2,10 +2,11 @@
 rule (:func:`is_remote`, :func:`require_checkpoint`) and the one reader of a
 state dict (:func:`read_checkpoint`), used by :mod:`mmdet_gghost.models`
 (pretrained backbones) and :mod:`mmdet_gghost.apis` (every tool) alike,
-with one error type for a file that is not a usable state dict."""
+with one error type for a file that is not a usable state dict; and the
+one reader of a work dir's ``last_checkpoint`` record."""
 import os
 import re
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -68,3 +69,38 @@ def read_checkpoint(checkpoint, map_location='cpu'
     revised = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
     meta = ckpt.get('meta', None) if state is not ckpt else None
     return revised, meta if isinstance(meta, dict) else {}
+
+
+def last_checkpoint_record(work_dir) -> Optional[str]:
+    """The path mmengine recorded in ``<work_dir>/last_checkpoint`` (maybe
+    no longer there), or None when the work dir has no such record."""
+    record = os.path.join(os.fspath(work_dir), 'last_checkpoint')
+    if not os.path.isfile(record):
+        return None
+    with open(record) as f:
+        return f.read().strip()
+
+
+def resolve_last_checkpoint(work_dir) -> Optional[str]:
+    """The checkpoint named by ``<work_dir>/last_checkpoint``, or None when
+    that file does not exist.
+
+    mmengine stores an absolute path; after the work dir was moved it no
+    longer exists, and the same file name inside ``work_dir`` is used.
+
+    Raises:
+        FileNotFoundError: neither the recorded path nor its name in
+            ``work_dir`` exists.
+    """
+    recorded = last_checkpoint_record(work_dir)
+    if recorded is None or is_remote(recorded) or os.path.isfile(recorded):
+        return recorded
+    moved = os.path.join(os.fspath(work_dir), os.path.basename(recorded))
+    if os.path.isfile(moved):
+        return moved
+    record = os.path.join(os.fspath(work_dir), 'last_checkpoint')
+    raise FileNotFoundError(
+        f'{record} names {recorded}, which does not exist, and there is no '
+        f'{os.path.basename(recorded)} in {work_dir} either; resume from an '
+        f'existing checkpoint with --resume PATH, or delete {record} to '
+        'start afresh.')
