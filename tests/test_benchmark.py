@@ -178,7 +178,7 @@ class _Costly(torch.nn.Module):
         return x
 
 
-def test_deploy_forms_and_benchmark_share_the_timing_core(monkeypatch):
+def test_inference_forms_and_benchmark_share_the_timing_core(monkeypatch):
     """time_forms (tools/deploy/compare_forms.py) and run_benchmark time
     with the same functions and report the same ratio: the median of
     per-round *speed* ratios to the first entry (> 1 = faster)."""
@@ -533,7 +533,7 @@ def test_cli_end_to_end(cfgs, tmp_path):
     assert all(r['ops'] == res['complexity'][r['name']]['total']['ops']
                for r in rows)
     doc = json.load(open(out / 'benchmark.json'))
-    assert doc['settings']['fuse_conv_bn'] is True
+    assert doc['settings']['form'] == 'fused'
     assert doc['env']['mmdet'] and doc['env']['PyTorch'] == torch.__version__
     assert doc['env']['cpu'] and doc['env']['torch_threads'] >= 1
     assert [r['fps'] for r in doc['results']] == [r['fps'] for r in rows]

@@ -172,7 +172,7 @@ def test_benchmark_gets_each_models_own_weights_and_metrics(monkeypatch,
             tmp_path / m.slug / 'det' / 'iter_5.pth')
         assert kwargs['eval_results'][i] == str(
             tmp_path / m.slug / 'det' / 'metrics.json')
-    assert kwargs['data'] and kwargs['fuse_conv_bn'] and kwargs['plot']
+    assert kwargs['data'] and kwargs['deploy'] and kwargs['plot']
 
 
 def test_every_model_pretrains_then_trains_from_its_own_checkpoint(

@@ -19,7 +19,7 @@ import mmdet_gghost  # noqa: F401  (registers the models)
 from mmdet_gghost import export as E
 from mmdet_gghost.analysis import count_bn_layers
 from mmdet_gghost.apis.build import init_weights_quietly
-from mmdet_gghost.benchmark import deploy_forms
+from mmdet_gghost.benchmark import inference_forms
 from mmdet_gghost.export.modules import flatten_outputs
 from mmdet_gghost.apis.weights import CheckpointMismatchError
 from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
@@ -271,7 +271,7 @@ def test_missing_onnxruntime_gives_install_hint(monkeypatch, tmp_path):
 @pytest.mark.parametrize('name', sorted(BACKBONES))
 def test_fused_and_channels_last_equal_eval(name):
     model = _backbone(name, seed=1)
-    forms = deploy_forms(model)
+    forms = inference_forms(model)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = forms['eval'](x)
@@ -373,7 +373,7 @@ def test_inductor_compiled_gghost_stage_equals_eager():
     model = GGhostResNet(depth=18, widen_factor=0.25)
     E.randomize_bn_stats(model)
     stage = copy.deepcopy(model.layer2).eval()
-    forms = deploy_forms(stage, ['eval', 'compiled_fused'])
+    forms = inference_forms(stage, ['eval', 'compiled_fused'])
     x = torch.randn(1, stage.first.in_channels, 16, 16)
     with torch.no_grad():
         ref = forms['eval'](x)

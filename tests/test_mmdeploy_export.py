@@ -338,7 +338,7 @@ def test_every_shipped_retinanet_converts_and_matches_pytorch(
     from mmdet.utils import register_all_modules
     register_all_modules()
     model, _ = _random_detector(config)
-    model_cfg, deploy, _ = D.load_deploy_configs(config)
+    model_cfg, deploy_config, _ = D.load_deploy_configs(config)
     for t in model_cfg.test_pipeline:
         if t['type'] == 'Resize':
             t['scale'] = (160, 96)
@@ -347,7 +347,8 @@ def test_every_shipped_retinanet_converts_and_matches_pytorch(
     ckpt = tmp_path / 'w.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     D.check_checkpoint(model_cfg, str(ckpt))
-    onnx_file = D.export_end2end(model_cfg, deploy, str(ckpt), str(tmp_path),
+    onnx_file = D.export_end2end(model_cfg, deploy_config, str(ckpt),
+                                 str(tmp_path),
                                  image=np.ascontiguousarray(
                                      np.zeros((96, 160, 3), np.uint8)))
     with torch.no_grad():

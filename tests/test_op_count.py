@@ -7,7 +7,8 @@ import torch.nn as nn
 import mmdet_gghost  # noqa: F401  (registers the models)
 from mmdet_gghost.analysis import (build_backbone_from_arch,
                                    complexity_report, count_ops)
-from mmdet_gghost.models import GGhostResNet, deploy_model
+from mmdet_gghost.models import (INFERENCE_FORMS, GGhostResNet, deploy_model,
+                                 inference_form)
 
 torch.set_num_threads(2)
 
@@ -126,14 +127,57 @@ def test_complexity_cli_deploy_reports_ops(capsys):
     finally:
         sys.path.pop(0)
     rep = complexity.main(['gghost_resnet18', '--shape', '64', '64',
-                           '--fuse-conv-bn'])
+                           '--deploy'])
     arch = [(2, 0), (2, 1), (2, 1), (2, 1)]
     assert rep['total']['ops'] == 3 + sum(5 * n + p + 6 for n, p in arch)
     assert rep['bn_fused'] is True
     out = capsys.readouterr().out
     assert 'ops' in out and 'device-launching aten ops' in out
-    # the option's old name still counts the same form, with a warning
-    old = complexity.main(['gghost_resnet18', '--shape', '64', '64',
-                           '--deploy'])
-    assert old['total'] == rep['total']
-    assert 'use --fuse-conv-bn' in capsys.readouterr().err
+    # --fuse-conv-bn (alias --fuse) counts the fused form: BN folded, the
+    # same modules, so more ops than the op-lean deploy form
+    for flag in ('--fuse-conv-bn', '--fuse'):
+        fused = complexity.main(['gghost_resnet18', '--shape', '64', '64',
+                                 flag])
+        assert fused['bn_fused'] is True and fused['bn_layers'] == 0
+        assert fused['total']['ops'] > rep['total']['ops']
+
+
+def test_inference_form_is_one_word_per_form():
+    """'eval' as built, 'fused' BN folded (fewer ops), 'deploy' fused and
+    op-lean (fewer still); the same values; unknown names are refused."""
+    x = torch.randn(1, 3, 64, 64)
+    ops, outs = {}, {}
+    for form in INFERENCE_FORMS:
+        torch.manual_seed(0)
+        model = inference_form(build_backbone_from_arch('gghost_resnet18'),
+                               form)
+        assert not model.training
+        ops[form] = count_ops(model, (x, ))[0]['']
+        with torch.no_grad():
+            outs[form] = model(x)
+    assert ops['deploy'] < ops['fused'] < ops['eval']
+    for form in ('fused', 'deploy'):
+        for a, b in zip(outs['eval'], outs[form]):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=r"unknown inference form 'fuse'; "
+                       r'choose one of eval, fused, deploy'):
+        inference_form(nn.Conv2d(1, 1, 1), 'fuse')
+
+
+def test_benchmark_forms_compose_inference_form_and_layout():
+    from mmdet_gghost.benchmark import inference_forms
+    torch.manual_seed(0)
+    stage = build_backbone_from_arch('gghost_resnet18').train()
+    forms = inference_forms(stage, ['deploy', 'deploy_channels_last',
+                                    'channels_last'])
+    assert stage.training  # copies: the model itself is untouched
+    x = torch.randn(1, 3, 64, 64)
+    assert count_ops(forms['deploy'], (x, ))[0][''] < count_ops(
+        forms['channels_last'], (x, ))[0]['']
+    weights = [p for p in forms['deploy_channels_last'].parameters()
+               if p.dim() == 4]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last)
+                           for w in weights)
+    with pytest.raises(ValueError, match=r"unknown form 'fused_nhwc': "
+                       r'expected \[compiled_\]FORM\[_channels_last\]'):
+        inference_forms(stage, ['fused_nhwc'])

@@ -15,8 +15,8 @@ Examples::
     # the backbones alone
     python tools/benchmark.py A.py B.py --task backbone
 
-    # PyTorch (BN fused) and ONNX Runtime (via mmdeploy), 2 threads
-    python tools/benchmark.py A.py B.py --fuse-conv-bn --onnxruntime --threads 2
+    # PyTorch (deploy form) and ONNX Runtime (via mmdeploy), 2 threads
+    python tools/benchmark.py A.py B.py --deploy --onnxruntime --threads 2
 
 Models are timed in interleaved rounds (A B A B ...); the FPS ratio to the
 first config is the median of per-round ratios. See
@@ -96,9 +96,12 @@ def _add_runtime_options(p):
                    help=argparse.SUPPRESS)  # the old name of --rounds
     p.add_argument('--batch-size', type=int, default=1)
     p.add_argument('--fuse-conv-bn', action='store_true',
-                   help='deploy form: fold BN into convs (all models); '
-                   'G-Ghost backbones also switch to their op-lean form '
-                   '(switch_to_deploy)')
+                   help="time the 'fused' form: BN folded into convs (all "
+                   "models), as mmdet's tools do")
+    p.add_argument('--deploy', action='store_true',
+                   help="time the 'deploy' form: BN folded and every "
+                   'G-Ghost backbone switched to its op-lean form '
+                   '(switch_to_deploy; what mmdeploy exports)')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--amp', action='store_true',
                    help='CUDA autocast float16')
@@ -169,6 +172,7 @@ def settings_from_args(args):
         rounds=args.rounds,
         batch_size=args.batch_size,
         fuse_conv_bn=args.fuse_conv_bn,
+        deploy=args.deploy,
         channels_last=args.channels_last,
         amp=args.amp,
         compile=args.compile,

@@ -1,7 +1,7 @@
 """Inference-speed benchmark for mmdet and mmpretrain configs
 (``tools/benchmark.py`` is its CLI; :mod:`.timing` is the one timing core,
 also used by :func:`.forms.time_forms`)."""
-from .forms import deploy_forms, time_forms
+from .forms import inference_forms, time_forms
 from .inputs import calibrate_score_thr, make_inputs
 from .models import load_model, make_step_fn, outputs_finite
 from .reports import (CSV_FIELDS, collect_env, load_metric, plot_map_vs_fps,
@@ -15,5 +15,5 @@ __all__ = [
     'time_first_call', 'sync_for', 'summarize', 'write_reports',
     'plot_map_vs_fps', 'load_metric', 'collect_env', 'outputs_finite',
     'run_benchmark', 'BenchmarkSettings', 'calibrate_score_thr',
-    'CSV_FIELDS', 'UsageError', 'deploy_forms', 'time_forms'
+    'CSV_FIELDS', 'UsageError', 'inference_forms', 'time_forms'
 ]

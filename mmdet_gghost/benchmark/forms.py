@@ -1,5 +1,5 @@
-"""Inference forms of one model (eval, BN-fused, channels-last, compiled
-copies), timed against each other by the benchmark's timing core."""
+"""Inference forms of one model (eval, BN-fused, deploy, channels-last,
+compiled copies), timed against each other by the benchmark's timing core."""
 import copy
 from typing import Dict, Optional, Sequence
 
@@ -7,40 +7,49 @@ import torch
 import torch.nn as nn
 
 from ..export.modules import flatten_outputs
+from ..models import INFERENCE_FORMS, inference_form
 from ..export.onnx_export import max_rel_err
 from .timing import (device_of, summarize, sync_for, time_first_call,
                      time_interleaved)
 
-__all__ = ['deploy_forms', 'time_forms']
+__all__ = ['inference_forms', 'time_forms']
 
 
-def deploy_forms(model: nn.Module, forms: Sequence[str] = (
+def _parse_form(form: str):
+    """``'[compiled_]<inference form>[_channels_last]'`` (``'channels_last'``
+    alone: the eval form) -> ``(inference form, channels_last, compiled)``."""
+    compiled = form.startswith('compiled_')
+    base = form[len('compiled_'):] if compiled else form
+    channels_last = base == 'channels_last' or base.endswith('_channels_last')
+    inference = base[:-len('_channels_last')] if base.endswith(
+        '_channels_last') else 'eval' if channels_last else base
+    if inference not in INFERENCE_FORMS:
+        raise ValueError(
+            f'unknown form {form!r}: expected [compiled_]FORM[_channels_last] '
+            f'with FORM one of {", ".join(INFERENCE_FORMS)}')
+    return inference, channels_last, compiled
+
+
+def inference_forms(model: nn.Module, forms: Sequence[str] = (
         'eval', 'fused', 'channels_last', 'fused_channels_last'),
-                 compile_backend: Optional[str] = None
-                 ) -> Dict[str, nn.Module]:
+                    compile_backend: Optional[str] = None
+                    ) -> Dict[str, nn.Module]:
     """Copies of ``model`` (eval mode) in the requested inference forms.
 
-    Forms: ``'eval'`` (as is), ``'fused'`` (BN folded), ``'channels_last'``
-    (NHWC weights; feed NHWC inputs for speed -- the outputs are the same
-    values either way), ``'fused_channels_last'``, and any of these with a
-    ``'compiled_'`` prefix (``torch.compile`` with ``compile_backend``,
-    default inductor).
+    A form is one of :data:`~mmdet_gghost.models.INFERENCE_FORMS`
+    (``'eval'``, ``'fused'``: BN folded, ``'deploy'``: fused and op-lean),
+    optionally with a ``'_channels_last'`` suffix (NHWC weights; feed NHWC
+    inputs for speed -- the outputs are the same values either way;
+    ``'channels_last'`` alone is the eval form's) and a ``'compiled_'``
+    prefix (``torch.compile`` with ``compile_backend``, default inductor).
     """
-    from ..models import fuse_model
-
     out = {}
     for form in forms:
-        base = form[len('compiled_'):] if form.startswith('compiled_') \
-            else form
-        if base not in ('eval', 'fused', 'channels_last',
-                        'fused_channels_last'):
-            raise ValueError(f'unknown form {form!r}')
-        m = copy.deepcopy(model).eval()
-        if 'fused' in base:
-            fuse_model(m)
-        if 'channels_last' in base:
+        inference, channels_last, compiled = _parse_form(form)
+        m = inference_form(copy.deepcopy(model), inference)
+        if channels_last:
             m = m.to(memory_format=torch.channels_last)
-        if form.startswith('compiled_'):
+        if compiled:
             m = torch.compile(m, backend=compile_backend or 'inductor')
         out[form] = m
     return out
@@ -48,7 +57,7 @@ def deploy_forms(model: nn.Module, forms: Sequence[str] = (
 
 def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
                rounds: int = 5, warmup: int = 1, seed: int = 0) -> Dict:
-    """Latency of inference forms (see :func:`deploy_forms`) in interleaved
+    """Latency of inference forms (see :func:`inference_forms`) in interleaved
     rounds, by :mod:`mmdet_gghost.benchmark.timing`.
 
     Each form's first call (``first_call_s``: compilation for compiled

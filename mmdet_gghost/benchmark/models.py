@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from ..apis.build import build_model, load_config
 from ..checkpoint.reading import require_checkpoint
+from ..models import inference_form
 from .reports import to_plain
 from .settings import UsageError
 from .timing import device_of
@@ -40,7 +41,7 @@ def override_test_cfg(test_cfg, key: str, value) -> int:
 def load_model(cfg_path,
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
-               fuse: bool = False,
+               form: str = 'eval',
                channels_last: bool = False,
                score_thr: Optional[float] = None,
                max_per_img: Optional[int] = None,
@@ -55,8 +56,9 @@ def load_model(cfg_path,
     Args:
         cfg_path: mmdet or mmpretrain config file (or ``Config``).
         checkpoint: weights file; ``None``: initialised as above.
-        fuse: the deploy form (:func:`mmdet_gghost.models.deploy_model`:
-            BN folded into convs, G-Ghost backbones op-lean).
+        form: the inference form (:func:`mmdet_gghost.models.inference_form`):
+            ``'eval'``, ``'fused'`` (BN folded into convs) or ``'deploy'``
+            (fused, and G-Ghost backbones op-lean).
         channels_last: convert weights to NHWC.
         score_thr, max_per_img: override these keys of ``model.test_cfg``
             where present (detectors).
@@ -67,7 +69,7 @@ def load_model(cfg_path,
         tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
         ``info`` = dict(scope, task ('det' | 'cls'), config, checkpoint,
         weights ('checkpoint' | 'partial checkpoint' | 'init_weights'),
-        bn_fused, test_cfg).
+        form, bn_fused, test_cfg).
 
     Raises:
         FileNotFoundError: naming the missing config or checkpoint.
@@ -90,9 +92,7 @@ def load_model(cfg_path,
         weights = 'checkpoint'
         if allow_partial_checkpoint and _is_partial(model, checkpoint):
             weights = 'partial checkpoint'
-    if fuse:
-        from mmdet_gghost.models import deploy_model
-        model = deploy_model(model)
+    model = inference_form(model, form)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     task = _task_of(model, scope)
@@ -102,7 +102,8 @@ def load_model(cfg_path,
         config=str(cfg_path),
         checkpoint=checkpoint,
         weights=weights,
-        bn_fused=bool(fuse),
+        form=form,
+        bn_fused=form != 'eval',
         test_cfg=to_plain(cfg.model.get('test_cfg', None)))
     return model, cfg, info
 

@@ -41,10 +41,12 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
     try:
         ckpt = osp.join(work_dir, 'weights.pth')
         torch.save(dict(state_dict=model.state_dict()), ckpt)
-        model_cfg, deploy, _ = load_deploy_configs(cfg)
+        model_cfg, deploy_config, _ = load_deploy_configs(cfg)
         image = batches[0]['inputs'][0].permute(1, 2, 0).numpy()  # HWC
-        onnx_file = export_end2end(model_cfg, deploy, ckpt, work_dir, image)
-        _, _, ort_model = build_models(model_cfg, deploy, None, onnx_file,
+        onnx_file = export_end2end(model_cfg, deploy_config, ckpt, work_dir,
+                                   image)
+        _, _, ort_model = build_models(model_cfg, deploy_config, None,
+                                       onnx_file,
                                        threads=torch.get_num_threads())
     finally:
         if tmp is not None:

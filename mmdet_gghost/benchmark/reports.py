@@ -153,8 +153,10 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
 
 
 def _title(settings: dict) -> str:
-    flags = [f'{k}' for k in ('fuse_conv_bn', 'channels_last', 'amp',
-                              'compile', 'cuda_graphs') if settings.get(k)]
+    flags = [f'{k}' for k in ('channels_last', 'amp', 'compile',
+                              'cuda_graphs') if settings.get(k)]
+    if settings.get('form', 'eval') != 'eval':
+        flags.insert(0, settings['form'])
     if settings.get('compile_mode'):
         flags.append(f'mode={settings["compile_mode"]}')
     return (f'{settings.get("task", "full")} inference on '

@@ -106,7 +106,7 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
     console.log(f'building {name} from {cfg_path}')
     thr = s.fixed_score_thr if full else None
     model, cfg, info = load_model(
-        cfg_path, s.checkpoints[i], device=s.device, fuse=s.fuse_conv_bn,
+        cfg_path, s.checkpoints[i], device=s.device, form=s.form,
         channels_last=s.channels_last, score_thr=thr,
         max_per_img=s.max_per_img if full else None,
         allow_partial_checkpoint=s.allow_partial_checkpoint)
@@ -129,7 +129,7 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
         console.log(f'counting complexity of {name} at '
                     f'{_fmt_shape(in_shape)}')
         target = model.backbone if s.task == 'backbone' else model
-        report = complexity_report(target, in_shape, bn_fused=s.fuse_conv_bn)
+        report = complexity_report(target, in_shape, bn_fused=s.form != 'eval')
     _runtime_form(model, s)
     entry = dict(name=name, model=model, info=info, in_shape=in_shape,
                  score_thr=thr, report=report,

@@ -56,6 +56,7 @@ class BenchmarkSettings:
     rounds: Optional[int] = None
     batch_size: int = 1
     fuse_conv_bn: bool = False
+    deploy: bool = False
     channels_last: bool = False
     amp: bool = False
     compile: bool = False
@@ -84,6 +85,14 @@ class BenchmarkSettings:
         full task, ``score_thr='auto'``; see :func:`calibrate_score_thr`)."""
         return self.score_thr == 'auto' and not self.data and \
             self.task == 'full'
+
+    @property
+    def form(self) -> str:
+        """The timed inference form (``'deploy'`` with ``deploy``, else
+        ``'fused'`` with ``fuse_conv_bn``, else ``'eval'``), as
+        :func:`mmdet_gghost.models.inference_form` names it."""
+        return ('deploy' if self.deploy else
+                'fused' if self.fuse_conv_bn else 'eval')
 
     def validate(self, configs: Sequence[str]) -> 'BenchmarkSettings':
         """Check the options against each other and the files on disk
@@ -189,7 +198,7 @@ class BenchmarkSettings:
             warmup=self.warmup,
             rounds=self.rounds,
             threads=torch.get_num_threads(),
-            fuse_conv_bn=self.fuse_conv_bn,
+            form=self.form,
             channels_last=self.channels_last,
             amp=self.amp,
             compile=self.compile,

@@ -86,11 +86,11 @@ def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
     if isinstance(config, str) and not osp.isfile(config):
         raise FileNotFoundError(f'config not found: {config}')
     path = resolve_deploy_cfg(deploy_cfg)
-    deploy, model_cfg = load_config(path, config)
+    deploy_config, model_cfg = load_config(path, config)
     if cfg_options:
         model_cfg.merge_from_dict(cfg_options)
-    backend = deploy.get('backend_config', {}).get('type')
-    codebase = deploy.get('codebase_config', {}).get('type')
+    backend = deploy_config.get('backend_config', {}).get('type')
+    codebase = deploy_config.get('codebase_config', {}).get('type')
     if backend != 'onnxruntime' or codebase != 'mmdet':
         raise DeployError(
             f'{path} deploys codebase {codebase!r} to backend {backend!r}; '
@@ -102,7 +102,7 @@ def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
         raise DeployError(
             f'{name} is not an mmdet detector config (needs default_scope '
             "'mmdet' and a test_pipeline, which mmdeploy reads)")
-    return model_cfg, deploy, path
+    return model_cfg, deploy_config, path
 
 
 def check_checkpoint(model_cfg, checkpoint: str) -> None:
@@ -153,25 +153,26 @@ def conversion_image(model_cfg) -> np.ndarray:
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-def export_end2end(model_cfg, deploy, checkpoint: str, work_dir: str,
+def export_end2end(model_cfg, deploy_config, checkpoint: str,
+                   work_dir: str,
                    image=None, device: str = 'cpu') -> str:
     """mmdeploy's ``torch2onnx`` in this process; returns the ONNX path."""
     from mmdeploy.apis import torch2onnx
     from mmdeploy.utils import get_ir_config
     os.makedirs(work_dir, exist_ok=True)
-    save_file = get_ir_config(deploy)['save_file']
+    save_file = get_ir_config(deploy_config)['save_file']
     if image is None:
         image = conversion_image(model_cfg)
     with torchscript_onnx_export():
-        torch2onnx(image, work_dir, save_file, deploy, model_cfg, checkpoint,
-                   device=device)
+        torch2onnx(image, work_dir, save_file, deploy_config, model_cfg,
+                   checkpoint, device=device)
     path = osp.join(work_dir, save_file)
     if not osp.isfile(path):
         raise RuntimeError(f'mmdeploy reported no error but wrote no {path}')
     return path
 
 
-def build_models(model_cfg, deploy, checkpoint: Optional[str],
+def build_models(model_cfg, deploy_config, checkpoint: Optional[str],
                  onnx_file: str, device: str = 'cpu',
                  threads: Optional[int] = None):
     """mmdeploy's task processor, the PyTorch model (``None`` without
@@ -184,7 +185,7 @@ def build_models(model_cfg, deploy, checkpoint: Optional[str],
     from mmdeploy.apis.utils import build_task_processor
 
     from mmdet_gghost.apis.build import build_model
-    processor = build_task_processor(model_cfg, deploy, device)
+    processor = build_task_processor(model_cfg, deploy_config, device)
     torch_model = None
     if checkpoint:
         torch_model = build_model(model_cfg, checkpoint, device=device)
@@ -207,10 +208,10 @@ def build_models(model_cfg, deploy, checkpoint: Optional[str],
     return processor, torch_model, ort_model
 
 
-def deploy(config: str, checkpoint: str, work_dir: str,
-           deploy_cfg: Optional[str] = None, image: Optional[str] = None,
-           evaluate: bool = False, cfg_options: Optional[dict] = None,
-           device: str = 'cpu', log=print) -> Dict:
+def convert(config: str, checkpoint: str, work_dir: str,
+            deploy_cfg: Optional[str] = None, image: Optional[str] = None,
+            evaluate: bool = False, cfg_options: Optional[dict] = None,
+            device: str = 'cpu', log=print) -> Dict:
     """Check, convert, then optionally compare on ``image`` and evaluate.
 
     Writes ``work_dir/end2end.onnx``; with ``image`` also
@@ -227,32 +228,32 @@ def deploy(config: str, checkpoint: str, work_dir: str,
     from mmdet_gghost.apis.common import check_datasets
     if image is not None and not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image}')
-    model_cfg, deploy_, deploy_path = load_deploy_configs(
+    model_cfg, deploy_config, deploy_path = load_deploy_configs(
         config, deploy_cfg, cfg_options)
     check_checkpoint(model_cfg, checkpoint)
     if evaluate:  # fail before minutes of conversion
         check_datasets(model_cfg, ['test'])
     log(f'converting {config} with {deploy_path} (mmdeploy, in this '
         'process, TorchScript exporter)')
-    onnx_file = export_end2end(model_cfg, deploy_, checkpoint, work_dir,
+    onnx_file = export_end2end(model_cfg, deploy_config, checkpoint, work_dir,
                                image, device)
     log(f'wrote {onnx_file}')
     result = dict(onnx=onnx_file, deploy_cfg=deploy_path)
     if image is None and not evaluate:
         return result
     processor, torch_model, ort_model = build_models(
-        model_cfg, deploy_, checkpoint, onnx_file, device)
+        model_cfg, deploy_config, checkpoint, onnx_file, device)
     if image is not None:
         result['image_parity'] = compare_on_image(
-            processor, deploy_, torch_model, ort_model, image, work_dir)
+            processor, deploy_config, torch_model, ort_model, image, work_dir)
         dump(dict(image=osp.abspath(image), **result['image_parity']),
              osp.join(work_dir, 'image_parity.json'), indent=2)
         log(f'{image}: {json.dumps(result["image_parity"])}; wrote '
             f'output_pytorch.jpg and output_onnxruntime.jpg in {work_dir}')
     if evaluate:
         from mmdet_gghost.apis.test import write_metrics_json
-        metrics = evaluate_parity(processor, deploy_, model_cfg, torch_model,
-                                  ort_model, work_dir)
+        metrics = evaluate_parity(processor, deploy_config, model_cfg,
+                                  torch_model, ort_model, work_dir)
         write_metrics_json(osp.join(work_dir, 'metrics.json'),
                            metrics['onnxruntime'], config, checkpoint)
         result['parity'] = dict(
@@ -306,12 +307,12 @@ def compare_detections(ref, out) -> Dict:
                 max_score_abs=max(score_err))
 
 
-def compare_on_image(processor, deploy, torch_model, ort_model, image,
+def compare_on_image(processor, deploy_config, torch_model, ort_model, image,
                      work_dir: str) -> Dict:
     """Both models on one image: the visualisations
     ``output_{pytorch,onnxruntime}.jpg`` and :func:`compare_detections`."""
     from mmdeploy.utils import get_input_shape
-    data, _ = processor.create_input(image, get_input_shape(deploy))
+    data, _ = processor.create_input(image, get_input_shape(deploy_config))
     results = {}
     for name, model in (('pytorch', torch_model), ('onnxruntime', ort_model)):
         with torch.no_grad():
@@ -339,8 +340,8 @@ def fit_pipeline_to_shape(pipeline: Sequence[dict], input_shape) -> list:
     return out
 
 
-def evaluate_parity(processor, deploy, model_cfg, torch_model, ort_model,
-                    work_dir: str) -> Dict:
+def evaluate_parity(processor, deploy_config, model_cfg, torch_model,
+                    ort_model, work_dir: str) -> Dict:
     """The config's test set through both models: same dataloader, same
     ``test_evaluator``. Returns ``{'pytorch': metrics, 'onnxruntime':
     metrics}``."""
@@ -348,9 +349,9 @@ def evaluate_parity(processor, deploy, model_cfg, torch_model, ort_model,
     metrics = {}
     for name, model in (('pytorch', torch_model), ('onnxruntime', ort_model)):
         loader = copy.deepcopy(model_cfg.test_dataloader)
-        if not is_dynamic_shape(deploy):
+        if not is_dynamic_shape(deploy_config):
             loader.dataset.pipeline = fit_pipeline_to_shape(
-                loader.dataset.pipeline, get_input_shape(deploy))
+                loader.dataset.pipeline, get_input_shape(deploy_config))
         runner = processor.build_test_runner(
             model, osp.join(work_dir, f'eval_{name}'), dataloader=loader)
         metrics[name] = runner.test()

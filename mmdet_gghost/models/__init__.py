@@ -3,7 +3,8 @@ from .base import MultiStageBackbone, load_pretrained
 from .blocks import ResidualBlock
 from .cghostnet import CGhostNet, GhostBottleneck, GhostModule
 from .converters import convert_official_gghost_regnet, is_official_layout
-from .deploy import deploy_model, fuse_model, to_deploy_form
+from .deploy import (INFERENCE_FORMS, deploy_model, fuse_model,
+                     inference_form, to_deploy_form)
 from .gghost_regnet import GGhostRegNet
 from .gghost_resnet import GGhostResNet
 from .gghost_stage import GGhostStage, split_channels
@@ -12,6 +13,7 @@ __all__ = [
     'GGhostStage', 'split_channels', 'ResidualBlock', 'MultiStageBackbone',
     'GGhostResNet', 'GGhostRegNet', 'CGhostNet', 'GhostModule',
     'GhostBottleneck', 'fuse_model', 'deploy_model', 'to_deploy_form',
+    'INFERENCE_FORMS', 'inference_form',
     'load_pretrained',
     'convert_official_gghost_regnet', 'is_official_layout'
 ]

@@ -1,8 +1,11 @@
-"""Deploy (inference) forms.
+"""Inference forms, one word each, used the same by every tool and flag.
 
-* :func:`fuse_model`: every BatchNorm folded into the conv before it; the
-  modules stay as they are (what the ONNX/TorchScript export uses).
-* :func:`to_deploy_form` / :func:`deploy_model`: on top of that, every
+* ``'eval'``: the model as trained, in eval mode.
+* ``'fused'`` (:func:`fuse_model`, ``--fuse-conv-bn``): every BatchNorm
+  folded into the conv before it; the modules stay as they are (what the
+  ONNX/TorchScript export uses).
+* ``'deploy'`` (:func:`deploy_model`, ``--deploy``; :func:`to_deploy_form`
+  per module): on top of that, every
   module of ours that has an op-lean inference form (``deploy_form()``:
   residual blocks, G-Ghost stages, Ghost modules/bottlenecks) is replaced
   by it and every BN-fused ``ConvModule`` of ours by its plain
@@ -93,6 +96,20 @@ def deploy_model(model):
                 type(m).__module__.startswith('mmdet_gghost'):
             m.switch_to_deploy()
     return model
+
+
+INFERENCE_FORMS = ('eval', 'fused', 'deploy')
+
+
+def inference_form(model, form):
+    """``model`` (in place, eval mode) in inference ``form``, one of
+    :data:`INFERENCE_FORMS`."""
+    if form not in INFERENCE_FORMS:
+        raise ValueError(f'unknown inference form {form!r}; choose one of '
+                         f'{", ".join(INFERENCE_FORMS)}')
+    model.eval()  # not chained: some train() overrides return None
+    convert = dict(eval=lambda m: m, fused=fuse_model, deploy=deploy_model)
+    return convert[form](model)
 
 
 def exporting() -> bool:

@@ -10,12 +10,12 @@ Examples::
     python tools/analysis/complexity.py configs/retinanet_gghost_r34_1x_coco.py
 
     # after folding BN into the convs (params change, MACs do not)
-    python tools/analysis/complexity.py gghost_resnet34 --fuse
+    python tools/analysis/complexity.py gghost_resnet34 --fuse-conv-bn
 
     # the deploy form: BN folded, G-Ghost backbones op-lean
     # (switch_to_deploy; stock models: BN folded) -- compare the ops
-    python tools/analysis/complexity.py gghost_resnet34 --fuse-conv-bn
-    python tools/analysis/complexity.py resnet34 --fuse-conv-bn
+    python tools/analysis/complexity.py gghost_resnet34 --deploy
+    python tools/analysis/complexity.py resnet34 --deploy
 
 Counting is mmengine's (``FlopAnalyzer``/``ActivationAnalyzer``): one
 multiply-add = one MAC; activations = elements of conv/linear outputs.
@@ -36,6 +36,7 @@ from mmdet_gghost.analysis import (complexity_report,  # noqa: E402
 from mmdet_gghost.apis.build import (ARCH_EXAMPLES,  # noqa: E402
                                      arch_to_backbone_cfg,
                                      build_backbone_from_arch, build_model)
+from mmdet_gghost.models import inference_form  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -51,16 +52,14 @@ def parse_args(argv=None):
         help='input size; default 224 224 for backbones and classifiers, '
         '800 1333 for detectors (padded like the data preprocessor pads)')
     parser.add_argument(
-        '--fuse', action='store_true',
-        help='fold BN into convs before counting (changes params only)')
+        '--fuse-conv-bn', '--fuse', action='store_true',
+        help="count the 'fused' form: BN folded into convs (changes params "
+        'only), as tools/benchmark.py --fuse-conv-bn times it')
     parser.add_argument(
-        '--fuse-conv-bn', action='store_true',
-        help='the deploy form, as tools/benchmark.py --fuse-conv-bn times it: '
-        'BN folded and G-Ghost backbones switched to their op-lean form '
+        '--deploy', action='store_true',
+        help="count the 'deploy' form, as tools/benchmark.py --deploy times "
+        'it: BN folded and G-Ghost backbones switched to their op-lean form '
         '(switch_to_deploy); changes params and ops')
-    parser.add_argument(  # the option's name before it matched benchmark's
-        '--deploy', action='store_true', dest='deploy_alias',
-        help=argparse.SUPPRESS)
     parser.add_argument(
         '--count-bn', action='store_true',
         help='include mmengine\'s BN op estimate in MACs (off: BN folds '
@@ -79,10 +78,6 @@ def pad_to_divisor(model, h, w):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.deploy_alias:
-        print('warning: --deploy is deprecated, use --fuse-conv-bn',
-              file=sys.stderr)
-        args.fuse_conv_bn = True
     target = args.target
     if target.endswith('.py') or osp.sep in target:
         if not osp.isfile(target):
@@ -102,15 +97,11 @@ def main(argv=None):
         title = target
     h, w = args.shape or default
     h, w = pad_to_divisor(model, h, w)
-    if args.fuse_conv_bn:
-        from mmdet_gghost.models import deploy_model
-        model = deploy_model(model)
-    elif args.fuse:  # fold BN into convs
-        from mmdet_gghost.models import fuse_model
-        model = fuse_model(model)
-    report = complexity_report(
-        model, (3, h, w), count_bn=args.count_bn,
-        bn_fused=args.fuse or args.fuse_conv_bn)
+    form = ('deploy' if args.deploy else
+            'fused' if args.fuse_conv_bn else 'eval')
+    model = inference_form(model, form)
+    report = complexity_report(model, (3, h, w), count_bn=args.count_bn,
+                               bn_fused=form != 'eval')
     print_complexity_report(report, title=title)
     if report['unsupported_ops']:
         print('not counted (no MACs by convention): ' +

@@ -1,5 +1,6 @@
 """CPU latency of a config's backbone (or whole tensor forward) in its
-inference forms: eval, BN-fused, channels-last, torch.compile'd.
+inference forms: eval, fused (BN folded), deploy (fused, G-Ghost op-lean),
+channels-last, torch.compile'd.
 
 Example (docs/deploy.md)::
 
@@ -14,8 +15,9 @@ reported: median and min latency, FPS, the FPS ratio to the first form
 ratio as ``tools/benchmark.py``), the untimed first call (compile time for
 ``compiled_*``), and each form's max relative output error vs the first
 form.
-``tools/benchmark.py`` applies ``--fuse-conv-bn`` / ``--compile`` to every
-config of a run, so it cannot put fused next to unfused; this tool does.
+``tools/benchmark.py`` applies ``--fuse-conv-bn`` / ``--deploy`` /
+``--compile`` to every config of a run, so it cannot put fused next to
+unfused; this tool does.
 """
 import argparse
 import os.path as osp
@@ -24,7 +26,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-FORMS = ('eval', 'fused', 'channels_last', 'fused_channels_last')
+FORMS = ('eval', 'fused', 'deploy', 'channels_last', 'fused_channels_last',
+         'deploy_channels_last')
 
 
 def parse_args(argv=None):
@@ -56,13 +59,13 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    from mmdet_gghost.benchmark import deploy_forms, time_forms
+    from mmdet_gghost.benchmark import inference_forms, time_forms
     from mmdet_gghost.export import build_export_model, export_module
     model, _, scope = build_export_model(
         args.config, args.checkpoint,
         allow_partial_checkpoint=args.allow_partial_checkpoint)
     module, kind = export_module(model, scope, args.target)
-    forms = deploy_forms(module, args.forms,
+    forms = inference_forms(module, args.forms,
                          compile_backend=args.compile_backend)
     shape = (args.batch_size, 3, *args.shape)
     res = time_forms(forms, shape, rounds=args.rounds, warmup=args.warmup)

@@ -60,12 +60,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmdet_gghost.apis.common import USER_ERRORS
-    from mmdet_gghost.deploy import DeployError, deploy
+    from mmdet_gghost.deploy import DeployError, convert
     try:
-        result = deploy(args.config, args.checkpoint, args.work_dir,
-                        deploy_cfg=args.deploy_cfg, image=args.image,
-                        evaluate=args.eval, cfg_options=args.cfg_options,
-                        device=args.device)
+        result = convert(args.config, args.checkpoint, args.work_dir,
+                         deploy_cfg=args.deploy_cfg, image=args.image,
+                         evaluate=args.eval, cfg_options=args.cfg_options,
+                         device=args.device)
     except (ImportError, DeployError, *USER_ERRORS) as e:
         # USER_ERRORS: a missing, unsafe, foreign or mismatched checkpoint,
         # a bad data set: the one-line errors of tools/test.py

@@ -242,7 +242,7 @@ def run_matrix(args, device, rows_to_run):
         res = run_benchmark(
             list(CONFIGS), names=list(NAMES), task=task, shape=shape,
             device=device, warmup=warmup, rounds=rounds, batch_size=batch,
-            fuse_conv_bn=form != 'eager',
+            deploy=form != 'eager',
             channels_last=precision == 'amp_cl', amp=precision == 'amp_cl',
             compile_mode='reduce-overhead' if form == 'compiled' else None,
             cuda_graphs=form == 'graphs', cudnn_benchmark=is_cuda,
@@ -282,7 +282,7 @@ def write_summary(args, device, results, profiles):
             f'{r["gghost_ms"]:.2f} | {r["latency_ratio"]:.3f} | '
             f'{r["fps_ratio"]:.3f} | {r["r34_ops"]} / {r["gghost_ops"]} |')
     lines += ['', 'forms: eager = eval form (BN not fused); deploy = '
-              '--fuse-conv-bn (BN fused; G-Ghost switch_to_deploy); graphs '
+              '--deploy (BN fused; G-Ghost switch_to_deploy); graphs '
               '= deploy + --cuda-graphs; compiled = deploy + --compile-mode '
               'reduce-overhead. precision amp_cl = AMP fp16 + channels-last. '
               'latency ratio = G-Ghost / R34 median latency.']
