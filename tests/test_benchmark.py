@@ -266,6 +266,21 @@ def test_settings_defaults_and_overrides(cfgs):
         run_benchmark([cfgs['cls18']], iters=2)
 
 
+@pytest.mark.parametrize('flags, form', [
+    ([], 'eval'), (['--fuse-conv-bn'], 'fused'), (['--deploy'], 'deploy'),
+    (['--fuse-conv-bn', '--deploy'], 'deploy')])
+def test_cli_flags_name_the_inference_form(cfgs, flags, form):
+    """--fuse-conv-bn folds BN (mmdet's meaning), --deploy also switches
+    G-Ghost backbones to their op-lean form: the model that is timed."""
+    from mmdet_gghost.benchmark.models import load_model as load
+    from tools_helpers import load_tool
+    tool = load_tool('benchmark.py')
+    s = tool.settings_from_args(tool.parse_args([cfgs['det18'], *flags]))
+    assert s.form == form
+    _, _, info = load(cfgs['det18'], form=s.form)
+    assert (info['form'], info['bn_fused']) == (form, form != 'eval')
+
+
 def test_torch_settings_are_restored_even_on_error():
     from mmdet_gghost.benchmark.runner import _restores_torch_settings
     threads = torch.get_num_threads()
