@@ -1,0 +1,165 @@
+"""Why the mix branch costs accuracy at the demo's scale: one change at a time.
+
+G-Ghost-R34 with and without mix (the demo's models) under the quick demo
+recipe (:func:`.demo.run_options`), each :data:`VARIANTS` entry changing one
+thing in the pre-training or in the detector training, for several seeds.
+Each run is :func:`.demo.train_model`'s (resumed, or skipped when it is
+there), so an interrupted ablation continues where it stopped; variants with
+the demo's pre-training share its run.  ``tools/analysis/mix_ablation.py``
+is the CLI; it writes ``ablation.md`` / ``ablation.json``: mAP per seed and
+mean per model, and the mix's difference (with minus without) per variant.
+
+Layout: ``WORK_DIR/seed<N>/<model slug>/pretrain_<variant>/`` (one per
+distinct pre-training) and ``.../det_<variant>/``.
+"""
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from mmengine.fileio import dump
+
+from ..analysis.curves import curve_options
+from ..apis.build import load_config
+from ..datasets import make_classification_dataset, make_detection_dataset
+from .demo import (DEMO_POINTS, MAP_KEY, PAPER_MODELS, TOP1_KEY, _data_fn,
+                   _log, _mean, check_same_recipe, longer_schedule,
+                   run_options, train_model)
+
+ABLATION_MODELS = (PAPER_MODELS[1], PAPER_MODELS[3])  # with / without mix
+
+
+def _batch(factor):
+    """Batch size x ``factor`` for the same number of images: iterations and
+    schedule / ``factor``, the lr unchanged."""
+
+    def options(cfg):
+        return {**longer_schedule(cfg, 1 / factor),
+                'train_dataloader.batch_size':
+                round(cfg.train_dataloader.batch_size * factor)}
+    return options
+
+
+def _longer(factor):
+    return lambda cfg: longer_schedule(cfg, factor)
+
+
+class Variant(NamedTuple):
+    """One change to the demo recipe: ``cfg -> cfg_options`` for the
+    pre-training and for the detector (``None``: the demo's)."""
+    name: str
+    what: str
+    pretrain: Callable = None
+    det: Callable = None
+
+
+VARIANTS = (
+    Variant('demo', 'the demo recipe: pre-training 200 it at batch 32, '
+            'detector 640 it at batch 4'),
+    Variant('det-b16', 'detector at batch 16 (160 it, same images)',
+            det=_batch(4)),
+    Variant('det-frozen-bn', 'detector with every backbone BN frozen '
+            '(norm_eval=True, as the COCO configs)',
+            det=lambda cfg: {'model.backbone.norm_eval': True}),
+    Variant('det-b16-640', 'detector at batch 16 for 640 it (4x images)',
+            det=lambda cfg: {'train_dataloader.batch_size': 16}),
+    Variant('pretrain-3x', 'pre-training 3x longer (600 it)', _longer(3)),
+    Variant('pretrain-b8', 'pre-training at batch 8 (800 it, same images)',
+            _batch(1 / 4)),
+)
+
+
+def variant_options(variant, config, part, seed, points=DEMO_POINTS):
+    """The ``cfg_options`` of one training (``part``: ``'pretrain'`` or
+    ``'det'``) of ``config`` under ``variant``: the demo's, then the
+    change, evaluated ``points`` times."""
+    options = run_options(config, seed=seed, points=points)
+    change = getattr(variant, part)
+    if change is not None:
+        cfg = load_config(config)
+        options.update(change(cfg))
+        options.update(curve_options(
+            options.get('train_cfg.max_iters', cfg.train_cfg.max_iters),
+            points))
+    return options
+
+
+def run_variant(variant, models, seed, work_dir, det_data, cls_data):
+    """Train every model under ``variant`` for ``seed`` (the recipe check
+    first); returns ``{model name: train_model() result}``."""
+    options = {part: variant_options(variant, getattr(models[0], part), part,
+                                     seed) for part in ('pretrain', 'det')}
+    for part in ('pretrain', 'det'):
+        check_same_recipe([getattr(m, part) for m in models], options[part])
+    pre_dir = 'pretrain_' + (variant.name if variant.pretrain else 'demo')
+    root = Path(work_dir) / f'seed{seed}'
+    return {m.name: train_model(m, root, det_data, cls_data, options,
+                                dirs=(pre_dir, 'det_' + variant.name))
+            for m in models}
+
+
+def ablation_rows(results, models):
+    """``results[variant name][seed][model name]`` (train_model dicts) as
+    one record per variant and model: mAP / AP50 / top-1 per seed, means."""
+    rows = []
+    for name, by_seed in results.items():
+        seeds = list(by_seed)
+        for model in models:
+            runs = [by_seed[s][model.name] for s in seeds]
+            rec = dict(variant=name, model=model.name, seeds=seeds)
+            for key, col in ((MAP_KEY, 'mAP'), ('coco/bbox_mAP_50', 'AP50')):
+                rec[col] = [r['det']['metrics'][key] for r in runs]
+                rec[col + '_mean'] = _mean(rec[col])
+            rec['top1'] = [r['pretrain']['metrics'].get(TOP1_KEY)
+                           for r in runs]
+            rec['det_iters'] = runs[0]['det']['max_iters']
+            rec['pretrain_iters'] = runs[0]['pretrain']['max_iters']
+            rows.append(rec)
+    return rows
+
+
+def _seeds(values, spec):
+    return ' / '.join(format(v, spec) for v in values)
+
+
+def write_ablation(work_dir, rows, models):
+    """``ablation.md`` (one line per variant: each model's mAP per seed and
+    mean, the mix's difference) and ``ablation.json`` (``rows``)."""
+    with_mix, without = (m.name for m in models)
+    by = {(r['variant'], r['model']): r for r in rows}
+    what = {v.name: v.what for v in VARIANTS}
+    lines = ['# Mix ablation: G-Ghost-R34 with and without mix', '',
+             'Each row: the quick demo recipe with one change; mAP on the '
+             'demo val split per seed (and mean), pre-training top-1 per '
+             'seed; "mix - no mix": difference of the means.', '',
+             f'| variant | change | {with_mix} mAP | top-1 | {without} mAP | '
+             'top-1 | mix - no mix |', '|---|---|---|---|---|---|---|']
+    for name in dict.fromkeys(r['variant'] for r in rows):
+        a, b = by[name, with_mix], by[name, without]
+        lines.append(' | '.join([
+            f'| {name}', what.get(name, ''),
+            f"{_seeds(a['mAP'], '.3f')} ({a['mAP_mean']:.3f})",
+            _seeds(a['top1'], '.1f'),
+            f"{_seeds(b['mAP'], '.3f')} ({b['mAP_mean']:.3f})",
+            _seeds(b['top1'], '.1f'),
+            f"{a['mAP_mean'] - b['mAP_mean']:+.3f} |"]))
+    lines += ['', f"Seeds: {rows[0]['seeds']}."]
+    dump(rows, str(Path(work_dir) / 'ablation.json'), indent=1)
+    path = Path(work_dir) / 'ablation.md'
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
+def run_ablation(work_dir, variants=VARIANTS, seeds=(0, 1),
+                 models=ABLATION_MODELS):
+    """Train every variant for every seed (seed-major: a stopped run leaves
+    whole seeds), then write the table; returns ``ablation.md``'s path."""
+    cls_data = _data_fn(make_classification_dataset, 'data/demo_cls')
+    det_data = _data_fn(make_detection_dataset, 'data/demo_det')
+    results = {v.name: {} for v in variants}
+    for seed in seeds:
+        for variant in variants:
+            _log(f'ablation {variant.name}, seed {seed}: {variant.what}')
+            results[variant.name][seed] = run_variant(
+                variant, models, seed, work_dir, det_data, cls_data)
+    path = write_ablation(work_dir, ablation_rows(results, models), models)
+    _log(f'ablation table: {path}')
+    return path
