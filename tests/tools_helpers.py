@@ -1,12 +1,15 @@
-"""Tiny datasets and configs for the train/test tool tests.
+"""Tiny datasets, configs and tool runners for the tests.
 
-Kept separate from conftest.py on purpose: only test_tools.py and
-test_checkpoint_loading.py use them.
+The library of writers: conftest.py's session fixtures (``tiny_coco``,
+``tiny_det_config``, ``tiny_det_checkpoint``, ``tiny_cls_checkpoint``) are
+built with these, and tests that need a different variant call them
+directly.
 """
 import json
 import os
 import os.path as osp
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -299,6 +302,18 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def copy_work_dir(src, dst):
+    """Copy a training work dir (e.g. a shared fixture's) to ``dst``, with
+    its ``last_checkpoint`` naming the copy's own file; returns ``dst``."""
+    shutil.copytree(src, dst)
+    record = osp.join(dst, 'last_checkpoint')
+    if osp.isfile(record):
+        name = osp.basename(last_checkpoint(dst))
+        with open(record, 'w') as f:
+            f.write(osp.join(str(dst), name))
+    return str(dst)
 
 
 def last_checkpoint(work_dir):
