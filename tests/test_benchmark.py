@@ -20,65 +20,28 @@ from mmdet_gghost.benchmark import (CSV_FIELDS, UsageError,
                                     outputs_finite, plot_map_vs_fps,
                                     run_benchmark, summarize,
                                     time_interleaved, write_reports)
+from tools_helpers import SMALL_CLASSIFIER, write_small_retinanet
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-TINY_RETINANET = """
-default_scope = 'mmdet'
-model = dict(
-    type='RetinaNet',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet', depth={depth}, base_channels=8, num_stages=4,
-        out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN'), init_cfg={init}),
-    neck=dict(
-        type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
-        start_level=1, add_extra_convs='on_input', num_outs=5),
-    bbox_head=dict(
-        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
-        feat_channels=16,
-        anchor_generator=dict(
-            type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
-                      alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
-                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
-"""
-
-TINY_CLASSIFIER = """
-default_scope = 'mmpretrain'
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=5, in_channels=64,
-              loss=dict(type='CrossEntropyLoss')))
-data_preprocessor = dict(
-    num_classes=5, mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375], to_rgb=True)
-"""
-
-
 @pytest.fixture(scope='module')
 def cfgs(tmp_path_factory):
+    """Config paths of the small (8-channel) models, by name: det18, det34
+    (SMALL_RETINANET), det18_pretrained (its init_cfg a missing file) and
+    cls18 (SMALL_CLASSIFIER). Not the shared tiny_det_config: these tests
+    compare depths 18 and 34 and rely on 4 outputs and the usual
+    score_thr 0.05 / max_per_img 100."""
     d = tmp_path_factory.mktemp('cfgs')
-    paths = {}
     pretrained = "dict(type='Pretrained', checkpoint='/nonexistent/r18.pth')"
-    for name, text in (
-        ('det18', TINY_RETINANET.format(depth=18, init=None)),
-        ('det34', TINY_RETINANET.format(depth=34, init=None)),
-        ('det18_pretrained', TINY_RETINANET.format(depth=18, init=pretrained)),
-        ('cls18', TINY_CLASSIFIER)):
-        paths[name] = str(d / f'{name}.py')
-        with open(paths[name], 'w') as f:
-            f.write(text)
+    paths = {
+        'det18': write_small_retinanet(d / 'det18.py', 18),
+        'det34': write_small_retinanet(d / 'det34.py', 34),
+        'det18_pretrained': write_small_retinanet(
+            d / 'det18_pretrained.py', 18, init=pretrained),
+        'cls18': str(d / 'cls18.py'),
+    }
+    with open(paths['cls18'], 'w') as f:
+        f.write(SMALL_CLASSIFIER)
     return paths
 
 

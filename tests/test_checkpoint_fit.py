@@ -10,19 +10,16 @@ import torch
 from mmdet_gghost.apis.build import build_model
 from mmdet_gghost.apis.weights import (CheckpointMismatchError,
                                        check_checkpoint_matches)
-from tools_helpers import (cls_config, det_config, dump_config,
-                           make_coco_dataset, run_tool,
-                           tool_error)
+from tools_helpers import cls_config, dump_config, run_tool, tool_error
 
 
 @pytest.fixture(scope='module')
-def files(tmp_path_factory):
-    """A tiny detector config, a classifier checkpoint (same ResNet-18
-    backbone keys, a classification head) and the detector's own
-    weights."""
+def files(tmp_path_factory, tiny_det_config):
+    """The shared tiny detector config, a classifier checkpoint (same
+    ResNet-18 backbone keys, a classification head) and the detector's
+    own (seeded init) weights."""
     root = tmp_path_factory.mktemp('fit')
-    data = make_coco_dataset(str(root / 'data'), num_train=1, num_val=1)
-    config = dump_config(det_config(data), root / 'det.py')
+    config = tiny_det_config
     cls_config_path = dump_config(cls_config(str(root)), root / 'cls.py')
     classifier = build_model(cls_config_path)
     cls_ckpt = str(root / 'classifier.pth')

@@ -14,8 +14,7 @@ from mmdet_gghost.checkpoint import (UnsafeCheckpointError,
                                      allow_checkpoint_globals,
                                      enable_safe_checkpoint_loading,
                                      load_checkpoint_file)
-from tools_helpers import (det_config, dump_config, iter_tag,
-                           make_coco_dataset, tool_env)
+from tools_helpers import copy_work_dir, iter_tag, tool_env
 
 
 class Untrusted:
@@ -33,28 +32,14 @@ class GetattrEscape:
         return getattr, (HistoryBuffer, '__init__')
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """4 iterations of a tiny RetinaNet, checkpoints every 2 iterations."""
-    from mmdet_gghost.apis import train
-    root = tmp_path_factory.mktemp('ckpt_loading')
-    data = make_coco_dataset(str(root / 'data'))
-    config = dump_config(det_config(data, max_iters=4, ckpt_interval=2),
-                         root / 'retinanet_tiny.py')
-    work_dir = str(root / 'work')
-    runner = train(config, work_dir=work_dir,
-                   cfg_options={'experiment_name': 'first_run'})
-    return dict(config=config, work_dir=work_dir, runner=runner)
-
-
 def _run_log(runner):
     with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
         return f.read()
 
 
-def test_hook_checkpoint_loads_with_default_torch_load(trained):
-    assert trained['runner'].iter == 4
-    path = osp.join(trained['work_dir'], 'iter_4.pth')
+def test_hook_checkpoint_loads_with_default_torch_load(tiny_det_checkpoint):
+    assert tiny_det_checkpoint['iters'] == 4
+    path = tiny_det_checkpoint['checkpoints'][4]
     checkpoint = torch.load(path)  # default: weights_only=True
     assert checkpoint['meta']['iter'] == 4
     assert set(checkpoint) >= {'meta', 'state_dict', 'message_hub',
@@ -64,9 +49,9 @@ def test_hook_checkpoint_loads_with_default_torch_load(trained):
     assert checkpoint['meta']['dataset_meta']['classes'] == ('red', 'green')
 
 
-def test_plain_torch_refuses_without_our_allow_list(trained):
+def test_plain_torch_refuses_without_our_allow_list(tiny_det_checkpoint):
     """Proves the allow-list is what makes these checkpoints loadable."""
-    path = osp.join(trained['work_dir'], 'iter_2.pth')
+    path = tiny_det_checkpoint['checkpoints'][2]
     code = ('import sys, torch\n'
             'try:\n    torch.load(sys.argv[1])\n'
             'except Exception as e:\n    print("REFUSED", e)\n')
@@ -75,9 +60,11 @@ def test_plain_torch_refuses_without_our_allow_list(trained):
     assert 'REFUSED' in out and 'Weights only load failed' in out
 
 
-def test_resume_restores_iteration(trained):
+def test_resume_restores_iteration(tiny_det_checkpoint, tmp_path):
     from mmdet_gghost.apis import train
-    runner = train(trained['config'], work_dir=trained['work_dir'],
+    work_dir = copy_work_dir(tiny_det_checkpoint['work_dir'],
+                             tmp_path / 'work')
+    runner = train(tiny_det_checkpoint['config'], work_dir=work_dir,
                    resume=True,
                    cfg_options={'train_cfg.max_iters': 6,
                                 'experiment_name': 'resumed_run'})
@@ -86,8 +73,7 @@ def test_resume_restores_iteration(trained):
     assert 'resumed epoch: 0, iter: 4' in log
     # The first iteration logged after resuming is iteration 5.
     assert iter_tag(5, 6) in log and iter_tag(1, 6) not in log
-    assert torch.load(osp.join(trained['work_dir'],
-                               'iter_6.pth'))['meta']['iter'] == 6
+    assert torch.load(osp.join(work_dir, 'iter_6.pth'))['meta']['iter'] == 6
 
 
 def test_unknown_object_is_refused_with_clear_error(tmp_path):
@@ -157,16 +143,16 @@ def test_missing_checkpoint_is_named(tmp_path):
     assert not glob.glob(missing)
 
 
-def test_tools_refuse_untrusted_checkpoint_clearly(trained, tmp_path,
-                                                   capsys):
+def test_tools_refuse_untrusted_checkpoint_clearly(tiny_det_checkpoint,
+                                                   tmp_path, capsys):
     """Through tools/test.py: Runner.load_checkpoint -> our one-line error."""
     from tools_helpers import tool_error
-    checkpoint = torch.load(osp.join(trained['work_dir'], 'iter_4.pth'))
+    checkpoint = torch.load(tiny_det_checkpoint['checkpoint'])
     checkpoint['meta']['extra'] = Untrusted()
     path = str(tmp_path / 'untrusted_model.pth')
     torch.save(checkpoint, path)
-    code, err = tool_error('test.py', trained['config'], path, '--work-dir',
-                           tmp_path / 'eval', capsys=capsys)
+    code, err = tool_error('test.py', tiny_det_checkpoint['config'], path,
+                           '--work-dir', tmp_path / 'eval', capsys=capsys)
     assert code != 0
     assert 'Traceback' not in err
     assert f'test.py: error: Refused to load checkpoint {path!r}' in err

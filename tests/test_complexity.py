@@ -17,36 +17,6 @@ from mmdet_gghost.analysis import (arch_to_backbone_cfg,
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-TINY_RETINANET = """
-default_scope = 'mmdet'
-model = dict(
-    type='RetinaNet',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-    backbone=dict(
-        type='ResNet', depth=18, base_channels=8, num_stages=4,
-        out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN'), init_cfg=None),
-    neck=dict(
-        type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
-        start_level=1, add_extra_convs='on_input', num_outs=5),
-    bbox_head=dict(
-        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
-        feat_channels=16,
-        anchor_generator=dict(
-            type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
-                      alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
-                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
-"""
-
-
 class OneConv(nn.Module):
     """A 'backbone' with a single 3x3 conv stage (and optionally a BN)."""
 
@@ -57,13 +27,6 @@ class OneConv(nn.Module):
 
     def forward(self, x):
         return self.bn(self.conv(x))
-
-
-@pytest.fixture(scope='module')
-def tiny_det_cfg(tmp_path_factory):
-    path = tmp_path_factory.mktemp('cfg') / 'tiny_retinanet.py'
-    path.write_text(TINY_RETINANET)
-    return str(path)
 
 
 def test_single_conv_known_values():
@@ -152,8 +115,8 @@ def test_resnet18_stages_sum_to_backbone_and_match_reference():
     assert rep['stages'][0]['macs'] == 112 * 112 * 3 * 64 * 49  # 7x7 stem
 
 
-def test_detector_parts_and_backbone(tiny_det_cfg):
-    model, cfg, scope = build_model_from_config(tiny_det_cfg)
+def test_detector_parts_and_backbone(tiny_det_config):
+    model, cfg, scope = build_model_from_config(tiny_det_config)
     assert scope == 'mmdet'
     rep = complexity_report(model, (3, 64, 96))
     parts = {p['name']: p for p in rep['parts']}
@@ -203,7 +166,7 @@ def _complexity_cli():
     return complexity
 
 
-def test_cli_arch_and_config(tiny_det_cfg, tmp_path, capsys):
+def test_cli_arch_and_config(tiny_det_config, tmp_path, capsys):
     cli = _complexity_cli()
     out = tmp_path / 'r18.json'
     rep = cli.main(['resnet18', '--shape', '64', '64', '--json', str(out)])
@@ -215,7 +178,7 @@ def test_cli_arch_and_config(tiny_det_cfg, tmp_path, capsys):
     assert 'layer4' in printed and 'BN fused: no' in printed
 
     # a detector config: the input is padded like its data preprocessor
-    rep = cli.main([tiny_det_cfg, '--shape', '50', '70', '--fuse'])
+    rep = cli.main([tiny_det_config, '--shape', '50', '70', '--fuse'])
     assert rep['input_shape'] == [1, 3, 64, 96]
     assert rep['bn_fused'] is True and rep['bn_layers'] == 0
     assert 'BN fused: yes' in capsys.readouterr().out

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from mmdet_gghost.checkpoint import resolve_last_checkpoint
-from tools_helpers import det_config, tool_env
+from tools_helpers import tool_env
 
 # A tiny mmengine training (3 iterations, a checkpoint every iteration,
 # max_keep_ckpts=1) with the checkpoint hook our train tool uses.  With
@@ -133,19 +133,17 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
     assert [p for p in os.listdir(moved) if 'iter_' in p] == ['iter_3.pth']
 
 
-def test_train_tool_uses_the_crash_safe_hook(tmp_path):
+def test_train_tool_uses_the_crash_safe_hook(tmp_path, tiny_det_config):
     from mmdet_gghost.apis import build_train_cfg
-    from tools_helpers import dump_config
-    config = dump_config(det_config(str(tmp_path)), tmp_path / 'c.py')
-    cfg = build_train_cfg(config, work_dir=str(tmp_path / 'w'))
+    cfg = build_train_cfg(tiny_det_config, work_dir=str(tmp_path / 'w'))
     assert cfg.default_hooks.checkpoint.type == 'CrashSafeCheckpointHook'
     assert cfg.default_hooks.checkpoint.interval == 2  # arguments kept
 
 
-def test_resume_auto_finds_checkpoint_of_moved_work_dir(tmp_path):
+def test_resume_auto_finds_checkpoint_of_moved_work_dir(tmp_path,
+                                                        tiny_det_config):
     from mmdet_gghost.apis import build_train_cfg
-    from tools_helpers import dump_config
-    config = dump_config(det_config(str(tmp_path)), tmp_path / 'c.py')
+    config = tiny_det_config
     moved = tmp_path / 'moved'
     moved.mkdir()
     (moved / 'iter_4.pth').write_bytes(b'x')

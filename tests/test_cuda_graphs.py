@@ -99,13 +99,12 @@ class PassThrough(CudaGraphRunner):
 
 
 def test_enable_on_a_detector_keeps_predictions(tmp_path):
-    from test_complexity import TINY_RETINANET
+    from tools_helpers import write_small_retinanet
 
     from mmdet_gghost.analysis import build_model_from_config
     from mmdet_gghost.benchmark import make_inputs
-    cfg = tmp_path / 'tiny.py'
-    cfg.write_text(TINY_RETINANET)
-    model, _, _ = build_model_from_config(str(cfg))
+    cfg = write_small_retinanet(tmp_path / 'tiny.py')
+    model, _, _ = build_model_from_config(cfg)
     batch = make_inputs('det', (64, 96), 1)[0]
     seen = []
     with torch.no_grad():

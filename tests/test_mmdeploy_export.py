@@ -458,19 +458,15 @@ def test_torchscript_exporter_exports_inside(tmp_path):
 
 @pytest.fixture(scope='module')
 def tiny_cfgs(tmp_path_factory):
-    from test_benchmark import TINY_RETINANET
+    from tools_helpers import write_small_retinanet
     d = tmp_path_factory.mktemp('tiny')
     test_pipeline = (
         "\ntest_pipeline = [dict(type='LoadImageFromFile'), "
         "dict(type='Resize', scale=(96, 64), keep_ratio=True), "
         "dict(type='PackDetInputs')]\n")
-    paths = []
-    for depth in (18, 34):
-        path = d / f'det{depth}.py'
-        path.write_text(TINY_RETINANET.format(depth=depth, init=None)
-                        + test_pipeline)
-        paths.append(str(path))
-    return paths
+    return [write_small_retinanet(d / f'det{depth}.py', depth,
+                                  extra=test_pipeline)
+            for depth in (18, 34)]
 
 
 @needs_mmdeploy

@@ -10,33 +10,14 @@ import pytest
 import torch
 
 import mmdet_gghost  # noqa: F401  (safe checkpoint loading for torch.load)
-from tools_helpers import (TOOLS, ckpt_iter, cls_config, det_config,
-                           dump_config, free_port, iter_tag, last_checkpoint,
-                           make_cls_folder, make_coco_dataset, run_tool,
-                           tool_env, tool_error)
+from tools_helpers import (TOOLS, ckpt_iter, free_port, iter_tag,
+                           last_checkpoint, run_tool, tool_env, tool_error)
 
 
-@pytest.fixture(scope='module')
-def det_data(tmp_path_factory):
-    return make_coco_dataset(str(tmp_path_factory.mktemp('det') / 'data'))
-
-
-def _det_config(tmp_path, data, **kwargs):
-    return dump_config(det_config(data, **kwargs), tmp_path / 'retina.py')
-
-
-@pytest.fixture(scope='module')
-def det_run(tmp_path_factory, det_data):
-    """``tools/train.py`` for 2 iterations (checkpoint at 2), run once."""
-    root = tmp_path_factory.mktemp('det_run')
-    config = _det_config(root, det_data, max_iters=2, ckpt_interval=2)
-    work_dir = root / 'work'
-    run_tool('train.py', config, '--work-dir', work_dir)
-    return config, work_dir / 'iter_2.pth'
-
-
-def test_train_then_test_writes_coco_metrics(tmp_path, det_run):
-    config, checkpoint = det_run
+def test_train_then_test_writes_coco_metrics(tmp_path, tiny_det_checkpoint):
+    """tools/test.py on the shared tiny training's iteration-2 weights."""
+    config = tiny_det_checkpoint['config']
+    checkpoint = tiny_det_checkpoint['checkpoints'][2]
     assert torch.load(checkpoint)['meta']['iter'] == 2
 
     metrics_json = tmp_path / 'eval' / 'metrics.json'
@@ -106,13 +87,15 @@ def _wait_for(path, process, timeout=240):
     return False
 
 
-def test_sigkill_then_resume_continues(tmp_path, det_data):
-    # Long enough that it is still running when the first checkpoint lands.
-    config = _det_config(tmp_path, det_data, max_iters=200, ckpt_interval=2)
+def test_sigkill_then_resume_continues(tmp_path, tiny_det_config):
+    config = tiny_det_config
     work_dir = tmp_path / 'work'
+    # Long enough that it is still running when the first checkpoint (at
+    # iteration 1) lands.
     process = subprocess.Popen(
         [sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir',
-         str(work_dir)],
+         str(work_dir), '--cfg-options', 'train_cfg.max_iters=200',
+         'default_hooks.checkpoint.interval=1'],
         env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # CheckpointHook writes last_checkpoint after the .pth file.
@@ -125,8 +108,8 @@ def test_sigkill_then_resume_continues(tmp_path, det_data):
     assert process.returncode == -signal.SIGKILL
 
     start = ckpt_iter(last_checkpoint(work_dir))
-    assert start >= 2 and start < 200
-    final = start + 2
+    assert start >= 1 and start < 200
+    final = start + 1
     result = run_tool('train.py', config, '--work-dir', work_dir, '--resume',
                       '--cfg-options', f'train_cfg.max_iters={final}')
     log = result.stdout + result.stderr
@@ -137,8 +120,9 @@ def test_sigkill_then_resume_continues(tmp_path, det_data):
     assert checkpoint['meta']['iter'] == final
 
 
-def test_resume_from_explicit_checkpoint_path(tmp_path, det_run):
-    config, checkpoint = det_run
+def test_resume_from_explicit_checkpoint_path(tmp_path, tiny_det_checkpoint):
+    config = tiny_det_checkpoint['config']
+    checkpoint = tiny_det_checkpoint['checkpoints'][2]
     result = run_tool('train.py', config, '--work-dir', tmp_path / 'work2',
                       '--resume', checkpoint, '--cfg-options',
                       'train_cfg.max_iters=3', 'default_hooks.checkpoint.'
@@ -147,15 +131,15 @@ def test_resume_from_explicit_checkpoint_path(tmp_path, det_run):
     assert torch.load(tmp_path / 'work2' / 'iter_3.pth')['meta']['iter'] == 3
 
 
-def test_ddp_on_cpu_with_dist_train_sh(tmp_path, det_data):
-    config = _det_config(tmp_path, det_data, max_iters=2, ckpt_interval=2)
+def test_ddp_on_cpu_with_dist_train_sh(tmp_path, tiny_det_config):
     work_dir = tmp_path / 'work'
     env = tool_env()
     for _ in range(3):  # a free port may be taken before torchrun binds it
         env.update(PYTHON=sys.executable, PORT=str(free_port()))
         result = subprocess.run(
-            ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
-             '--work-dir', str(work_dir)],
+            ['bash', osp.join(TOOLS, 'dist_train.sh'), tiny_det_config, '2',
+             '--work-dir', str(work_dir), '--cfg-options',
+             'train_cfg.max_iters=1', 'default_hooks.checkpoint.interval=1'],
             env=env, capture_output=True, text=True, timeout=300)
         log = result.stdout + result.stderr
         if 'address already in use' not in log.lower():
@@ -164,27 +148,26 @@ def test_ddp_on_cpu_with_dist_train_sh(tmp_path, det_data):
     assert "using the 'gloo' distributed backend" in log
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
-    checkpoint = torch.load(work_dir / 'iter_2.pth')
-    assert checkpoint['meta']['iter'] == 2
+    checkpoint = torch.load(work_dir / 'iter_1.pth')
+    assert checkpoint['meta']['iter'] == 1
     # DDP's wrapper is stripped: keys are the plain model's.
     assert all(not k.startswith('module.') for k in checkpoint['state_dict'])
 
 
-def test_mmpretrain_config_trains_and_tests(tmp_path):
-    data = make_cls_folder(str(tmp_path / 'cls'))
-    config = dump_config(cls_config(data, max_iters=2, ckpt_interval=2),
-                         tmp_path / 'cls_resnet18.py')
-    work_dir = tmp_path / 'work'
-    result = run_tool('train.py', config, '--work-dir', work_dir)
-    assert iter_tag(2, 2) in result.stdout + result.stderr
-    checkpoint = torch.load(work_dir / 'iter_2.pth')
+def test_mmpretrain_config_trains_and_tests(tmp_path, tiny_cls_checkpoint):
+    """An mmpretrain config through apis.train (the shared in-process
+    training; tools/train.py's own subprocess on an mmpretrain config is
+    test_classification's) and tools/test.py."""
+    config = tiny_cls_checkpoint['config']
+    assert iter_tag(2, 2) in tiny_cls_checkpoint['log']
+    checkpoint = torch.load(tiny_cls_checkpoint['checkpoint'])
     assert checkpoint['meta']['iter'] == 2
     assert any(k.startswith('backbone.') for k in checkpoint['state_dict'])
 
     metrics_json = tmp_path / 'metrics.json'
-    run_tool('test.py', config, work_dir / 'iter_2.pth', '--work-dir',
-             tmp_path / 'eval', '--metrics-json', metrics_json,
-             '--out', tmp_path / 'preds.pkl')
+    run_tool('test.py', config, tiny_cls_checkpoint['checkpoint'],
+             '--work-dir', tmp_path / 'eval', '--metrics-json',
+             metrics_json, '--out', tmp_path / 'preds.pkl')
     metrics = json.loads(metrics_json.read_text())['metrics']
     # the value is the model's: top-1 of the dumped predictions
     dumped = _load_pickle(tmp_path / 'preds.pkl')
@@ -207,8 +190,9 @@ def test_missing_config_is_a_clear_error(tmp_path, capsys):
         test(str(missing), str(tmp_path / 'x.pth'))
 
 
-def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data, capsys):
-    config = _det_config(tmp_path, det_data)
+def test_missing_checkpoint_is_a_clear_error(tmp_path, tiny_det_config,
+                                             capsys):
+    config = tiny_det_config
     missing = tmp_path / 'no_such.pth'
     code, err = tool_error('test.py', config, missing, capsys=capsys)
     assert code != 0
@@ -219,23 +203,21 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, det_data, capsys):
         train(config, work_dir=str(tmp_path / 'w'), resume=str(missing))
 
 
-def test_amp_without_accelerator_is_a_clear_error(tmp_path, det_data):
+def test_amp_without_accelerator_is_a_clear_error(tiny_det_config):
     if torch.cuda.is_available():
         pytest.skip('needs a machine without CUDA')
     from mmdet_gghost.apis import build_train_cfg
     with pytest.raises(RuntimeError, match='CUDA'):
-        build_train_cfg(_det_config(tmp_path, det_data), amp=True)
+        build_train_cfg(tiny_det_config, amp=True)
 
 
-def test_cpu_distributed_cfg_uses_gloo_and_no_device_ids(tmp_path,
-                                                         det_data):
+def test_cpu_distributed_cfg_uses_gloo_and_no_device_ids(tiny_det_config):
     """Unit-level view of what makes DDP work on CPU (no process group)."""
     if torch.cuda.is_available():
         pytest.skip('needs a machine without CUDA')
     from mmdet_gghost.apis.common import _use_cpu_ddp
     from mmdet_gghost.apis import build_train_cfg
-    cfg = build_train_cfg(_det_config(tmp_path, det_data),
-                          launcher='pytorch')
+    cfg = build_train_cfg(tiny_det_config, launcher='pytorch')
     _use_cpu_ddp(cfg)
     assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
     assert cfg.model_wrapper_cfg.device_ids is None

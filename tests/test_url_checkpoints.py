@@ -114,16 +114,14 @@ def test_plain_url_checkpoint_still_loads(served, hub_dir):
 
 
 def test_test_tool_refuses_malicious_url(served, tmp_path, capsys,
-                                        monkeypatch):
+                                        monkeypatch, tiny_det_config):
     """tools/test.py CONFIG http://.../x.pth: one error line, nothing run,
     no metrics written."""
-    from tools_helpers import (det_config, dump_config, make_coco_dataset,
-                               tool_error)
+    from tools_helpers import tool_error
     serve_dir, base = served
     marker = tmp_path / 'pwned'
     url = f'{base}/{_malicious(serve_dir, marker)}'
-    data = make_coco_dataset(str(tmp_path / 'data'), num_train=1, num_val=1)
-    config = dump_config(det_config(data), tmp_path / 'tiny.py')
+    config = tiny_det_config
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'th'))
     code, err = tool_error('test.py', config, url, '--work-dir',
                            tmp_path / 'w', capsys=capsys)
@@ -134,16 +132,13 @@ def test_test_tool_refuses_malicious_url(served, tmp_path, capsys,
     assert not (tmp_path / 'w' / 'metrics.json').exists()
 
 
-def test_benchmark_loads_a_url_checkpoint_as_test_py_does(served, hub_dir,
-                                                          tmp_path):
+def test_benchmark_loads_a_url_checkpoint_as_test_py_does(
+        served, hub_dir, tmp_path, tiny_det_config):
     """One URL-or-file rule: tools/benchmark.py --checkpoint http://...
     loads (safely) what tools/test.py loads, instead of 'not found'."""
-    from tools_helpers import det_config, dump_config, make_coco_dataset
-
     from mmdet_gghost.benchmark import BenchmarkSettings, load_model
     serve_dir, base = served
-    data = make_coco_dataset(str(tmp_path / 'data'), num_train=1, num_val=1)
-    config = dump_config(det_config(data), tmp_path / 'tiny.py')
+    config = tiny_det_config
     reference, _, _ = load_model(config)
     weights = {k: v + 0.5 if v.is_floating_point() else v
                for k, v in reference.state_dict().items()}

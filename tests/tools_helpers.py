@@ -1,12 +1,15 @@
-"""Tiny datasets and configs for the train/test tool tests.
+"""Tiny datasets, configs and tool runners for the tests.
 
-Kept separate from conftest.py on purpose: only test_tools.py and
-test_checkpoint_loading.py use them.
+The library of writers: conftest.py's session fixtures (``tiny_coco``,
+``tiny_det_config``, ``tiny_det_checkpoint``, ``tiny_cls_checkpoint``) are
+built with these, and tests that need a different variant call them
+directly.
 """
 import json
 import os
 import os.path as osp
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -261,6 +264,62 @@ def cls_config(data_root, max_iters=2, ckpt_interval=2):
     )
 
 
+#: An even smaller RetinaNet (ResNet with 8 base channels, 4 outputs,
+#: 16-channel 5-level FPN/head, 3 classes, the usual test_cfg), as config
+#: text; ``.format(depth=18 or 34, init=None or an init_cfg)``. Not
+#: trainable here (no data); the benchmark, ONNX and CUDA-graph tests use it.
+SMALL_RETINANET = """
+default_scope = 'mmdet'
+model = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet', depth={depth}, base_channels=8, num_stages=4,
+        out_indices=(0, 1, 2, 3), norm_cfg=dict(type='BN'), init_cfg={init}),
+    neck=dict(
+        type='FPN', in_channels=[8, 16, 32, 64], out_channels=16,
+        start_level=1, add_extra_convs='on_input', num_outs=5),
+    bbox_head=dict(
+        type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1,
+        feat_channels=16,
+        anchor_generator=dict(
+            type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
+            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+            target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
+                      alpha=0.25, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
+                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+"""
+
+#: A small mmpretrain ImageClassifier (ResNet-18, 8 channels, 5 classes),
+#: as config text (model only).
+SMALL_CLASSIFIER = """
+default_scope = 'mmpretrain'
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=5, in_channels=64,
+              loss=dict(type='CrossEntropyLoss')))
+data_preprocessor = dict(
+    num_classes=5, mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375], to_rgb=True)
+"""
+
+
+def write_small_retinanet(path, depth=18, init=None, extra=''):
+    """Write ``SMALL_RETINANET`` (+ ``extra`` config text) to ``path``."""
+    with open(path, 'w') as f:
+        f.write(SMALL_RETINANET.format(depth=depth, init=init) + extra)
+    return str(path)
+
+
 def dump_config(cfg_dict, path):
     """Write a config dict as a ``.py`` config file (via mmengine)."""
     from mmengine.config import Config
@@ -299,6 +358,18 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def copy_work_dir(src, dst):
+    """Copy a training work dir (e.g. a shared fixture's) to ``dst``, with
+    its ``last_checkpoint`` naming the copy's own file; returns ``dst``."""
+    shutil.copytree(src, dst)
+    record = osp.join(dst, 'last_checkpoint')
+    if osp.isfile(record):
+        name = osp.basename(last_checkpoint(dst))
+        with open(record, 'w') as f:
+            f.write(osp.join(str(dst), name))
+    return str(dst)
 
 
 def last_checkpoint(work_dir):
