@@ -569,11 +569,51 @@ def test_small_batch_mix_bn_warning(spec):
     assert warnings_at(1)  # batch 1 too (running statistics are used)
     assert not warnings_at(MIX_MIN_BATCH)
     assert not warnings_at(4, norm_eval=True)
+    assert not warnings_at(4, mix_norm_eval=True)
     assert not warnings_at(4, mix=False)
     model = cls(**kwargs).eval()
     with warnings.catch_warnings():
         warnings.simplefilter('error', SmallBatchMixNormWarning)
         model(torch.randn(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize('spec', MIX_SPECS, ids=['resnet18', 'regnetx_200mf'])
+def test_mix_norm_eval_keeps_only_the_mix_bns_on_running_statistics(spec):
+    """mix_norm_eval: in training the mix's BNs normalise with (and keep)
+    their running statistics, every other BN trains as before; the keys
+    and the eval forward do not change; gradients still reach the mix."""
+    cls, kwargs = spec
+    torch.manual_seed(0)
+    ref = cls(**kwargs)
+    model = cls(**kwargs, mix_norm_eval=True)
+    model.load_state_dict(ref.state_dict())
+    assert model.state_dict().keys() == ref.state_dict().keys()
+    randomize_norms(model)
+    ref.load_state_dict(model.state_dict())
+    mix_bns = {id(m) for st in model.modules() if isinstance(st, GGhostStage)
+               for m in st.mix.modules() if isinstance(m, _BatchNorm)}
+    assert mix_bns
+    model.train()
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            assert m.training == (id(m) not in mix_bns)
+    before = copy.deepcopy(model.state_dict())
+    x = torch.randn(4, 3, 64, 64)
+    sum(o.sum() for o in model(x)).backward()
+    after = model.state_dict()
+    for name, m in model.named_modules():
+        if isinstance(m, _BatchNorm):
+            moved = not torch.equal(before[name + '.running_mean'],
+                                    after[name + '.running_mean'])
+            assert moved == (id(m) not in mix_bns), name
+            if id(m) in mix_bns:
+                assert m.weight.grad is not None
+    model.eval()
+    ref.load_state_dict(model.state_dict())
+    ref.eval()
+    with torch.no_grad():
+        for a, b in zip(model(x), ref(x)):
+            torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize('spec', [BACKBONES[1], BACKBONES[5], BACKBONES[7]],

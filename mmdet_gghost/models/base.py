@@ -3,7 +3,8 @@
 Subclasses build ``self.stem`` and one module per stage, list the stage
 attribute names in ``self.stage_names`` (stem first) and their output widths in
 ``self.out_channels``; this base class does ``out_indices``,
-``frozen_stages``, ``norm_eval``, ``zero_init_residual`` / ``zero_init_mix``,
+``frozen_stages``, ``norm_eval`` / ``mix_norm_eval``,
+``zero_init_residual`` / ``zero_init_mix``,
 ``Pretrained``
 loading (with ``prefix``, official-checkpoint conversion and no silently
 skipped keys) and the deploy (BN-fused) form.
@@ -62,7 +63,7 @@ class MultiStageBackbone(BaseModule):
 
     def __init__(self, out_indices=(0, 1, 2, 3), frozen_stages=-1,
                  norm_eval=False, zero_init_residual=True, zero_init_mix=True,
-                 init_cfg=None):
+                 mix_norm_eval=False, init_cfg=None):
         if init_cfg is None:
             init_cfg = DEFAULT_INIT_CFG
         super().__init__(init_cfg=init_cfg)
@@ -71,6 +72,7 @@ class MultiStageBackbone(BaseModule):
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
         self.zero_init_mix = zero_init_mix
+        self.mix_norm_eval = mix_norm_eval
 
     def _finish_init(self):
         """Call at the end of a subclass ``__init__``."""
@@ -103,11 +105,21 @@ class MultiStageBackbone(BaseModule):
     def train(self, mode=True):
         super().train(mode)
         self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
+        if mode and (self.norm_eval or self.mix_norm_eval):
+            for m in self._trained_norms():
+                m.eval()
         return self
+
+    def _trained_norms(self):
+        """The BNs that ``norm_eval`` (all) or ``mix_norm_eval`` (the G-Ghost
+        mix branches') keep on their running statistics in training."""
+        if self.norm_eval:
+            roots = [self]
+        else:
+            roots = [m.mix for m in self.modules()
+                     if isinstance(m, GGhostStage) and m.mix is not None]
+        return [m for root in roots for m in root.modules()
+                if isinstance(m, _BatchNorm)]
 
     # -- initialisation ---------------------------------------------------
     def _pretrained_cfg(self):

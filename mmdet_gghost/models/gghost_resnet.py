@@ -47,6 +47,10 @@ class GGhostResNet(MultiStageBackbone):
             weights are unaffected. See :mod:`.gghost_stage`.
         mix_norm_cfg (dict | None): the mix's norm layers (default
             ``norm_cfg``), e.g. ``dict(type='SyncBN')``.
+        mix_norm_eval (bool): in training, the mix's BNs normalise with
+            their running statistics and do not update them (their affine
+            parameters still train), as ``norm_eval`` does for every BN: the
+            fix for small per-device batches. See :mod:`.gghost_stage`.
         out_indices, frozen_stages, norm_eval, zero_init_residual, init_cfg:
             the OpenMMLab backbone contract (see :class:`MultiStageBackbone`).
         with_cp (bool): gradient checkpointing in every residual block.
@@ -71,11 +75,13 @@ class GGhostResNet(MultiStageBackbone):
                  frozen_stages=-1, norm_eval=False, zero_init_residual=True,
                  zero_init_mix=True, conv_cfg=None,
                  norm_cfg=dict(type='BN', requires_grad=True),
-                 mix_norm_cfg=None, with_cp=False, init_cfg=None):
+                 mix_norm_cfg=None, mix_norm_eval=False, with_cp=False,
+                 init_cfg=None):
         super().__init__(out_indices=out_indices, frozen_stages=frozen_stages,
                          norm_eval=norm_eval,
                          zero_init_residual=zero_init_residual,
-                         zero_init_mix=zero_init_mix, init_cfg=init_cfg)
+                         zero_init_mix=zero_init_mix,
+                         mix_norm_eval=mix_norm_eval, init_cfg=init_cfg)
         if depth not in self.arch_settings:
             raise ValueError(f'unknown depth {depth!r} for GGhostResNet; '
                              f'choose from {sorted(self.arch_settings)}')
