@@ -41,7 +41,8 @@ def test_other_detector_variants_change_one_key():
     demo_opts = _options('demo', 'det')
     for name, key, value in (
             ('det-frozen-bn', 'model.backbone.norm_eval', True),
-            ('det-b16-640', 'train_dataloader.batch_size', 16)):
+            ('det-b16-640', 'train_dataloader.batch_size', 16),
+            ('det-mix-norm-eval', 'model.backbone.mix_norm_eval', True)):
         opts = _options(name, 'det')
         assert opts == {**demo_opts, key: value}, name
         assert _options(name, 'pretrain') == _options('demo', 'pretrain')

@@ -3,6 +3,7 @@ own weights and metrics, control flow (train / resume / skip), the summary,
 and mmdet's own DetInferencer on a demo config. The real training is
 exercised by tests/test_tools.py; the full demo is `make demo`."""
 import json
+import os
 
 import pytest
 import torch
@@ -52,6 +53,35 @@ def test_train_then_skip_then_resume(monkeypatch, tmp_path):
     (work / 'last_checkpoint').write_text(str(work / 'iter_5.pth'))
     demo.train_and_evaluate(DET, work, lambda: None, SHORT)
     assert calls[0] == ('train', True)
+
+
+def test_finished_run_keeps_the_metrics_recorded_for_its_checkpoint(
+        monkeypatch, tmp_path):
+    """A finished run is not evaluated again when its metrics.json holds
+    metrics of that very checkpoint, written after it; otherwise it is."""
+    from mmdet_gghost.apis.test import write_metrics_json
+    calls, metrics = [], {'coco/bbox_mAP': 0.5}
+    _fake_apis(monkeypatch, calls, {'coco/bbox_mAP': 0.1})
+    work = tmp_path / 'det'
+    work.mkdir()
+    ckpt = work / 'iter_10.pth'
+    ckpt.write_bytes(b'x')
+    write_metrics_json(str(work / 'metrics.json'), metrics, str(DET),
+                       str(ckpt))
+    out = demo.train_and_evaluate(DET, work, lambda: None, SHORT)
+    assert calls == [] and out['metrics'] == metrics
+    # the checkpoint is newer than its metrics: evaluated anew
+    stamp = (work / 'metrics.json').stat().st_mtime
+    os.utime(ckpt, (stamp + 10, stamp + 10))
+    out = demo.train_and_evaluate(DET, work, lambda: None, SHORT)
+    assert calls == [('test', str(ckpt))]
+    assert out['metrics'] == {'coco/bbox_mAP': 0.1}
+    # metrics of another checkpoint: evaluated anew
+    calls.clear()
+    write_metrics_json(str(work / 'metrics.json'), metrics, str(DET),
+                       str(work / 'iter_5.pth'))
+    demo.train_and_evaluate(DET, work, lambda: None, SHORT)
+    assert calls == [('test', str(ckpt))]
 
 
 def test_training_that_leaves_no_checkpoint_is_an_error(monkeypatch,

@@ -61,6 +61,9 @@ VARIANTS = (
             det=lambda cfg: {'model.backbone.norm_eval': True}),
     Variant('det-b16-640', 'detector at batch 16 for 640 it (4x images)',
             det=lambda cfg: {'train_dataloader.batch_size': 16}),
+    Variant('det-mix-norm-eval', "detector with the mix's BNs on their "
+            'running statistics (mix_norm_eval=True), the rest trained',
+            det=lambda cfg: {'model.backbone.mix_norm_eval': True}),
     Variant('pretrain-3x', 'pre-training 3x longer (600 it)', _longer(3)),
     Variant('pretrain-b8', 'pre-training at batch 8 (800 it, same images)',
             _batch(1 / 4)),

@@ -9,6 +9,7 @@ their backbone only.  ``make demo-paper`` trains the paper's four models
 the CLI.
 """
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -170,12 +171,27 @@ def _final_validation(work_dir, max_iters):
     return None
 
 
+def _recorded_metrics(metrics_json, ckpt):
+    """The metrics that ``metrics_json`` (:func:`write_metrics_json`'s
+    format) holds for ``ckpt`` itself, evaluated after it was written; else
+    ``None``."""
+    path = Path(metrics_json)
+    if not path.is_file() or \
+            path.stat().st_mtime < Path(ckpt).stat().st_mtime:
+        return None
+    record = json.loads(path.read_text())
+    if record.get('checkpoint') != os.path.abspath(ckpt):
+        return None
+    return record.get('metrics')
+
+
 def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     """Train ``config`` into ``work_dir`` (resuming if interrupted, skipping
     if already finished), then evaluate the final checkpoint: a run trained
     here takes the metrics of its loop's last validation (the same weights,
-    evaluated once), any other is evaluated by ``apis.test``; both write
-    ``metrics.json``.
+    evaluated once), a finished one those its ``metrics.json`` recorded for
+    that very checkpoint, any other is evaluated by ``apis.test``; each
+    writes ``metrics.json``.
 
     Returns:
         dict: ``checkpoint``, ``metrics`` (dict), ``metrics_json`` (path),
@@ -208,8 +224,10 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     metrics_json = work_dir / 'metrics.json'
     t0 = time.time()
     # Just trained: the loop's last validation evaluated these very weights
-    # (the curve's last point); a finished or resumed run is evaluated anew.
-    metrics = _final_validation(work_dir, max_iters) if train_s else None
+    # (the curve's last point); a finished run keeps what was recorded for
+    # its checkpoint; anything else is evaluated anew.
+    metrics = (_final_validation(work_dir, max_iters) if train_s else
+               _recorded_metrics(metrics_json, ckpt))
     if metrics is None:
         metrics = apis.test(str(config), str(ckpt), work_dir=str(work_dir),
                             metrics_json=str(metrics_json),
