@@ -134,7 +134,7 @@ def test_table_reports_every_seed_and_the_mix_difference(tmp_path):
     line = next(x for x in path.read_text().splitlines()
                 if x.startswith('| demo |'))
     cells = [c.strip() for c in line.strip('|').split('|')]
-    assert cells[2:] == ['0.400 / 0.500 (0.450)', '50.0 / 54.0',
+    assert cells[2:] == ['0 / 1', '0.400 / 0.500 (0.450)', '50.0 / 54.0',
                          '0.450 / 0.430 (0.440)', '52.0 / 51.0', '+0.010']
     saved = json.loads((tmp_path / 'ablation.json').read_text())
     assert saved[0]['mAP'] == [0.40, 0.50]
@@ -147,3 +147,32 @@ def test_cli_offers_every_variant(capsys):
         tool.main(['--variants', 'nope'])
     err = capsys.readouterr().err
     assert all(v in err for v in VARIANTS)
+
+
+def test_report_reads_only_runs_finished_for_every_model(tmp_path):
+    """--report-only: a variant's seed is in the table when both models
+    finished both runs (metrics.json naming an existing checkpoint)."""
+    from mmdet_gghost.apis.test import write_metrics_json
+
+    def finish(seed, model, run, iters, metrics):
+        run_dir = tmp_path / f'seed{seed}' / model.slug / run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = run_dir / f'iter_{iters}.pth'
+        ckpt.write_bytes(b'x')
+        write_metrics_json(str(run_dir / 'metrics.json'), metrics, 'c.py',
+                           str(ckpt))
+    det = {'coco/bbox_mAP': 0.4, 'coco/bbox_mAP_50': 0.6}
+    for seed in (0, 1):
+        for model in ablation.ABLATION_MODELS:
+            finish(seed, model, 'pretrain_demo', 200, {'accuracy/top1': 50})
+            if (seed, model) != (1, NOMIX):  # seed 1 w/o mix: unfinished
+                finish(seed, model, 'det_demo', 640, det)
+    variants = [VARIANTS['demo'], VARIANTS['det-b16']]
+    results = ablation.finished_results(tmp_path, variants, (0, 1),
+                                        ablation.ABLATION_MODELS)
+    assert list(results) == ['demo'] and list(results['demo']) == [0]
+    assert results['demo'][0][MIX.name]['det']['max_iters'] == 640
+    path = ablation.run_ablation(tmp_path, variants, train=False)
+    assert '| demo |' in path.read_text()
+    with pytest.raises(RuntimeError, match='no finished ablation run'):
+        ablation.run_ablation(tmp_path / 'empty', variants, train=False)

@@ -12,6 +12,7 @@ mean per model, and the mix's difference (with minus without) per variant.
 Layout: ``WORK_DIR/seed<N>/<model slug>/pretrain_<variant>/`` (one per
 distinct pre-training) and ``.../det_<variant>/``.
 """
+import json
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -92,11 +93,46 @@ def run_variant(variant, models, seed, work_dir, det_data, cls_data):
                                      seed) for part in ('pretrain', 'det')}
     for part in ('pretrain', 'det'):
         check_same_recipe([getattr(m, part) for m in models], options[part])
-    pre_dir = 'pretrain_' + (variant.name if variant.pretrain else 'demo')
     root = Path(work_dir) / f'seed{seed}'
     return {m.name: train_model(m, root, det_data, cls_data, options,
-                                dirs=(pre_dir, 'det_' + variant.name))
+                                dirs=run_dirs(variant))
             for m in models}
+
+
+def run_dirs(variant):
+    """``(pre-training, detector)`` folder names of ``variant``'s runs:
+    variants with the demo's pre-training share its run."""
+    return ('pretrain_' + (variant.name if variant.pretrain else 'demo'),
+            'det_' + variant.name)
+
+
+def _finished(run_dir):
+    """``dict(metrics, max_iters)`` of a run whose ``metrics.json`` names
+    a checkpoint that exists, else ``None``."""
+    path = Path(run_dir) / 'metrics.json'
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    ckpt = Path(record.get('checkpoint') or '')
+    if not ckpt.is_file():
+        return None
+    return dict(metrics=record['metrics'],
+                max_iters=int(ckpt.stem.split('_')[-1]))
+
+
+def finished_results(work_dir, variants, seeds, models):
+    """What :func:`run_ablation` would return, from the finished runs
+    only: a variant's seed counts when every model finished both runs."""
+    results = {}
+    for variant in variants:
+        for seed in seeds:
+            root = Path(work_dir) / f'seed{seed}'
+            runs = {m.name: dict(zip(('pretrain', 'det'), (
+                _finished(root / m.slug / d) for d in run_dirs(variant))))
+                for m in models}
+            if all(all(r.values()) for r in runs.values()):
+                results.setdefault(variant.name, {})[seed] = runs
+    return results
 
 
 def ablation_rows(results, models):
@@ -133,18 +169,18 @@ def write_ablation(work_dir, rows, models):
              'Each row: the quick demo recipe with one change; mAP on the '
              'demo val split per seed (and mean), pre-training top-1 per '
              'seed; "mix - no mix": difference of the means.', '',
-             f'| variant | change | {with_mix} mAP | top-1 | {without} mAP | '
-             'top-1 | mix - no mix |', '|---|---|---|---|---|---|---|']
+             f'| variant | change | seeds | {with_mix} mAP | top-1 | '
+             f'{without} mAP | top-1 | mix - no mix |',
+             '|---|---|---|---|---|---|---|---|']
     for name in dict.fromkeys(r['variant'] for r in rows):
         a, b = by[name, with_mix], by[name, without]
         lines.append(' | '.join([
-            f'| {name}', what.get(name, ''),
+            f'| {name}', what.get(name, ''), _seeds(a['seeds'], 'd'),
             f"{_seeds(a['mAP'], '.3f')} ({a['mAP_mean']:.3f})",
             _seeds(a['top1'], '.1f'),
             f"{_seeds(b['mAP'], '.3f')} ({b['mAP_mean']:.3f})",
             _seeds(b['top1'], '.1f'),
             f"{a['mAP_mean'] - b['mAP_mean']:+.3f} |"]))
-    lines += ['', f"Seeds: {rows[0]['seeds']}."]
     dump(rows, str(Path(work_dir) / 'ablation.json'), indent=1)
     path = Path(work_dir) / 'ablation.md'
     path.write_text('\n'.join(lines) + '\n')
@@ -152,17 +188,22 @@ def write_ablation(work_dir, rows, models):
 
 
 def run_ablation(work_dir, variants=VARIANTS, seeds=(0, 1),
-                 models=ABLATION_MODELS):
+                 models=ABLATION_MODELS, train=True):
     """Train every variant for every seed (seed-major: a stopped run leaves
-    whole seeds), then write the table; returns ``ablation.md``'s path."""
-    cls_data = _data_fn(make_classification_dataset, 'data/demo_cls')
-    det_data = _data_fn(make_detection_dataset, 'data/demo_det')
-    results = {v.name: {} for v in variants}
-    for seed in seeds:
-        for variant in variants:
-            _log(f'ablation {variant.name}, seed {seed}: {variant.what}')
-            results[variant.name][seed] = run_variant(
-                variant, models, seed, work_dir, det_data, cls_data)
+    whole seeds), then write the table; ``train=False``: the table of the
+    runs already finished. Returns ``ablation.md``'s path."""
+    if train:
+        cls_data = _data_fn(make_classification_dataset, 'data/demo_cls')
+        det_data = _data_fn(make_detection_dataset, 'data/demo_det')
+        for seed in seeds:
+            for variant in variants:
+                _log(f'ablation {variant.name}, seed {seed}: {variant.what}')
+                run_variant(variant, models, seed, work_dir, det_data,
+                            cls_data)
+    results = finished_results(work_dir, variants, seeds, models)
+    if not results:
+        raise RuntimeError(f'no finished ablation run in {work_dir}: train '
+                           'first (without --report-only)')
     path = write_ablation(work_dir, ablation_rows(results, models), models)
     _log(f'ablation table: {path}')
     return path

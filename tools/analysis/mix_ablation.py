@@ -23,11 +23,16 @@ def main(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/mix_ablation')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--variants', nargs='+', choices=names,
-                        default=names, help='the changes to run (default: '
-                        'all: ' + ', '.join(names) + ')')
+                        default=names, help='the changes to run, in this '
+                        'order (default: all: ' + ', '.join(names) + ')')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: write the table of the runs '
+                        'finished so far')
     args = parser.parse_args(argv)
-    variants = [v for v in VARIANTS if v.name in args.variants]
-    run_ablation(args.work_dir, variants, seeds=args.seeds)
+    by_name = {v.name: v for v in VARIANTS}
+    variants = [by_name[n] for n in dict.fromkeys(args.variants)]
+    run_ablation(args.work_dir, variants, seeds=args.seeds,
+                 train=not args.report_only)
     return 0
 
 
