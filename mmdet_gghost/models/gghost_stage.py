@@ -31,11 +31,20 @@ statistics come from ``N`` numbers per device (a block's BN sees
 ``N * H * W``).  Below :data:`MIX_MIN_BATCH` samples per device each stage
 warns once, at its first such forward (:class:`SmallBatchMixNormWarning`;
 Python shows the identical text once), and names the fixes:
-``norm_eval=True`` (mmdet's default when fine-tuning), the backbones'
-``mix_norm_eval=True`` (the mix's BNs only on their running statistics, the
-rest of the backbone's BNs still train), or ``mix_norm_cfg=dict(type=
-'SyncBN')`` on several GPUs (the mix's BNs only, same state-dict keys,
-cheap: ``C`` numbers per sample).  At batch 1 batch
+``norm_eval=True`` (mmdet's default when fine-tuning), a larger per-device
+batch (SyncBN for the backbone), the backbones' ``mix_norm_eval=True`` (the
+mix's BNs only on their running statistics, the rest of the backbone's BNs
+still train), or ``mix_norm_cfg=dict(type='SyncBN')`` on several GPUs (the
+mix's BNs only, same state-dict keys, cheap: ``C`` numbers per sample).
+Measured in the demo (RetinaNet fine-tuning at batch 4,
+``tools/analysis/mix_ablation.py``): the mix's own statistics are not what
+costs accuracy (``mix_norm_eval`` moved mAP by +0.008).  With every BN
+frozen (``norm_eval``) or at batch 16 the mix is level with or ahead of no
+mix; at batch 4 with trained BNs it is 0.04 mAP behind.  Consistent with
+that (not proven): the pooled features come after the blocks' BNs, which
+at batch 4 normalise each image against the 3 others, so in training the
+mix adds a vector that depends on the batch, and at inference one that
+does not.  At batch 1 batch
 statistics do not exist at all (torch raises "Expected more than 1 value per
 channel"; the official code has the same limit): there the mix's BNs
 normalise with their running statistics, as under ``norm_eval``, and do not
@@ -226,9 +235,9 @@ class GGhostStage(BaseModule):
                 'G-Ghost mix BNs train on batch statistics of '
                 f'{pooled.shape[0]} pooled sample(s) per device (< '
                 f'{MIX_MIN_BATCH}): noisy. Set '
-                'model.backbone.mix_norm_eval=True (or norm_eval=True), or '
-                "mix_norm_cfg=dict(type='SyncBN') on several GPUs, or a "
-                'larger per-device batch',
+                'model.backbone.norm_eval=True, or a larger per-device '
+                "batch (or SyncBN for the backbone), or at least "
+                'mix_norm_eval=True for the mix alone',
                 SmallBatchMixNormWarning, stacklevel=2)
         if pooled.shape[0] > 1:
             return self.mix(pooled)
