@@ -6,6 +6,9 @@ DEMO_DIR   ?= work_dirs/demo
 PAPER_DIR  ?= work_dirs/demo_paper
 PAPER_SEEDS ?= 0 1
 PYTEST_ARGS ?=
+# pytest-xdist workers (auto: one per core; 0: one process); a test file
+# runs in one worker, so its module fixtures are built once
+TEST_WORKERS ?= auto
 
 .PHONY: setup test demo demo-paper demo-cls clean-demo
 
@@ -13,7 +16,7 @@ setup:
 	@$(PYTHON_SYS) tools/setup_env.py --venv $(VENV)
 
 test: setup
-	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
+	$(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests
 
 demo: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det
