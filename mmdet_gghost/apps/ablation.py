@@ -21,9 +21,9 @@ from mmengine.fileio import dump
 from ..analysis.curves import curve_options
 from ..apis.build import load_config
 from ..datasets import make_classification_dataset, make_detection_dataset
-from .demo import (DEMO_POINTS, MAP_KEY, PAPER_MODELS, TOP1_KEY, _data_fn,
-                   _log, _mean, check_same_recipe, longer_schedule,
-                   run_options, train_model)
+from .demo import (DEMO_POINTS, MAP_KEY, PAPER_MODELS, TOP1_KEY,
+                   check_same_recipe, data_fn, log, longer_schedule, mean,
+                   recorded_metrics, run_options, train_model)
 
 ABLATION_MODELS = (PAPER_MODELS[1], PAPER_MODELS[3])  # with / without mix
 
@@ -107,17 +107,16 @@ def run_dirs(variant):
 
 
 def _finished(run_dir):
-    """``dict(metrics, max_iters)`` of a run whose ``metrics.json`` names
-    a checkpoint that exists, else ``None``."""
+    """``dict(metrics, max_iters)`` of a run whose ``metrics.json`` holds
+    the metrics of an existing checkpoint (:func:`.demo.recorded_metrics`),
+    else ``None``."""
     path = Path(run_dir) / 'metrics.json'
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
-    ckpt = Path(record.get('checkpoint') or '')
-    if not ckpt.is_file():
-        return None
-    return dict(metrics=record['metrics'],
-                max_iters=int(ckpt.stem.split('_')[-1]))
+    ckpt = Path(json.loads(path.read_text()).get('checkpoint') or '')
+    metrics = recorded_metrics(path, ckpt) if ckpt.is_file() else None
+    return None if metrics is None else dict(
+        metrics=metrics, max_iters=int(ckpt.stem.split('_')[-1]))
 
 
 def finished_results(work_dir, variants, seeds, models):
@@ -146,7 +145,7 @@ def ablation_rows(results, models):
             rec = dict(variant=name, model=model.name, seeds=seeds)
             for key, col in ((MAP_KEY, 'mAP'), ('coco/bbox_mAP_50', 'AP50')):
                 rec[col] = [r['det']['metrics'][key] for r in runs]
-                rec[col + '_mean'] = _mean(rec[col])
+                rec[col + '_mean'] = mean(rec[col])
             rec['top1'] = [r['pretrain']['metrics'].get(TOP1_KEY)
                            for r in runs]
             rec['det_iters'] = runs[0]['det']['max_iters']
@@ -193,11 +192,11 @@ def run_ablation(work_dir, variants=VARIANTS, seeds=(0, 1),
     whole seeds), then write the table; ``train=False``: the table of the
     runs already finished. Returns ``ablation.md``'s path."""
     if train:
-        cls_data = _data_fn(make_classification_dataset, 'data/demo_cls')
-        det_data = _data_fn(make_detection_dataset, 'data/demo_det')
+        cls_data = data_fn(make_classification_dataset, 'data/demo_cls')
+        det_data = data_fn(make_detection_dataset, 'data/demo_det')
         for seed in seeds:
             for variant in variants:
-                _log(f'ablation {variant.name}, seed {seed}: {variant.what}')
+                log(f'ablation {variant.name}, seed {seed}: {variant.what}')
                 run_variant(variant, models, seed, work_dir, det_data,
                             cls_data)
     results = finished_results(work_dir, variants, seeds, models)
@@ -205,5 +204,5 @@ def run_ablation(work_dir, variants=VARIANTS, seeds=(0, 1),
         raise RuntimeError(f'no finished ablation run in {work_dir}: train '
                            'first (without --report-only)')
     path = write_ablation(work_dir, ablation_rows(results, models), models)
-    _log(f'ablation table: {path}')
+    log(f'ablation table: {path}')
     return path

@@ -66,7 +66,7 @@ BACKBONE_KEYS = ('model.backbone', 'model.neck.in_channels',
                  'model.head.in_channels', 'pretrained', 'work_dir')
 
 
-def _log(msg):
+def log(msg):
     print(f'[demo] {msg}', flush=True)
 
 
@@ -171,7 +171,7 @@ def _final_validation(work_dir, max_iters):
     return None
 
 
-def _recorded_metrics(metrics_json, ckpt):
+def recorded_metrics(metrics_json, ckpt):
     """The metrics that ``metrics_json`` (:func:`write_metrics_json`'s
     format) holds for ``ckpt`` itself, evaluated after it was written; else
     ``None``."""
@@ -208,8 +208,8 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
         resume = last_checkpoint_record(work_dir) is not None
         if resume:
             _check_resumable(work_dir, max_iters)
-        _log(f'training {Path(config).name} for {max_iters} iterations '
-             f'into {work_dir}' + (' (resuming)' if resume else ''))
+        log(f'training {Path(config).name} for {max_iters} iterations '
+            f'into {work_dir}' + (' (resuming)' if resume else ''))
         t0 = time.time()
         apis.train(str(config), work_dir=str(work_dir), resume=resume,
                    cfg_options=cfg_options)
@@ -219,15 +219,15 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
             raise RuntimeError(f'training finished without {work_dir}/'
                                f'iter_{max_iters}.pth')
     else:
-        _log(f'{ckpt} exists: skipping training (delete {work_dir} to '
-             'retrain)')
+        log(f'{ckpt} exists: skipping training (delete {work_dir} to '
+            'retrain)')
     metrics_json = work_dir / 'metrics.json'
     t0 = time.time()
     # Just trained: the loop's last validation evaluated these very weights
     # (the curve's last point); a finished run keeps what was recorded for
     # its checkpoint; anything else is evaluated anew.
     metrics = (_final_validation(work_dir, max_iters) if train_s else
-               _recorded_metrics(metrics_json, ckpt))
+               recorded_metrics(metrics_json, ckpt))
     if metrics is None:
         metrics = apis.test(str(config), str(ckpt), work_dir=str(work_dir),
                             metrics_json=str(metrics_json),
@@ -301,7 +301,7 @@ _ROW_COLUMNS = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
                 'FPS | FPS ratio vs {ref} | mAP vs {ref}')
 
 
-def _mean(values):
+def mean(values):
     return sum(values) / len(values)
 
 
@@ -339,7 +339,7 @@ def model_record(model, runs):
     for key, col in ((MAP_KEY, 'mAP'), ('coco/bbox_mAP_50', 'AP50'),
                      ('coco/bbox_mAP_75', 'AP75')):
         record[col] = [r['metrics'][key] for r in det]
-        record[col + '_mean'] = _mean(record[col])
+        record[col + '_mean'] = mean(record[col])
     record['mAP_spread'] = max(record['mAP']) - min(record['mAP'])
     record['pretrain_top1'] = [r['metrics'].get(TOP1_KEY) for r in pre]
     record['det_curve'] = [c['curve'] for c in det_curves]
@@ -458,10 +458,10 @@ def plot_learning_curves(records, path):
                          panel('pretrain_curve'))], path)
 
 
-def _data_fn(make, root):
+def data_fn(make, root):
     """A ``data_fn`` for :func:`train_and_evaluate`: ``make(root)``, logged
     (it returns at once when the data set is already there)."""
-    return lambda: _log(make(root)['message'])
+    return lambda: log(make(root)['message'])
 
 
 def train_models(models, work_dir, seeds, paper, det_data, cls_data):
@@ -492,8 +492,8 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     result = {}
-    cls_data = _data_fn(make_classification_dataset, 'data/demo_cls')
-    det_data = _data_fn(make_detection_dataset, 'data/demo_det')
+    cls_data = data_fn(make_classification_dataset, 'data/demo_cls')
+    det_data = data_fn(make_detection_dataset, 'data/demo_det')
     if 'det' in parts:
         models = PAPER_MODELS if paper else DEMO_MODELS
         runs = train_models(models, work_dir, list(seeds), paper, det_data,
@@ -501,7 +501,7 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         trained = runs[list(seeds)[0]]
         records = [model_record(m, runs) for m in models]
         plot_learning_curves(records, work_dir / 'curves.png')
-        _log('timing the trained detectors (interleaved, deploy form)')
+        log('timing the trained detectors (interleaved, deploy form)')
         bench = benchmark_detectors(models, trained, work_dir / 'benchmark',
                                     rounds=bench_rounds)
         gghost = trained[models[1].name]['det']['checkpoint']
@@ -516,13 +516,13 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         result['summary'] = write_summary(
             work_dir, result['records'], result['bench'], result['vis'],
             result.get('cls'), time.time() - t0)
-        _log('=' * 60)
+        log('=' * 60)
         for line in result['summary'].read_text().splitlines():
             if line.startswith('|') or line.startswith('Total'):
-                _log(line)
-        _log(f"summary: {result['summary']}")
+                log(line)
+        log(f"summary: {result['summary']}")
     else:
-        _log(f"classifier demo: val top-1 "
+        log(f"classifier demo: val top-1 "
              f"{result['cls']['metrics'].get(TOP1_KEY, 0):.2f}% "
              f"(metrics: {result['cls']['metrics_json']})")
     return result
