@@ -523,6 +523,6 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         log(f"summary: {result['summary']}")
     else:
         log(f"classifier demo: val top-1 "
-             f"{result['cls']['metrics'].get(TOP1_KEY, 0):.2f}% "
-             f"(metrics: {result['cls']['metrics_json']})")
+            f"{result['cls']['metrics'].get(TOP1_KEY, 0):.2f}% "
+            f"(metrics: {result['cls']['metrics_json']})")
     return result
