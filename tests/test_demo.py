@@ -104,6 +104,29 @@ def test_resuming_a_run_of_another_length_is_refused(monkeypatch, tmp_path):
     assert calls == []  # nothing was trained or evaluated
 
 
+def test_resuming_a_run_of_another_schedule_is_refused(monkeypatch,
+                                                       tmp_path):
+    """A run stopped before the end of a schedule of another shape (a
+    --paper run of an older demo) does not go on under this one."""
+    from mmdet_gghost.apis.build import load_config
+    calls = []
+    _fake_apis(monkeypatch, calls, {})
+    work = tmp_path / 'det'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'iter_240.pth'))
+    # what mmengine dumped when that run started: 3x, lr step at 7/8
+    load_config(DET, demo.run_options(DET, scale=3)).dump(
+        str(work / DET.name))
+    options = demo.run_options(DET, scale=4, milestones=(0.5, ))
+    with pytest.raises(RuntimeError, match='other max_iters / param_sch'):
+        demo.train_and_evaluate(DET, work, lambda: None, options)
+    assert calls == []
+    # the same schedule resumes
+    load_config(DET, options).dump(str(work / DET.name))
+    demo.train_and_evaluate(DET, work, lambda: None, options)
+    assert calls[0] == ('train', True)
+
+
 # ------------------------------------------------------------ one recipe
 @pytest.mark.parametrize('models', [demo.DEMO_MODELS, demo.PAPER_MODELS],
                          ids=['demo', 'paper'])
@@ -254,7 +277,7 @@ def test_summary_has_one_row_per_model_from_its_own_metrics(monkeypatch,
 
 
 # ------------------------------------------------------- learning curves
-def test_paper_schedule_is_the_demo_schedule_three_times_longer():
+def test_paper_schedules_are_the_demo_schedules_longer():
     from mmdet_gghost.apis.build import load_config
     det = demo.run_options(DET, scale=3, points=8, seed=1)
     assert det['train_cfg.max_iters'] == 1920
@@ -275,6 +298,12 @@ def test_paper_schedule_is_the_demo_schedule_three_times_longer():
         demo.check_same_recipe([m.pretrain for m in models], pre)
     with pytest.raises(ValueError, match='divide'):
         demo.run_options(DET, points=7)
+    # make demo-paper: 4x, the lr stepped at 8/12 and 11/12 as mmdet's 1x
+    paper = demo.run_options(DET, demo.PAPER_SCALE['det'], 8,
+                             milestones=demo.PAPER_MILESTONES['det'])
+    assert paper['train_cfg.max_iters'] == 2560
+    assert paper['param_scheduler'][1]['milestones'] == [1707, 2347]
+    assert paper['param_scheduler'][0]['end'] == 50
 
 
 def test_read_curve_merges_resumed_runs_and_applies_the_flat_rule(tmp_path):

@@ -55,9 +55,14 @@ PAPER_MODELS = DEMO_MODELS + (
            'gghost_r34_nomix_cls_pretrain.py',
            'retinanet_gghost_r34_nomix_demo.py'),
 )
-# make demo-paper: both schedules (pre-training and detector) this many
-# times longer than the quick demo's, same shape; evaluated this many times.
-PAPER_SCALE = 3
+# make demo-paper trains until the curves flatten: each schedule this many
+# times longer than the quick demo's (pre-training 6x = the 1200 iterations
+# of the full classifier demo), the detector's lr stepped down where mmdet's
+# 1x schedule steps it (8/12 and 11/12 of the way, so the last quarter runs
+# at the final lr and shows whether the model is done); PAPER_POINTS
+# evaluations per curve.
+PAPER_SCALE = dict(pretrain=6, det=4)
+PAPER_MILESTONES = dict(det=(8 / 12, 11 / 12))
 PAPER_POINTS = 8
 DEMO_POINTS = 4
 # Config keys that may differ between the models of one demo: the backbone
@@ -110,11 +115,12 @@ def check_same_recipe(configs, cfg_options=None):
                 'only: make the configs differ in model.backbone alone.')
 
 
-def longer_schedule(cfg, factor):
+def longer_schedule(cfg, factor, milestones=None):
     """``cfg_options`` training ``factor`` times longer with the same
     schedule shape: ``max_iters``, the decay's end, milestones and cosine
     ``T_max`` scale; a warm-up (a scheduler ending before ``max_iters``)
-    keeps its length."""
+    keeps its length. ``milestones`` (fractions of the new length) replace
+    the scaled ones."""
     old = cfg.train_cfg.max_iters
     new = int(old * factor)
     schedulers = []
@@ -125,17 +131,21 @@ def longer_schedule(cfg, factor):
             if 'T_max' in sched:
                 sched['T_max'] = new - sched.get('begin', 0)
             if 'milestones' in sched:
-                sched['milestones'] = [round(m * factor)
-                                       for m in sched['milestones']]
+                sched['milestones'] = (
+                    [round(f * new) for f in milestones] if milestones else
+                    [round(m * factor) for m in sched['milestones']])
         schedulers.append(sched)
     return {'train_cfg.max_iters': new, 'param_scheduler': schedulers}
 
 
-def run_options(config, scale=1, points=DEMO_POINTS, seed=None):
+def run_options(config, scale=1, points=DEMO_POINTS, seed=None,
+                milestones=None):
     """The ``cfg_options`` of one demo training: the schedule ``scale``
-    times longer, ``points`` evaluations for the curve, the seed."""
+    times longer (:func:`longer_schedule`), ``points`` evaluations for the
+    curve, the seed."""
     cfg = load_config(config)
-    options = longer_schedule(cfg, scale) if scale != 1 else {}
+    options = (longer_schedule(cfg, scale, milestones)
+               if scale != 1 or milestones else {})
     options.update(curve_options(
         options.get('train_cfg.max_iters', cfg.train_cfg.max_iters), points))
     if seed is not None:
@@ -148,18 +158,33 @@ def _final_checkpoint(work_dir, max_iters):
     return ckpt if ckpt.is_file() else None
 
 
-def _check_resumable(work_dir, max_iters):
-    """Refuse to resume a run of another length (e.g. a work dir left by an
-    older demo schedule): mmengine would load it and stop at once."""
+def _schedule(cfg):
+    return (cfg.train_cfg.max_iters,
+            [dict(sched) for sched in cfg.get('param_scheduler', [])])
+
+
+def _check_resumable(work_dir, config, cfg_options):
+    """Refuse to resume a run of another schedule (e.g. a work dir left by
+    an older demo schedule): mmengine would load it and stop at once, or
+    go on under the new schedule without a word."""
+    cfg = load_config(config, cfg_options)
+    max_iters = cfg.train_cfg.max_iters
     last = Path(last_checkpoint_record(work_dir))
     stem = last.stem
-    if stem.startswith('iter_') and stem[5:].isdigit() and \
-            int(stem[5:]) >= max_iters:
-        raise RuntimeError(
-            f'{work_dir} holds a run that reached iteration {stem[5:]} '
-            f'({last.name}) but no iter_{max_iters}.pth: it was trained with '
-            f'another schedule. Delete {work_dir} (or use another '
-            '--work-dir) and run again.')
+    reached = int(stem[5:]) if stem.startswith('iter_') and \
+        stem[5:].isdigit() else None
+    # the config the run was started with (mmengine dumps it there)
+    dumped = Path(work_dir) / Path(config).name
+    if reached is not None and reached >= max_iters:
+        why = f'it reached iteration {reached} ({last.name})'
+    elif dumped.is_file() and _schedule(load_config(dumped)) != _schedule(cfg):
+        why = f'{dumped.name} there has other max_iters / param_scheduler'
+    else:
+        return
+    raise RuntimeError(
+        f'{work_dir} holds a run of another schedule than this one '
+        f'({max_iters} iterations): {why}. Delete {work_dir} (or use '
+        'another --work-dir) and run again.')
 
 
 def _final_validation(work_dir, max_iters):
@@ -207,7 +232,7 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     if ckpt is None:
         resume = last_checkpoint_record(work_dir) is not None
         if resume:
-            _check_resumable(work_dir, max_iters)
+            _check_resumable(work_dir, config, cfg_options)
         log(f'training {Path(config).name} for {max_iters} iterations '
             f'into {work_dir}' + (' (resuming)' if resume else ''))
         t0 = time.time()
@@ -470,12 +495,13 @@ def train_models(models, work_dir, seeds, paper, det_data, cls_data):
     (``None``) trains in ``work_dir`` itself, a given seed ``N`` in
     ``work_dir/seed<N>`` (so ``--seeds 0`` and a later ``--seeds 0 1``
     share the seed-0 runs)."""
-    scale, points = (PAPER_SCALE, PAPER_POINTS) if paper else (1, DEMO_POINTS)
     runs = {}
     for seed in seeds:
-        options = dict(pretrain=run_options(models[0].pretrain, scale, points,
-                                            seed),
-                       det=run_options(models[0].det, scale, points, seed))
+        options = {part: run_options(
+            getattr(models[0], part), PAPER_SCALE[part] if paper else 1,
+            PAPER_POINTS if paper else DEMO_POINTS, seed,
+            PAPER_MILESTONES.get(part) if paper else None)
+            for part in ('pretrain', 'det')}
         check_same_recipe([m.pretrain for m in models], options['pretrain'])
         check_same_recipe([m.det for m in models], options['det'])
         root = Path(work_dir) / ('' if seed is None else f'seed{seed}')
