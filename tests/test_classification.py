@@ -14,7 +14,6 @@ iterations; the demo's real accuracy is measured separately
 (docs/classification.md).
 """
 import copy
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -37,7 +36,8 @@ from mmdet_gghost.apis.classification import (CheckpointMismatchError,
                                               load_classifier,
                                               read_state_dict)
 from mmdet_gghost.datasets import CLS_CLASSES, make_classification_dataset
-from tools_helpers import REPO, TOOLS, last_checkpoint, run_tool, tool_env
+from tools_helpers import (REPO, last_checkpoint, tool_env, tool_error,
+                           tool_main)
 
 DEMO_CFG = osp.join(REPO, 'configs/demo/gghost_r34_cls_demo.py')
 IMAGENET_CFG = osp.join(REPO, 'configs/imagenet/gghost-resnet34_8xb32_in1k.py')
@@ -132,20 +132,6 @@ def data_options(root, **extra):
 
 def as_cli(options):
     return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
-
-
-def cli_in_process(argv, script='train.py'):
-    """``tools/<script>`` main() in this process (no interpreter start-up);
-    returns the SystemExit message, or None if the tool finished."""
-    spec = importlib.util.spec_from_file_location(
-        f'gghost_{osp.splitext(script)[0]}_tool', osp.join(TOOLS, script))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    try:
-        tool.main([str(a) for a in argv])
-    except SystemExit as exit_:
-        return str(exit_.code)
-    return None
 
 
 def val_images(root):
@@ -252,18 +238,18 @@ def test_demo_config_trains_and_tests(tiny_cls, tmp_path):
             'default_hooks.checkpoint.interval': 2,
             'default_hooks.logger.interval': 1,
         })
-    result = run_tool('train.py', DEMO_CFG, '--work-dir', work_dir,
-                      *as_cli(options))
-    log = result.stdout + result.stderr
+    assert tool_main('train.py', DEMO_CFG, '--work-dir', work_dir,
+                     *as_cli(options)) is None
+    [log] = [p.read_text() for p in work_dir.glob('*/*.log')]
     assert re.search(r'Iter\(train\) \[2/2\]', log)
     assert re.search(r'Iter\(val\) .*accuracy/top1: ', log)
     checkpoint = last_checkpoint(work_dir)
     assert checkpoint.endswith('iter_2.pth')
 
     metrics_json = tmp_path / 'metrics.json'
-    run_tool('test.py', DEMO_CFG, checkpoint, '--work-dir',
-             tmp_path / 'eval', '--metrics-json', metrics_json,
-             *as_cli(data_options(tiny_cls)))
+    assert tool_main('test.py', DEMO_CFG, checkpoint, '--work-dir',
+                     tmp_path / 'eval', '--metrics-json', metrics_json,
+                     *as_cli(data_options(tiny_cls))) is None
     report = json.loads(metrics_json.read_text())
     assert report['checkpoint'] == osp.abspath(checkpoint)
     top1 = report['metrics']['accuracy/top1']
@@ -406,8 +392,8 @@ def test_train_tool_refuses_load_from_with_wrong_class_count(
     options = data_options(tiny_cls, **{'train_cfg.max_iters': 1,
                                         'train_cfg.val_interval': 10,
                                         'load_from': imagenet_ckpt})
-    message = cli_in_process(
-        [DEMO_CFG, '--work-dir', tmp_path / 'w', *as_cli(options)])
+    message = tool_main('train.py', DEMO_CFG, '--work-dir', tmp_path / 'w',
+                        *as_cli(options))
     assert message is not None and 'trained for 1000 classes' in message
 
 
@@ -422,8 +408,8 @@ def test_the_fine_tuning_advice_of_the_error_works(imagenet_ckpt, tiny_cls,
         'model.backbone.init_cfg.type': 'Pretrained',
         'model.backbone.init_cfg.checkpoint': imagenet_ckpt,
         'model.backbone.init_cfg.prefix': 'backbone.'})
-    assert cli_in_process(
-        [DEMO_CFG, '--work-dir', work_dir, *as_cli(options)]) is None
+    assert tool_main('train.py', DEMO_CFG, '--work-dir', work_dir,
+                     *as_cli(options)) is None
     [log] = work_dir.glob('*/*.log')
     num_backbone = sum(k.startswith('backbone.')
                        for k in read_state_dict(imagenet_ckpt))
@@ -435,32 +421,30 @@ def test_test_tool_refuses_checkpoint_with_wrong_class_count(
         imagenet_ckpt, tiny_cls, tmp_path):
     """Without the check, tools/test.py reports the accuracy of a random
     8-class head after a warning."""
-    message = cli_in_process(
-        [DEMO_CFG, imagenet_ckpt, '--work-dir', tmp_path / 'w',
-         *as_cli(data_options(tiny_cls))], script='test.py')
+    message = tool_main('test.py', DEMO_CFG, imagenet_ckpt, '--work-dir',
+                        tmp_path / 'w', *as_cli(data_options(tiny_cls)))
     assert message is not None and 'trained for 1000 classes' in message
 
 
 # --------------------------------------------------------------------------
 # Bad data through tools/train.py
 # --------------------------------------------------------------------------
-def test_missing_data_root(tmp_path):
+def test_missing_data_root(tmp_path, capsys):
     missing = tmp_path / 'no_such_data'
-    result = run_tool('train.py', DEMO_CFG, '--work-dir', tmp_path / 'w',
-                      *as_cli(data_options(missing)), check=False)
-    assert result.returncode != 0
-    assert f'train.py: error: data root {missing} does not exist' \
-        in result.stderr
-    assert 'make_synthetic_data.py cls' in result.stderr
-    assert 'Traceback' not in result.stderr
+    code, err = tool_error('train.py', DEMO_CFG, '--work-dir', tmp_path / 'w',
+                           *as_cli(data_options(missing)), capsys=capsys)
+    assert code != 0
+    assert f'train.py: error: data root {missing} does not exist' in err
+    assert 'make_synthetic_data.py cls' in err
+    assert 'Traceback' not in err
 
 
 def test_empty_class_folder(cls_copy, tmp_path):
     empty = cls_copy / 'train' / 'star_striped'
     for image in empty.iterdir():
         image.unlink()
-    message = cli_in_process([DEMO_CFG, '--work-dir', tmp_path / 'w',
-                                    *as_cli(data_options(cls_copy))])
+    message = tool_main('train.py', DEMO_CFG, '--work-dir', tmp_path / 'w',
+                        *as_cli(data_options(cls_copy)))
     assert message is not None
     assert f'class folder {empty} has no images' in message
 
@@ -468,8 +452,8 @@ def test_empty_class_folder(cls_copy, tmp_path):
 def test_corrupt_image_found_before_training(cls_copy, tmp_path):
     first = cls_copy / 'train' / 'circle_solid' / '00000.png'
     first.write_bytes(first.read_bytes()[:40])  # truncated download
-    message = cli_in_process([DEMO_CFG, '--work-dir', tmp_path / 'w',
-                                    *as_cli(data_options(cls_copy))])
+    message = tool_main('train.py', DEMO_CFG, '--work-dir', tmp_path / 'w',
+                        *as_cli(data_options(cls_copy)))
     assert message is not None
     assert f'corrupt or unreadable image {first}' in message
 
@@ -482,8 +466,8 @@ def test_corrupt_image_found_while_validating(cls_copy, tmp_path):
     options = data_options(cls_copy, **{'train_cfg.max_iters': 1,
                                         'train_cfg.val_interval': 1,
                                         'train_dataloader.batch_size': 4})
-    message = cli_in_process(
-        [DEMO_CFG, '--work-dir', tmp_path / 'w', *as_cli(options)])
+    message = tool_main('train.py', DEMO_CFG, '--work-dir', tmp_path / 'w',
+                        *as_cli(options))
     assert message is not None
     assert f'corrupt or unreadable image {bad}' in message
     assert 'the file is empty' in message or 'delete or replace' in message

@@ -399,6 +399,18 @@ def load_tool(script):
     return tool
 
 
+def tool_main(script, *argv):
+    """``tools/<script>``'s ``main(argv)`` in this process (no interpreter
+    start-up); returns the ``SystemExit`` message, or None if it finished
+    (each tool's real entry point is run as a subprocess by its own
+    tests)."""
+    try:
+        load_tool(script).main([str(a) for a in argv])
+    except SystemExit as exit_:
+        return str(exit_.code)
+    return None
+
+
 def tool_error(script, *argv, capsys):
     """``tools/<script>``'s ``main(argv)`` in this process, for a usage
     error: ``(exit status, stderr)`` as a shell would see them (each tool's
