@@ -8,9 +8,6 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
-__all__ = ['CudaGraphRunner', 'enable_cuda_graphs', 'disable_cuda_graphs',
-           'graph_key']
-
 
 def graph_key(x: torch.Tensor) -> tuple:
     """What a captured graph is specific to: shape, strides (memory format),

@@ -12,22 +12,20 @@ from ..export.onnx_export import max_rel_err
 from .timing import (device_of, summarize, sync_for, time_first_call,
                      time_interleaved)
 
-__all__ = ['inference_forms', 'time_forms']
-
 
 def _parse_form(form: str):
     """``'[compiled_]<inference form>[_channels_last]'`` (``'channels_last'``
     alone: the eval form) -> ``(inference form, channels_last, compiled)``."""
-    compiled = form.startswith('compiled_')
-    base = form[len('compiled_'):] if compiled else form
-    channels_last = base == 'channels_last' or base.endswith('_channels_last')
-    inference = base[:-len('_channels_last')] if base.endswith(
-        '_channels_last') else 'eval' if channels_last else base
+    base = form.removeprefix('compiled_')
+    inference = base.removesuffix('_channels_last')
+    channels_last = base == 'channels_last' or inference != base
+    if base == 'channels_last':
+        inference = 'eval'
     if inference not in INFERENCE_FORMS:
         raise ValueError(
             f'unknown form {form!r}: expected [compiled_]FORM[_channels_last] '
             f'with FORM one of {", ".join(INFERENCE_FORMS)}')
-    return inference, channels_last, compiled
+    return inference, channels_last, base != form
 
 
 def inference_forms(model: nn.Module, forms: Sequence[str] = (

@@ -15,10 +15,6 @@ import torch
 from ..analysis import format_count
 from .settings import UsageError, check_file
 
-__all__ = ['METRIC_KEYS', 'load_metric', 'CSV_FIELDS', 'NOTES', 'table_rows',
-           'make_console', 'print_table', 'write_reports', 'plot_map_vs_fps',
-           'to_plain', 'collect_env']
-
 
 def to_plain(obj):
     """ConfigDict/tuples -> JSON-serialisable builtins."""
@@ -166,9 +162,7 @@ def _title(settings: dict) -> str:
             + (f' [{", ".join(flags)}]' if flags else ''))
 
 
-def write_reports(out_dir: str,
-                  rows: Sequence[dict],
-                  env: dict,
+def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
                   settings: dict,
                   extra: Optional[dict] = None) -> Dict[str, str]:
     """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``.
@@ -183,11 +177,8 @@ def write_reports(out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     paths = {k: osp.join(out_dir, f'benchmark.{k}')
              for k in ('json', 'csv', 'md')}
-    doc = dict(
-        settings=to_plain(settings),
-        env=to_plain(env),
-        results=to_plain(list(rows)),
-        **to_plain(extra or {}))
+    doc = dict(settings=to_plain(settings), env=to_plain(env),
+               results=to_plain(list(rows)), **to_plain(extra or {}))
     with open(paths['json'], 'w') as f:
         json.dump(doc, f, indent=2)
     with open(paths['csv'], 'w', newline='') as f:
@@ -195,21 +186,16 @@ def write_reports(out_dir: str,
                                 extrasaction='ignore')
         writer.writeheader()
         for r in rows:
-            writer.writerow({
-                k: ('x'.join(map(str, r[k])) if isinstance(
-                    r.get(k), (list, tuple)) else r.get(k))
-                for k in CSV_FIELDS
-            })
+            writer.writerow({k: _fmt_shape(r[k]) if isinstance(
+                r.get(k), (list, tuple)) else r.get(k) for k in CSV_FIELDS})
     cells = table_rows(rows)
     what = ('model.test_step: preprocess + forward + post-processing/NMS'
             if settings.get('task', 'full') == 'full' else
             'backbone forward')
     lines = [f'# Benchmark: {_title(settings)}', '']
     lines.append('| ' + ' | '.join(cells[0]) + ' |')
-    lines.append('|' + '|'.join(['---'] + ['---:'] *
-                                (len(cells[0]) - 1)) + '|')
-    for c in cells[1:]:
-        lines.append('| ' + ' | '.join(c) + ' |')
+    lines.append('|---' + '|---:' * (len(cells[0]) - 1) + '|')
+    lines += ['| ' + ' | '.join(c) + ' |' for c in cells[1:]]
     lines += ['', '## Notes', '']
     lines += [f'- {n.format(what=what)}' for n in NOTES]
     if settings.get('detections_note'):
@@ -234,12 +220,9 @@ def _fmt_shape(shape) -> str:
     return 'x'.join(map(str, shape)) if shape else '-'
 
 
-def plot_map_vs_fps(names: Sequence[str],
-                    fps: Sequence[float],
-                    metrics: Sequence[float],
-                    out_path: Optional[str] = None,
-                    metric_name: str = 'mAP',
-                    title: Optional[str] = None):
+def plot_map_vs_fps(names: Sequence[str], fps: Sequence[float],
+                    metrics: Sequence[float], out_path: Optional[str] = None,
+                    metric_name: str = 'mAP', title: Optional[str] = None):
     """Accuracy vs speed scatter, one labelled point per model, on the Agg
     canvas (no global backend switch, no display needed).
 

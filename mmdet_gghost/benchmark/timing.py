@@ -8,9 +8,6 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ['device_of', 'sync_for', 'time_first_call', 'time_interleaved',
-           'summarize']
-
 
 def device_of(model: torch.nn.Module) -> torch.device:
     """The device of ``model``'s parameters (CPU for a parameterless one)."""
@@ -40,8 +37,7 @@ def time_first_call(fn: Callable[[], Any],
     return now() - t0, out
 
 
-def time_interleaved(callables: Sequence[Callable[[], Any]],
-                     rounds: int,
+def time_interleaved(callables: Sequence[Callable[[], Any]], rounds: int,
                      warmup: int = 0,
                      sync: Optional[Callable[[], None]] = None,
                      on_round: Optional[Callable[[int], None]] = None
@@ -119,15 +115,11 @@ def summarize(latencies: Sequence[np.ndarray],
         med = float(np.median(lat[i]))
         ratios = (bs[i] / lat[i]) / ref_fps
         rows.append(dict(
-            name=names[i],
-            batch_size=bs[i],
-            rounds=rounds,
-            median_ms=med * 1e3,
-            mean_ms=float(np.mean(lat[i])) * 1e3,
+            name=names[i], batch_size=bs[i], rounds=rounds,
+            median_ms=med * 1e3, mean_ms=float(np.mean(lat[i])) * 1e3,
             p10_ms=float(np.percentile(lat[i], 10)) * 1e3,
             p90_ms=float(np.percentile(lat[i], 90)) * 1e3,
-            fps=bs[i] / med,
-            fps_ratio=float(np.median(ratios)),
+            fps=bs[i] / med, fps_ratio=float(np.median(ratios)),
             fps_ratio_p10=float(np.percentile(ratios, 10)),
             fps_ratio_p90=float(np.percentile(ratios, 90)),
             gflops_per_s=(None if macs[i] is None else

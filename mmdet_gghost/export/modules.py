@@ -6,8 +6,6 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-__all__ = ['randomize_bn_stats', 'build_export_model', 'export_module']
-
 
 @torch.no_grad()
 def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -17,12 +17,6 @@ from ..analysis import count_bn_layers
 from .modules import (flatten_outputs, _output_names, build_export_model,
                       export_module)
 
-__all__ = [
-    'DEPLOY_INSTALL_HINT', 'EXPORTER', 'require_onnx', 'require_onnxruntime',
-    'export_onnx', 'run_onnxruntime', 'max_rel_err', 'compare_outputs',
-    'verify_onnx', 'export_config', 'format_report'
-]
-
 DEPLOY_INSTALL_HINT = 'pip install -e .[deploy]'
 #: What :func:`export_onnx` calls ``torch.onnx.export`` with.
 EXPORTER = 'torchscript (torch.onnx.export(..., dynamo=False))'
@@ -93,14 +87,9 @@ def export_onnx(module: nn.Module, out_file: str,
         warnings.simplefilter('ignore')
         with torch.no_grad():
             torch.onnx.export(
-                module, (x, ),
-                out_file,
-                dynamo=False,
-                input_names=['input'],
-                output_names=output_names,
-                dynamic_axes=dynamic_axes,
-                opset_version=opset,
-                do_constant_folding=True)
+                module, (x, ), out_file, dynamo=False, input_names=['input'],
+                output_names=output_names, dynamic_axes=dynamic_axes,
+                opset_version=opset, do_constant_folding=True)
     onnx.checker.check_model(onnx.load(out_file))
     return dict(file=out_file, input_name='input', output_names=output_names,
                 dynamic_axes=dynamic_axes, opset=opset)
@@ -157,15 +146,12 @@ def compare_outputs(refs, outs, names=None, tol: float = DEFAULT_TOL
     for name, a, b in zip(names, refs, outs):
         a, b = _numpy(a), _numpy(b)
         rel = max_rel_err(a, b)
-        rows.append(
-            dict(
-                name=name,
-                shape=tuple(a.shape),
-                max_abs=float(np.abs(a - b).max())
-                if a.shape == b.shape and a.size else float('inf'),
-                max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
-                max_rel=rel,
-                ok=rel <= tol))
+        same = a.shape == b.shape and a.size
+        rows.append(dict(
+            name=name, shape=tuple(a.shape),
+            max_abs=float(np.abs(a - b).max()) if same else float('inf'),
+            max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
+            max_rel=rel, ok=rel <= tol))
     return rows
 
 
