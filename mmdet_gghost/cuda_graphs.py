@@ -77,9 +77,7 @@ class CudaGraphRunner:
         entry = self.graphs.get(key)
         if entry is None:
             self.backend.check(x)
-            static_input = torch.empty_strided(x.shape, x.stride(),
-                                               dtype=x.dtype, device=x.device)
-            static_input.copy_(x)
+            static_input = x.clone()  # keeps the memory format
             graph, static_output = self.backend.capture(
                 self.fn, static_input, self.warmup)
             self.graphs[key] = entry = (graph, static_input, static_output)

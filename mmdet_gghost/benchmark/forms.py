@@ -1,14 +1,15 @@
 """Inference forms of one model (eval, BN-fused, deploy, channels-last,
 compiled copies), timed against each other by the benchmark's timing core."""
 import copy
+import functools
 from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
 from ..export.modules import flatten_outputs
-from ..models import INFERENCE_FORMS, inference_form
 from ..export.onnx_export import max_rel_err
+from ..models import INFERENCE_FORMS, inference_form
 from .timing import (device_of, summarize, sync_for, time_first_call,
                      time_interleaved)
 
@@ -90,11 +91,6 @@ def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
 
 def _forward_fn(model: nn.Module, x: torch.Tensor, channels_last: bool):
     """A zero-argument call of ``model`` on ``x`` (NHWC if asked)."""
-    inp = x.contiguous(memory_format=torch.channels_last) if channels_last \
-        else x
-
-    def fn():
-        with torch.no_grad():
-            return model(inp)
-
-    return fn
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return torch.no_grad()(functools.partial(model, x))

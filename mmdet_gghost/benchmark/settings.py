@@ -127,14 +127,12 @@ class BenchmarkSettings:
         if self.calibrate and not 0 < self.candidate_fraction <= 1:
             raise UsageError('--candidate-fraction must be in (0, 1], got '
                              f'{self.candidate_fraction}')
-        kind = 'cuda' if self.is_cuda else 'cpu'
+        warmup, rounds = _DEFAULTS['cuda' if self.is_cuda else 'cpu']
         return dataclasses.replace(
             self, checkpoints=checkpoints, eval_results=eval_results,
             names=names, compile=compile,
-            warmup=int(_DEFAULTS[kind][0] if self.warmup is None
-                       else self.warmup),
-            rounds=int(_DEFAULTS[kind][1] if self.rounds is None
-                       else self.rounds))
+            warmup=int(warmup if self.warmup is None else self.warmup),
+            rounds=int(rounds if self.rounds is None else self.rounds))
 
     def _check_counts(self) -> None:
         """A count option below its minimum (``None`` = default) or a

@@ -26,8 +26,9 @@ def sync_for(device) -> Optional[Callable[[], None]]:
 def time_first_call(fn: Callable[[], Any],
                     sync: Optional[Callable[[], None]] = None
                     ) -> Tuple[float, Any]:
-    """``(seconds, output)`` of the first call of ``fn``, which holds
-    compilation, CUDA-graph capture or lazy init (kept out of the rounds).
+    """``(seconds, output)`` of one call of ``fn`` between two ``sync()``:
+    a first call, which holds compilation, CUDA-graph capture or lazy init
+    (kept out of the rounds), or a timed call of :func:`time_interleaved`.
     """
     sync, now = sync or (lambda: None), time.perf_counter
     sync()
@@ -56,19 +57,15 @@ def time_interleaved(callables: Sequence[Callable[[], Any]], rounds: int,
         list (one per callable) of float64 arrays of shape ``(rounds,)``:
         wall-clock seconds of each call, aligned by round.
     """
-    sync, now = sync or (lambda: None), time.perf_counter
     for _ in range(warmup):
         for fn in callables:
             fn()
-    sync()
+    if sync is not None:
+        sync()
     lat = np.zeros((len(callables), rounds), dtype=np.float64)
     for r in range(rounds):
         for i, fn in enumerate(callables):
-            sync()
-            t0 = now()
-            fn()
-            sync()
-            lat[i, r] = now() - t0
+            lat[i, r] = time_first_call(fn, sync)[0]
         if on_round is not None:
             on_round(r)
     return [lat[i] for i in range(len(callables))]

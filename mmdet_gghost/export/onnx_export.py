@@ -71,9 +71,8 @@ def export_onnx(module: nn.Module, out_file: str,
     if len(output_names) != len(raw):
         raise ValueError(f'{len(output_names)} output names for {len(raw)} '
                          'outputs')
-    dynamic_axes = {'input': {0: 'batch'}}
-    if dynamic_hw:
-        dynamic_axes['input'].update({2: 'height', 3: 'width'})
+    hw = {2: 'height', 3: 'width'} if dynamic_hw else {}
+    dynamic_axes = {'input': {0: 'batch', **hw}}
     for name, t in zip(output_names, raw):
         dynamic_axes[name] = {0: 'batch'}
         if dynamic_hw and t.dim() == 4:
@@ -110,8 +109,7 @@ def _numpy(x) -> np.ndarray:
 
 def run_onnxruntime(onnx_file: str, x, session=None) -> List[np.ndarray]:
     """Outputs of ``onnx_file`` on ``x`` (CPU execution provider)."""
-    if session is None:
-        session = _ort_session(onnx_file)
+    session = session or _ort_session(onnx_file)
     name = session.get_inputs()[0].name
     return session.run(None, {name: np.ascontiguousarray(_numpy(x),
                                                          np.float32)})
@@ -250,9 +248,8 @@ def format_report(report: Dict) -> str:
         f"{report['fused_bn']} BN folded into convs"
         + (f", {report['unfused_bn']} BN left (no conv before them)"
            if report['unfused_bn'] else ''),
-        '  dynamic axes: ' + ', '.join(
-            f'{k}{sorted(v)}' for k, v in report['dynamic_axes'].items()
-            if k == 'input') + ' (and the matching axes of every output)',
+        f"  dynamic axes: input{sorted(report['dynamic_axes']['input'])} "
+        '(and the matching axes of every output)',
     ]
     if not report['checks']:
         lines.append('  parity: not checked (--no-verify)')
