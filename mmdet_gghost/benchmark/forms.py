@@ -15,8 +15,7 @@ from .timing import (device_of, summarize, sync_for, time_first_call,
 
 
 def _parse_form(form: str):
-    """``'[compiled_]<inference form>[_channels_last]'`` (``'channels_last'``
-    alone: the eval form) -> ``(inference form, channels_last, compiled)``."""
+    """A form name -> ``(inference form, channels_last, compiled)``."""
     base = form.removeprefix('compiled_')
     inference = base.removesuffix('_channels_last')
     channels_last = base == 'channels_last' or inference != base

@@ -51,9 +51,8 @@ def load_model(cfg_path, checkpoint: Optional[str] = None,
     Args:
         cfg_path: mmdet or mmpretrain config file (or ``Config``).
         checkpoint: weights file; ``None``: initialised as above.
-        form: the inference form (:func:`mmdet_gghost.models.inference_form`):
-            ``'eval'``, ``'fused'`` (BN folded into convs) or ``'deploy'``
-            (fused, and G-Ghost backbones op-lean).
+        form: ``'eval'``, ``'fused'`` or ``'deploy'``
+            (:func:`mmdet_gghost.models.inference_form`).
         channels_last: convert weights to NHWC.
         score_thr, max_per_img: override these keys of ``model.test_cfg``
             where present (detectors).
@@ -143,23 +142,16 @@ def make_step_fn(model: nn.Module, batches: Sequence[dict],
         if channels_last:
             tensors = [t.contiguous(memory_format=torch.channels_last)
                        for t in tensors]
-        it = itertools.cycle(tensors)
-
-        def run():
-            return backbone(next(it))
+        fn, it = backbone, itertools.cycle(tensors)
     else:
-        it = itertools.cycle(batches)
-
-        def run():
-            return model.test_step(next(it))
-
+        fn, it = model.test_step, itertools.cycle(batches)
     device_type = device_of(model).type
 
     def step():
         amp_ctx = (torch.autocast(device_type=device_type, dtype=torch.float16)
                    if amp else nullcontext())
         with torch.no_grad(), amp_ctx:
-            return run()
+            return fn(next(it))
 
     return step
 

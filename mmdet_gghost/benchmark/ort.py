@@ -3,7 +3,6 @@
 exported through mmdeploy (dynamic shapes) and timed as mmdeploy's
 ``End2EndModel.test_step(batch)`` (preprocessing, graph with NMS, box
 rescaling) with as many intra-op threads as torch uses."""
-import itertools
 import os
 import os.path as osp
 import tempfile
@@ -14,7 +13,7 @@ import torch
 
 from ..deploy.mmdeploy_export import (build_models, export_end2end,
                                       load_deploy_configs)
-from .models import load_model
+from .models import load_model, make_step_fn
 
 
 def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
@@ -46,15 +45,6 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
         _, _, ort_model = build_models(model_cfg, deploy_config, None,
                                        onnx_file,
                                        threads=torch.get_num_threads())
-    it = itertools.cycle(batches)
-
-    def step():
-        with torch.no_grad():
-            return ort_model.test_step(next(it))
-
-    return dict(
-        entry,
-        name=f'{entry["name"]} (onnxruntime)',
-        model=ort_model,
-        info=dict(info, runtime='onnxruntime', bn_fused=None),
-        fn=step)
+    return dict(entry, name=f'{entry["name"]} (onnxruntime)', model=ort_model,
+                info=dict(info, runtime='onnxruntime', bn_fused=None),
+                fn=make_step_fn(ort_model, batches))  # its test_step

@@ -219,21 +219,19 @@ def _fmt_shape(shape) -> str:
 def plot_map_vs_fps(names: Sequence[str], fps: Sequence[float],
                     metrics: Sequence[float], out_path: Optional[str] = None,
                     metric_name: str = 'mAP', title: Optional[str] = None):
-    """Accuracy vs speed scatter, one labelled point per model, on the Agg
-    canvas (no global backend switch, no display needed).
+    """Accuracy vs speed scatter, one labelled point per model, on a bare
+    ``Figure`` (no pyplot: no global backend switch, no display needed).
 
     Returns:
         tuple: ``(fig, ax)``; ``ax.collections[0]`` holds the points.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     if not (len(names) == len(fps) == len(metrics)):
         raise ValueError('names, fps and metrics must have the same length')
     fig = Figure(figsize=(6, 4.5), dpi=120)
-    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    colors = [f'C{i % 10}' for i in range(len(names))]
-    ax.scatter(list(fps), list(metrics), c=colors, s=60, zorder=3)
+    ax.scatter(list(fps), list(metrics), s=60, zorder=3,
+               c=[f'C{i % 10}' for i in range(len(names))])
     for name, x, y in zip(names, fps, metrics):
         ax.annotate(name, (x, y), textcoords='offset points', xytext=(6, 6),
                     fontsize=9)

@@ -171,8 +171,7 @@ def _first_calls(entries: List[dict], task: str, sync, console) -> None:
 
 
 def _time_rounds(fns, s: BenchmarkSettings, sync, console):
-    """Warm-up and timed interleaved rounds, with a progress bar unless
-    ``progress`` is off."""
+    """Warm-up and timed rounds, with a progress bar if ``progress``."""
     if not s.progress:
         return time_interleaved(fns, s.rounds, warmup=s.warmup, sync=sync)
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
@@ -189,8 +188,7 @@ def _time_rounds(fns, s: BenchmarkSettings, sync, console):
 
 
 def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
-    """One result row per entry: timing statistics, complexity, detections,
-    first call and metric."""
+    """One result row per entry: :func:`summarize`'s and the entry's."""
     macs = [e['report']['total']['macs'] if e['report'] else None
             for e in entries]
     eval_results = s.eval_results

@@ -256,12 +256,11 @@ def convert(config: str, checkpoint: str, work_dir: str,
                                   torch_model, ort_model, work_dir)
         write_metrics_json(osp.join(work_dir, 'metrics.json'),
                            metrics['onnxruntime'], config, checkpoint)
-        result['parity'] = dict(
+        p = result['parity'] = dict(
             parity_report(metrics), config=osp.abspath(config),
             checkpoint=osp.abspath(checkpoint), onnx=osp.abspath(onnx_file),
             deploy_cfg=osp.abspath(deploy_path))
-        dump(result['parity'], osp.join(work_dir, 'parity.json'), indent=2)
-        p = result['parity']
+        dump(p, osp.join(work_dir, 'parity.json'), indent=2)
         log(f"bbox mAP: PyTorch {p['pytorch']:.4f}, ONNX Runtime "
             f"{p['onnxruntime']:.4f}, difference {p['difference']:+.4f} "
             f"({'within' if p['within_tolerance'] else 'OUTSIDE'} "

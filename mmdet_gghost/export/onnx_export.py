@@ -17,7 +17,6 @@ from ..analysis import count_bn_layers
 from .modules import (flatten_outputs, _output_names, build_export_model,
                       export_module)
 
-DEPLOY_INSTALL_HINT = 'pip install -e .[deploy]'
 #: What :func:`export_onnx` calls ``torch.onnx.export`` with.
 EXPORTER = 'torchscript (torch.onnx.export(..., dynamo=False))'
 DEFAULT_TOL = 1e-4
@@ -29,7 +28,7 @@ def _require(module: str, need: str, hint: str = ''):
         return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(f'{need} ({e}); install the deploy extra: '
-                          f'{DEPLOY_INSTALL_HINT}{hint}') from e
+                          f'pip install -e .[deploy]{hint}') from e
 
 
 def require_onnx():
