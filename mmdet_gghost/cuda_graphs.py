@@ -2,14 +2,10 @@
 shape and replayed: at batch 1 a GPU backbone mostly waits for the host to
 launch its kernels; a graph launches them all at once (see
 :func:`enable_cuda_graphs`)."""
-import types
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import torch
 from torch import nn
-
-__all__ = ['CudaGraphRunner', 'enable_cuda_graphs', 'disable_cuda_graphs',
-           'graph_key']
 
 
 def graph_key(x: torch.Tensor) -> tuple:
@@ -24,18 +20,16 @@ class _TorchGraphs:
     """The real backend: ``torch.cuda.CUDAGraph``."""
 
     @staticmethod
-    def check(x):
+    def capture(fn, static_input, warmup):
         if not torch.cuda.is_available():
             raise RuntimeError(
                 'CUDA graphs need a CUDA device, and CUDA is not available '
                 'here; run the model without them on the CPU')
-        if x.device.type != 'cuda':
+        if static_input.device.type != 'cuda':
             raise RuntimeError(
                 f'CUDA graphs need the input on a CUDA device, got '
-                f'{x.device}; move the model and inputs with .cuda()')
-
-    @staticmethod
-    def capture(fn, static_input, warmup):
+                f'{static_input.device}; move the model and inputs with '
+                '.cuda()')
         # warm up on a side stream (cuDNN autotuning, lazy init), as the
         # PyTorch CUDA-graph docs prescribe
         stream = torch.cuda.Stream()
@@ -79,10 +73,7 @@ class CudaGraphRunner:
         key = graph_key(x)
         entry = self.graphs.get(key)
         if entry is None:
-            self.backend.check(x)
-            static_input = torch.empty_strided(x.shape, x.stride(),
-                                               dtype=x.dtype, device=x.device)
-            static_input.copy_(x)
+            static_input = x.clone()  # keeps the memory format
             graph, static_output = self.backend.capture(
                 self.fn, static_input, self.warmup)
             self.graphs[key] = entry = (graph, static_input, static_output)
@@ -97,7 +88,6 @@ class CudaGraphRunner:
 
 
 def enable_cuda_graphs(model: nn.Module, task: str = 'full',
-                       warmup: int = 3,
                        runner_cls=CudaGraphRunner) -> CudaGraphRunner:
     """Run ``model``'s network part from CUDA graphs, in place::
 
@@ -119,7 +109,7 @@ def enable_cuda_graphs(model: nn.Module, task: str = 'full',
     """
     if task == 'backbone':
         target = getattr(model, 'backbone', model)
-        runner = runner_cls(target.forward, warmup)
+        runner = runner_cls(target.forward)
         target.forward = runner
         return runner
     if task != 'full':
@@ -140,20 +130,17 @@ def enable_cuda_graphs(model: nn.Module, task: str = 'full',
     # bound now, before both are replaced on the instance below
     extract_feat = model.extract_feat
     head_forward = getattr(model, head_name).forward
-    runner = runner_cls(lambda x: head_forward(extract_feat(x)), warmup)
+    runner = runner_cls(lambda x: head_forward(extract_feat(x)))
     # the head's predict() calls self(feats): feats is the raw tensor now
-    model.extract_feat = types.MethodType(lambda self, x: x, model)
+    model.extract_feat = lambda x: x
     getattr(model, head_name).forward = runner
     return runner
 
 
-def disable_cuda_graphs(model: nn.Module,
-                        runner: Optional[CudaGraphRunner] = None) -> None:
+def disable_cuda_graphs(model: nn.Module) -> None:
     """Undo :func:`enable_cuda_graphs` (removes the instance patches)."""
     for m in (model, getattr(model, 'backbone', None),
               getattr(model, 'bbox_head', None), getattr(model, 'head', None)):
         if m is not None:
             m.__dict__.pop('forward', None)
             m.__dict__.pop('extract_feat', None)
-    if runner is not None:
-        runner.reset()

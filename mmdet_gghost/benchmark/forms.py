@@ -1,33 +1,31 @@
 """Inference forms of one model (eval, BN-fused, deploy, channels-last,
 compiled copies), timed against each other by the benchmark's timing core."""
 import copy
+import functools
 from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
 from ..export.modules import flatten_outputs
-from ..models import INFERENCE_FORMS, inference_form
 from ..export.onnx_export import max_rel_err
+from ..models import INFERENCE_FORMS, inference_form
 from .timing import (device_of, summarize, sync_for, time_first_call,
                      time_interleaved)
 
-__all__ = ['inference_forms', 'time_forms']
-
 
 def _parse_form(form: str):
-    """``'[compiled_]<inference form>[_channels_last]'`` (``'channels_last'``
-    alone: the eval form) -> ``(inference form, channels_last, compiled)``."""
-    compiled = form.startswith('compiled_')
-    base = form[len('compiled_'):] if compiled else form
-    channels_last = base == 'channels_last' or base.endswith('_channels_last')
-    inference = base[:-len('_channels_last')] if base.endswith(
-        '_channels_last') else 'eval' if channels_last else base
+    """A form name -> ``(inference form, channels_last, compiled)``."""
+    base = form.removeprefix('compiled_')
+    inference = base.removesuffix('_channels_last')
+    channels_last = base == 'channels_last' or inference != base
+    if base == 'channels_last':
+        inference = 'eval'
     if inference not in INFERENCE_FORMS:
         raise ValueError(
             f'unknown form {form!r}: expected [compiled_]FORM[_channels_last] '
             f'with FORM one of {", ".join(INFERENCE_FORMS)}')
-    return inference, channels_last, compiled
+    return inference, channels_last, base != form
 
 
 def inference_forms(model: nn.Module, forms: Sequence[str] = (
@@ -92,11 +90,6 @@ def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
 
 def _forward_fn(model: nn.Module, x: torch.Tensor, channels_last: bool):
     """A zero-argument call of ``model`` on ``x`` (NHWC if asked)."""
-    inp = x.contiguous(memory_format=torch.channels_last) if channels_last \
-        else x
-
-    def fn():
-        with torch.no_grad():
-            return model(inp)
-
-    return fn
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return torch.no_grad()(functools.partial(model, x))

@@ -11,17 +11,11 @@ import torch.nn as nn
 
 from .settings import UsageError
 
-__all__ = ['DEFAULT_SHAPES', 'make_inputs', 'make_data_inputs',
-           'calibrate_score_thr']
-
 DEFAULT_SHAPES = {'det': (800, 1333), 'cls': (224, 224)}
 
 
-def make_inputs(task: str,
-                shape: Sequence[int],
-                batch_size: int = 1,
-                num_batches: int = 1,
-                seed: int = 0) -> List[dict]:
+def make_inputs(task: str, shape: Sequence[int], batch_size: int = 1,
+                num_batches: int = 1, seed: int = 0) -> List[dict]:
     """Synthetic batches in the format a dataloader hands to ``test_step``.
 
     Args:
@@ -38,28 +32,20 @@ def make_inputs(task: str,
     gen = torch.Generator().manual_seed(seed)
     batches = []
     for b in range(num_batches):
-        imgs = [
-            torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
-            for _ in range(batch_size)
-        ]
+        imgs = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8,
+                              generator=gen) for _ in range(batch_size)]
         samples = None
         if task == 'det':
             from mmdet.structures import DetDataSample
-            samples = [
-                DetDataSample(
-                    metainfo=dict(
-                        img_id=b * batch_size + i,
-                        img_shape=(h, w),
-                        ori_shape=(h, w),
-                        scale_factor=(1.0, 1.0))) for i in range(batch_size)
-            ]
+            samples = [DetDataSample(metainfo=dict(
+                img_id=b * batch_size + i, img_shape=(h, w),
+                ori_shape=(h, w), scale_factor=(1.0, 1.0)))
+                for i in range(batch_size)]
         batches.append(dict(inputs=imgs, data_samples=samples))
     return batches
 
 
-def make_data_inputs(cfg,
-                     scope: str,
-                     batch_size: int = 1,
+def make_data_inputs(cfg, scope: str, batch_size: int = 1,
                      num_batches: int = 4) -> List[dict]:
     """``num_batches`` batches of the config's test dataloader."""
     from mmengine.registry import DefaultScope
@@ -75,8 +61,7 @@ def make_data_inputs(cfg,
     return batches
 
 
-def calibrate_score_thr(model: nn.Module,
-                        batch: dict,
+def calibrate_score_thr(model: nn.Module, batch: dict,
                         candidate_fraction: float = 0.01) -> Optional[float]:
     """The score threshold at which ``candidate_fraction`` of the (anchor,
     class) pairs of every image in ``batch`` pass, for a dense detector.
@@ -115,10 +100,8 @@ def calibrate_score_thr(model: nn.Module,
     for level in cls_scores:  # (N, A * C, H, W)
         n = level.shape[0]
         s = level.float().permute(0, 2, 3, 1).reshape(n, -1, channels)
-        if getattr(head, 'use_sigmoid_cls', True):
-            s = s.sigmoid()
-        else:
-            s = s.softmax(-1)[..., :-1]
+        s = (s.sigmoid() if getattr(head, 'use_sigmoid_cls', True) else
+             s.softmax(-1)[..., :-1])
         per_image.append(s.reshape(n, -1))
     scores = torch.cat(per_image, dim=1)  # (N, pairs)
     k = max(1, int(np.ceil(candidate_fraction * scores.shape[1])))

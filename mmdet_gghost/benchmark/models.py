@@ -16,9 +16,6 @@ from .reports import to_plain
 from .settings import UsageError
 from .timing import device_of
 
-__all__ = ['load_model', 'override_test_cfg', 'compile_parts',
-           'make_step_fn', 'count_detections', 'outputs_finite']
-
 
 def override_test_cfg(test_cfg, key: str, value) -> int:
     """Set ``key`` wherever it already exists in a (nested) test_cfg.
@@ -38,10 +35,8 @@ def override_test_cfg(test_cfg, key: str, value) -> int:
     return n
 
 
-def load_model(cfg_path,
-               checkpoint: Optional[str] = None,
-               device: str = 'cpu',
-               form: str = 'eval',
+def load_model(cfg_path, checkpoint: Optional[str] = None,
+               device: str = 'cpu', form: str = 'eval',
                channels_last: bool = False,
                score_thr: Optional[float] = None,
                max_per_img: Optional[int] = None,
@@ -56,9 +51,8 @@ def load_model(cfg_path,
     Args:
         cfg_path: mmdet or mmpretrain config file (or ``Config``).
         checkpoint: weights file; ``None``: initialised as above.
-        form: the inference form (:func:`mmdet_gghost.models.inference_form`):
-            ``'eval'``, ``'fused'`` (BN folded into convs) or ``'deploy'``
-            (fused, and G-Ghost backbones op-lean).
+        form: ``'eval'``, ``'fused'`` or ``'deploy'``
+            (:func:`mmdet_gghost.models.inference_form`).
         channels_last: convert weights to NHWC.
         score_thr, max_per_img: override these keys of ``model.test_cfg``
             where present (detectors).
@@ -95,16 +89,13 @@ def load_model(cfg_path,
     model = inference_form(model, form)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    task = _task_of(model, scope)
-    info = dict(
-        scope=scope,
-        task=task,
-        config=str(cfg_path),
-        checkpoint=checkpoint,
-        weights=weights,
-        form=form,
-        bn_fused=form != 'eval',
-        test_cfg=to_plain(cfg.model.get('test_cfg', None)))
+    from mmdet.models.detectors import BaseDetector
+    task = ('det' if isinstance(model, BaseDetector) or scope == 'mmdet'
+            else 'cls')
+    info = dict(scope=scope, task=task, config=str(cfg_path),
+                checkpoint=checkpoint, weights=weights, form=form,
+                bn_fused=form != 'eval',
+                test_cfg=to_plain(cfg.model.get('test_cfg', None)))
     return model, cfg, info
 
 
@@ -113,13 +104,6 @@ def _is_partial(model: nn.Module, checkpoint: str) -> bool:
     from ..apis.weights import compare_state_dicts, read_state_dict
     return bool(compare_state_dicts(model.state_dict(),
                                     read_state_dict(checkpoint)))
-
-
-def _task_of(model: nn.Module, scope: str) -> str:
-    from mmdet.models.detectors import BaseDetector
-    if isinstance(model, BaseDetector) or scope == 'mmdet':
-        return 'det'
-    return 'cls'
 
 
 def compile_parts(model: nn.Module, task: str,
@@ -135,10 +119,8 @@ def compile_parts(model: nn.Module, task: str,
             part.forward = torch.compile(part.forward, mode=mode)
 
 
-def make_step_fn(model: nn.Module,
-                 batches: Sequence[dict],
-                 task: str = 'full',
-                 amp: bool = False,
+def make_step_fn(model: nn.Module, batches: Sequence[dict],
+                 task: str = 'full', amp: bool = False,
                  channels_last: bool = False) -> Callable[[], Any]:
     """A zero-argument callable running one inference step per call.
 
@@ -160,23 +142,16 @@ def make_step_fn(model: nn.Module,
         if channels_last:
             tensors = [t.contiguous(memory_format=torch.channels_last)
                        for t in tensors]
-        it = itertools.cycle(tensors)
-
-        def run():
-            return backbone(next(it))
+        fn, it = backbone, itertools.cycle(tensors)
     else:
-        it = itertools.cycle(batches)
-
-        def run():
-            return model.test_step(next(it))
-
+        fn, it = model.test_step, itertools.cycle(batches)
     device_type = device_of(model).type
 
     def step():
         amp_ctx = (torch.autocast(device_type=device_type, dtype=torch.float16)
                    if amp else nullcontext())
         with torch.no_grad(), amp_ctx:
-            return run()
+            return fn(next(it))
 
     return step
 

@@ -3,17 +3,17 @@
 exported through mmdeploy (dynamic shapes) and timed as mmdeploy's
 ``End2EndModel.test_step(batch)`` (preprocessing, graph with NMS, box
 rescaling) with as many intra-op threads as torch uses."""
-import itertools
 import os
 import os.path as osp
 import tempfile
+from contextlib import nullcontext
 from typing import Optional, Sequence
 
 import torch
 
 from ..deploy.mmdeploy_export import (build_models, export_end2end,
                                       load_deploy_configs)
-from .models import load_model
+from .models import load_model, make_step_fn
 
 
 def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
@@ -34,32 +34,17 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
     """
     model, cfg, info = load_model(cfg_path, checkpoint, score_thr=score_thr,
                                   max_per_img=max_per_img)
-    tmp = None if work_dir else tempfile.TemporaryDirectory(
-        prefix='bench-onnxruntime-')
-    work_dir = work_dir or tmp.name
-    os.makedirs(work_dir, exist_ok=True)
-    try:
-        ckpt = osp.join(work_dir, 'weights.pth')
+    with (nullcontext(work_dir) if work_dir else
+          tempfile.TemporaryDirectory(prefix='bench-onnxruntime-')) as out:
+        ckpt = osp.join(out, 'weights.pth')
+        os.makedirs(out, exist_ok=True)
         torch.save(dict(state_dict=model.state_dict()), ckpt)
         model_cfg, deploy_config, _ = load_deploy_configs(cfg)
         image = batches[0]['inputs'][0].permute(1, 2, 0).numpy()  # HWC
-        onnx_file = export_end2end(model_cfg, deploy_config, ckpt, work_dir,
-                                   image)
+        onnx_file = export_end2end(model_cfg, deploy_config, ckpt, out, image)
         _, _, ort_model = build_models(model_cfg, deploy_config, None,
                                        onnx_file,
                                        threads=torch.get_num_threads())
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    it = itertools.cycle(batches)
-
-    def step():
-        with torch.no_grad():
-            return ort_model.test_step(next(it))
-
-    return dict(
-        entry,
-        name=f'{entry["name"]} (onnxruntime)',
-        model=ort_model,
-        info=dict(info, runtime='onnxruntime', bn_fused=None),
-        fn=step)
+    return dict(entry, name=f'{entry["name"]} (onnxruntime)', model=ort_model,
+                info=dict(info, runtime='onnxruntime', bn_fused=None),
+                fn=make_step_fn(ort_model, batches))  # its test_step

@@ -7,6 +7,7 @@ import json
 import os
 import os.path as osp
 import platform
+import shutil
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -14,10 +15,6 @@ import torch
 
 from ..analysis import format_count
 from .settings import UsageError, check_file
-
-__all__ = ['METRIC_KEYS', 'load_metric', 'CSV_FIELDS', 'NOTES', 'table_rows',
-           'make_console', 'print_table', 'write_reports', 'plot_map_vs_fps',
-           'to_plain', 'collect_env']
 
 
 def to_plain(obj):
@@ -100,7 +97,7 @@ _TABLE_COLUMNS = [
     ('params', 'params', format_count),
     ('MACs', 'macs', format_count),
     ('acts', 'activations', format_count),
-    ('ops', 'ops', lambda v: '-' if v is None else str(v)),
+    ('ops', 'ops', _fmt),
     ('BN fused', 'bn_fused', _fmt),
     ('score thr', 'score_thr', lambda v: '-' if v is None else f'{v:.4g}'),
     ('dets/img', 'dets_per_img', lambda v: _fmt(v, 1)),
@@ -117,20 +114,15 @@ _TABLE_COLUMNS = [
 def table_rows(rows: Sequence[dict]) -> List[List[str]]:
     """Formatted cells of the console/Markdown table (header first)."""
     optional = ('metric', 'score_thr')  # shown only when some row has one
-    cols = [c for c in _TABLE_COLUMNS
-            if c[1] not in optional or any(r.get(c[1]) is not None
-                                           for r in rows)]
-    out = [[c[0] for c in cols]]
-    for r in rows:
-        out.append([c[2](r.get(c[1])) for c in cols])
-    return out
+    cols = [c for c in _TABLE_COLUMNS if c[1] not in optional
+            or any(r.get(c[1]) is not None for r in rows)]
+    return [[c[0] for c in cols]] + [
+        [fmt(r.get(key)) for _, key, fmt in cols] for r in rows]
 
 
 def make_console():
     """A rich console wide enough for the table also when piped to a file
     (rich falls back to 80 columns without a terminal)."""
-    import shutil
-
     from rich.console import Console
     width = max(shutil.get_terminal_size((160, 24)).columns, 160)
     return Console(width=width, log_path=False)
@@ -153,8 +145,8 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
 
 
 def _title(settings: dict) -> str:
-    flags = [f'{k}' for k in ('channels_last', 'amp', 'compile',
-                              'cuda_graphs') if settings.get(k)]
+    flags = [k for k in ('channels_last', 'amp', 'compile', 'cuda_graphs')
+             if settings.get(k)]
     if settings.get('form', 'eval') != 'eval':
         flags.insert(0, settings['form'])
     if settings.get('compile_mode'):
@@ -166,9 +158,7 @@ def _title(settings: dict) -> str:
             + (f' [{", ".join(flags)}]' if flags else ''))
 
 
-def write_reports(out_dir: str,
-                  rows: Sequence[dict],
-                  env: dict,
+def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
                   settings: dict,
                   extra: Optional[dict] = None) -> Dict[str, str]:
     """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``.
@@ -183,11 +173,8 @@ def write_reports(out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     paths = {k: osp.join(out_dir, f'benchmark.{k}')
              for k in ('json', 'csv', 'md')}
-    doc = dict(
-        settings=to_plain(settings),
-        env=to_plain(env),
-        results=to_plain(list(rows)),
-        **to_plain(extra or {}))
+    doc = dict(settings=to_plain(settings), env=to_plain(env),
+               results=to_plain(list(rows)), **to_plain(extra or {}))
     with open(paths['json'], 'w') as f:
         json.dump(doc, f, indent=2)
     with open(paths['csv'], 'w', newline='') as f:
@@ -195,21 +182,16 @@ def write_reports(out_dir: str,
                                 extrasaction='ignore')
         writer.writeheader()
         for r in rows:
-            writer.writerow({
-                k: ('x'.join(map(str, r[k])) if isinstance(
-                    r.get(k), (list, tuple)) else r.get(k))
-                for k in CSV_FIELDS
-            })
+            writer.writerow({k: _fmt_shape(r[k]) if isinstance(
+                r.get(k), (list, tuple)) else r.get(k) for k in CSV_FIELDS})
     cells = table_rows(rows)
     what = ('model.test_step: preprocess + forward + post-processing/NMS'
             if settings.get('task', 'full') == 'full' else
             'backbone forward')
-    lines = [f'# Benchmark: {_title(settings)}', '']
-    lines.append('| ' + ' | '.join(cells[0]) + ' |')
-    lines.append('|' + '|'.join(['---'] + ['---:'] *
-                                (len(cells[0]) - 1)) + '|')
-    for c in cells[1:]:
-        lines.append('| ' + ' | '.join(c) + ' |')
+    lines = [f'# Benchmark: {_title(settings)}', '',
+             '| ' + ' | '.join(cells[0]) + ' |',
+             '|---' + '|---:' * (len(cells[0]) - 1) + '|']
+    lines += ['| ' + ' | '.join(c) + ' |' for c in cells[1:]]
     lines += ['', '## Notes', '']
     lines += [f'- {n.format(what=what)}' for n in NOTES]
     if settings.get('detections_note'):
@@ -234,27 +216,22 @@ def _fmt_shape(shape) -> str:
     return 'x'.join(map(str, shape)) if shape else '-'
 
 
-def plot_map_vs_fps(names: Sequence[str],
-                    fps: Sequence[float],
-                    metrics: Sequence[float],
-                    out_path: Optional[str] = None,
-                    metric_name: str = 'mAP',
-                    title: Optional[str] = None):
-    """Accuracy vs speed scatter, one labelled point per model, on the Agg
-    canvas (no global backend switch, no display needed).
+def plot_map_vs_fps(names: Sequence[str], fps: Sequence[float],
+                    metrics: Sequence[float], out_path: Optional[str] = None,
+                    metric_name: str = 'mAP', title: Optional[str] = None):
+    """Accuracy vs speed scatter, one labelled point per model, on a bare
+    ``Figure`` (no pyplot: no global backend switch, no display needed).
 
     Returns:
         tuple: ``(fig, ax)``; ``ax.collections[0]`` holds the points.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     if not (len(names) == len(fps) == len(metrics)):
         raise ValueError('names, fps and metrics must have the same length')
     fig = Figure(figsize=(6, 4.5), dpi=120)
-    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    colors = [f'C{i % 10}' for i in range(len(names))]
-    ax.scatter(list(fps), list(metrics), c=colors, s=60, zorder=3)
+    ax.scatter(list(fps), list(metrics), s=60, zorder=3,
+               c=[f'C{i % 10}' for i in range(len(names))])
     for name, x, y in zip(names, fps, metrics):
         ax.annotate(name, (x, y), textcoords='offset points', xytext=(6, 6),
                     fontsize=9)
@@ -285,27 +262,23 @@ def collect_env(device: str = 'cpu') -> dict:
     ``cudnn_benchmark``."""
     from mmengine.utils.dl_utils import collect_env as mmengine_env
     env = {k: v for k, v in mmengine_env().items() if k not in _DROPPED}
-    env.update(
-        date=datetime.datetime.now().astimezone().isoformat(
-            timespec='seconds'),
-        platform=platform.platform(),
-        cpu=_cpu_model(),
-        cpu_count=os.cpu_count(),
-        torch_threads=torch.get_num_threads(),
-        torch_interop_threads=torch.get_num_interop_threads(),
-        device=device)
+    now = datetime.datetime.now().astimezone()
+    env.update(date=now.isoformat(timespec='seconds'),
+               platform=platform.platform(), cpu=_cpu_model(),
+               cpu_count=os.cpu_count(),
+               torch_threads=torch.get_num_threads(),
+               torch_interop_threads=torch.get_num_interop_threads(),
+               device=device)
     for mod in ('mmcv', 'mmdet', 'mmpretrain', 'mmdet_gghost', 'numpy'):
         try:
             env[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001  (absent or broken: record it)
             env[mod] = None
     if str(device).startswith('cuda') and torch.cuda.is_available():
-        dev = torch.device(device)
-        env.update(
-            gpu=torch.cuda.get_device_name(dev),
-            cuda=torch.version.cuda,
-            cudnn=torch.backends.cudnn.version(),
-            cudnn_benchmark=torch.backends.cudnn.benchmark)
+        env.update(gpu=torch.cuda.get_device_name(torch.device(device)),
+                   cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version(),
+                   cudnn_benchmark=torch.backends.cudnn.benchmark)
     return env
 
 

@@ -21,8 +21,6 @@ from .reports import (_fmt_shape, _title, collect_env, load_metric,
 from .settings import BenchmarkSettings, UsageError
 from .timing import summarize, sync_for, time_first_call, time_interleaved
 
-__all__ = ['run_benchmark']
-
 
 def _restores_torch_settings(fn):
     """Run ``fn`` and put back what it may change process-wide: torch's
@@ -43,10 +41,8 @@ def _restores_torch_settings(fn):
 
 @_restores_torch_settings
 def run_benchmark(configs: Sequence[str],
-                  settings: Optional[BenchmarkSettings] = None,
-                  *,
-                  console=None,
-                  **overrides) -> dict:
+                  settings: Optional[BenchmarkSettings] = None, *,
+                  console=None, **overrides) -> dict:
     """Benchmark several configs against each other, interleaved.
 
     Args:
@@ -90,12 +86,11 @@ def run_benchmark(configs: Sequence[str],
 
 def _merge(settings: Optional[BenchmarkSettings],
            overrides: dict) -> BenchmarkSettings:
-    settings = settings or BenchmarkSettings()
     fields = {f.name for f in dataclasses.fields(BenchmarkSettings)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise TypeError(f'run_benchmark: unknown option(s) {unknown}')
-    return dataclasses.replace(settings, **overrides)
+    return dataclasses.replace(settings or BenchmarkSettings(), **overrides)
 
 
 def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
@@ -176,8 +171,7 @@ def _first_calls(entries: List[dict], task: str, sync, console) -> None:
 
 
 def _time_rounds(fns, s: BenchmarkSettings, sync, console):
-    """Warm-up and timed interleaved rounds, with a progress bar unless
-    ``progress`` is off."""
+    """Warm-up and timed rounds, with a progress bar if ``progress``."""
     if not s.progress:
         return time_interleaved(fns, s.rounds, warmup=s.warmup, sync=sync)
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
@@ -194,8 +188,7 @@ def _time_rounds(fns, s: BenchmarkSettings, sync, console):
 
 
 def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
-    """One result row per entry: timing statistics, complexity, detections,
-    first call and metric."""
+    """One result row per entry: :func:`summarize`'s and the entry's."""
     macs = [e['report']['total']['macs'] if e['report'] else None
             for e in entries]
     eval_results = s.eval_results
@@ -205,21 +198,13 @@ def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
     for e, r, lat, ev in zip(entries, rows, lats, eval_results):
         total = e['report']['total'] if e['report'] else {}
         r.update(
-            config=e['info']['config'],
-            checkpoint=e['info']['checkpoint'],
-            task=s.task,
-            input_shape=e['in_shape'],
-            params=total.get('params'),
-            macs=total.get('macs'),
-            activations=total.get('activations'),
-            ops=total.get('ops'),
-            bn_fused=e['info']['bn_fused'],
-            dets_per_img=e['dets'],
-            score_thr=e['score_thr'],
-            first_call_s=e['first_call_s'],
-            outputs_finite=e['finite'],
-            metric_key=None,
-            metric=None,
+            config=e['info']['config'], checkpoint=e['info']['checkpoint'],
+            task=s.task, input_shape=e['in_shape'],
+            params=total.get('params'), macs=total.get('macs'),
+            activations=total.get('activations'), ops=total.get('ops'),
+            bn_fused=e['info']['bn_fused'], dets_per_img=e['dets'],
+            score_thr=e['score_thr'], first_call_s=e['first_call_s'],
+            outputs_finite=e['finite'], metric_key=None, metric=None,
             latencies_ms=[float(x) * 1e3 for x in lat])
         if ev is not None:
             r['metric_key'], r['metric'] = load_metric(ev, s.metric_key)

@@ -9,8 +9,6 @@ import torch
 
 from ..checkpoint.reading import require_checkpoint
 
-__all__ = ['UsageError', 'BenchmarkSettings', 'check_file']
-
 
 class UsageError(ValueError):
     """Inconsistent options or unusable inputs (reported without trace)."""
@@ -29,8 +27,7 @@ _COUNT_MINIMA = dict(batch_size=1, threads=1, warmup=0, rounds=1,
 
 # CPU: one RetinaNet-R34 call at 800x1333 takes ~8 s on 2 cores, so the
 # default CPU run is short (raise --rounds on a bigger machine)
-_DEFAULT_WARMUP = dict(cpu=1, cuda=20)
-_DEFAULT_ROUNDS = dict(cpu=6, cuda=100)
+_DEFAULTS = dict(cpu=(1, 6), cuda=(20, 100))  # (warmup, rounds)
 
 
 @dataclasses.dataclass
@@ -130,14 +127,12 @@ class BenchmarkSettings:
         if self.calibrate and not 0 < self.candidate_fraction <= 1:
             raise UsageError('--candidate-fraction must be in (0, 1], got '
                              f'{self.candidate_fraction}')
-        kind = 'cuda' if self.is_cuda else 'cpu'
+        warmup, rounds = _DEFAULTS['cuda' if self.is_cuda else 'cpu']
         return dataclasses.replace(
             self, checkpoints=checkpoints, eval_results=eval_results,
             names=names, compile=compile,
-            warmup=(_DEFAULT_WARMUP[kind] if self.warmup is None else
-                    int(self.warmup)),
-            rounds=(_DEFAULT_ROUNDS[kind] if self.rounds is None else
-                    int(self.rounds)))
+            warmup=int(warmup if self.warmup is None else self.warmup),
+            rounds=int(rounds if self.rounds is None else self.rounds))
 
     def _check_counts(self) -> None:
         """A count option below its minimum (``None`` = default) or a
@@ -189,24 +184,18 @@ class BenchmarkSettings:
         """What the reports say about the run's settings (after
         :meth:`validate`; ``threads`` = torch's thread count now)."""
         return dict(
-            task=self.task,
-            device=self.device,
-            batch_size=self.batch_size,
+            task=self.task, device=self.device, batch_size=self.batch_size,
             shape=list(self.shape) if self.shape else None,
             inputs='test dataloader' if self.data else
             'synthetic uint8 noise',
-            warmup=self.warmup,
-            rounds=self.rounds,
-            threads=torch.get_num_threads(),
-            form=self.form,
-            channels_last=self.channels_last,
-            amp=self.amp,
+            warmup=self.warmup, rounds=self.rounds,
+            threads=torch.get_num_threads(), form=self.form,
+            channels_last=self.channels_last, amp=self.amp,
             compile=self.compile,
             onnxruntime=('also each model exported by mmdeploy, in ONNX '
                          'Runtime (mmdet_gghost/benchmark/ort.py)'
                          if self.onnxruntime else None),
-            compile_mode=self.compile_mode,
-            cuda_graphs=self.cuda_graphs,
+            compile_mode=self.compile_mode, cuda_graphs=self.cuda_graphs,
             cudnn_benchmark=(bool(self.cudnn_benchmark) if self.is_cuda
                              else None),
             score_thr=(f'calibrated: {self.candidate_fraction:g} of the '

@@ -8,9 +8,6 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ['device_of', 'sync_for', 'time_first_call', 'time_interleaved',
-           'summarize']
-
 
 def device_of(model: torch.nn.Module) -> torch.device:
     """The device of ``model``'s parameters (CPU for a parameterless one)."""
@@ -29,8 +26,9 @@ def sync_for(device) -> Optional[Callable[[], None]]:
 def time_first_call(fn: Callable[[], Any],
                     sync: Optional[Callable[[], None]] = None
                     ) -> Tuple[float, Any]:
-    """``(seconds, output)`` of the first call of ``fn``, which holds
-    compilation, CUDA-graph capture or lazy init (kept out of the rounds).
+    """``(seconds, output)`` of one call of ``fn`` between two ``sync()``:
+    a first call, which holds compilation, CUDA-graph capture or lazy init
+    (kept out of the rounds), or a timed call of :func:`time_interleaved`.
     """
     sync, now = sync or (lambda: None), time.perf_counter
     sync()
@@ -40,8 +38,7 @@ def time_first_call(fn: Callable[[], Any],
     return now() - t0, out
 
 
-def time_interleaved(callables: Sequence[Callable[[], Any]],
-                     rounds: int,
+def time_interleaved(callables: Sequence[Callable[[], Any]], rounds: int,
                      warmup: int = 0,
                      sync: Optional[Callable[[], None]] = None,
                      on_round: Optional[Callable[[int], None]] = None
@@ -60,19 +57,15 @@ def time_interleaved(callables: Sequence[Callable[[], Any]],
         list (one per callable) of float64 arrays of shape ``(rounds,)``:
         wall-clock seconds of each call, aligned by round.
     """
-    sync, now = sync or (lambda: None), time.perf_counter
     for _ in range(warmup):
         for fn in callables:
             fn()
-    sync()
+    if sync is not None:
+        sync()
     lat = np.zeros((len(callables), rounds), dtype=np.float64)
     for r in range(rounds):
         for i, fn in enumerate(callables):
-            sync()
-            t0 = now()
-            fn()
-            sync()
-            lat[i, r] = now() - t0
+            lat[i, r] = time_first_call(fn, sync)[0]
         if on_round is not None:
             on_round(r)
     return [lat[i] for i in range(len(callables))]
@@ -119,15 +112,11 @@ def summarize(latencies: Sequence[np.ndarray],
         med = float(np.median(lat[i]))
         ratios = (bs[i] / lat[i]) / ref_fps
         rows.append(dict(
-            name=names[i],
-            batch_size=bs[i],
-            rounds=rounds,
-            median_ms=med * 1e3,
-            mean_ms=float(np.mean(lat[i])) * 1e3,
+            name=names[i], batch_size=bs[i], rounds=rounds,
+            median_ms=med * 1e3, mean_ms=float(np.mean(lat[i])) * 1e3,
             p10_ms=float(np.percentile(lat[i], 10)) * 1e3,
             p90_ms=float(np.percentile(lat[i], 90)) * 1e3,
-            fps=bs[i] / med,
-            fps_ratio=float(np.median(ratios)),
+            fps=bs[i] / med, fps_ratio=float(np.median(ratios)),
             fps_ratio_p10=float(np.percentile(ratios, 10)),
             fps_ratio_p90=float(np.percentile(ratios, 90)),
             gflops_per_s=(None if macs[i] is None else

@@ -52,9 +52,10 @@ def deploy_config_dir() -> str:
     return osp.join(package_configs_dir(), 'deploy')
 
 
-def _our_deploy_configs():
-    return sorted(f for f in os.listdir(deploy_config_dir())
-                  if f.endswith('.py'))
+def _our_deploy_configs() -> str:
+    """The file names of our deploy configs, for messages."""
+    return ', '.join(sorted(f for f in os.listdir(deploy_config_dir())
+                            if f.endswith('.py')))
 
 
 def resolve_deploy_cfg(deploy_cfg: Optional[str] = None) -> str:
@@ -72,7 +73,7 @@ def resolve_deploy_cfg(deploy_cfg: Optional[str] = None) -> str:
         return ours
     raise FileNotFoundError(
         f'unknown deploy config {deploy_cfg!r}: no such file, and not one '
-        f'of ours in configs/deploy/ ({", ".join(_our_deploy_configs())}); '
+        f'of ours in configs/deploy/ ({_our_deploy_configs()}); '
         'give a path or one of those names')
 
 
@@ -95,7 +96,7 @@ def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
         raise DeployError(
             f'{path} deploys codebase {codebase!r} to backend {backend!r}; '
             'this tool deploys mmdet detectors to ONNX Runtime: use one of '
-            f'configs/deploy/ ({", ".join(_our_deploy_configs())})')
+            f'configs/deploy/ ({_our_deploy_configs()})')
     if model_cfg.get('default_scope') != 'mmdet' or \
             'test_pipeline' not in model_cfg:
         name = config if isinstance(config, str) else 'the config'
@@ -154,8 +155,7 @@ def conversion_image(model_cfg) -> np.ndarray:
 
 
 def export_end2end(model_cfg, deploy_config, checkpoint: str,
-                   work_dir: str,
-                   image=None, device: str = 'cpu') -> str:
+                   work_dir: str, image=None, device: str = 'cpu') -> str:
     """mmdeploy's ``torch2onnx`` in this process; returns the ONNX path."""
     from mmdeploy.apis import torch2onnx
     from mmdeploy.utils import get_ir_config
@@ -256,12 +256,11 @@ def convert(config: str, checkpoint: str, work_dir: str,
                                   torch_model, ort_model, work_dir)
         write_metrics_json(osp.join(work_dir, 'metrics.json'),
                            metrics['onnxruntime'], config, checkpoint)
-        result['parity'] = dict(
+        p = result['parity'] = dict(
             parity_report(metrics), config=osp.abspath(config),
             checkpoint=osp.abspath(checkpoint), onnx=osp.abspath(onnx_file),
             deploy_cfg=osp.abspath(deploy_path))
-        dump(result['parity'], osp.join(work_dir, 'parity.json'), indent=2)
-        p = result['parity']
+        dump(p, osp.join(work_dir, 'parity.json'), indent=2)
         log(f"bbox mAP: PyTorch {p['pytorch']:.4f}, ONNX Runtime "
             f"{p['onnxruntime']:.4f}, difference {p['difference']:+.4f} "
             f"({'within' if p['within_tolerance'] else 'OUTSIDE'} "
@@ -288,8 +287,8 @@ def compare_detections(ref, out) -> Dict:
         dict: ``num_pytorch``, ``num_onnxruntime``, ``matched``,
         ``max_box_abs`` (pixels, over matched pairs), ``max_score_abs``.
     """
-    ref = ref if isinstance(ref, dict) else _detections(ref)
-    out = out if isinstance(out, dict) else _detections(out)
+    ref, out = (d if isinstance(d, dict) else _detections(d)
+                for d in (ref, out))
     used = np.zeros(len(out['scores']), dtype=bool)
     box_err, score_err = [0.0], [0.0]
     for i in np.argsort(-ref['scores'], kind='stable'):

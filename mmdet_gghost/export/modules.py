@@ -6,8 +6,6 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-__all__ = ['randomize_bn_stats', 'build_export_model', 'export_module']
-
 
 @torch.no_grad()
 def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -33,8 +31,7 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def build_export_model(config, checkpoint: Optional[str] = None,
-                       cfg_options: Optional[dict] = None, seed: int = 0,
-                       allow_partial_checkpoint: bool = False):
+                       seed: int = 0, allow_partial_checkpoint: bool = False):
     """The model of an mmdet or mmpretrain config, ready to export.
 
     Built by :func:`mmdet_gghost.apis.build.build_model`. Without a
@@ -47,13 +44,11 @@ def build_export_model(config, checkpoint: Optional[str] = None,
         ``scope`` is ``'mmdet'`` or ``'mmpretrain'``.
     """
     from ..apis.build import build_model
-    model = build_model(config, checkpoint, cfg_options=cfg_options,
-                        init_seed=seed,
+    model = build_model(config, checkpoint, init_seed=seed,
                         allow_partial_checkpoint=allow_partial_checkpoint)
     if checkpoint is None:
         randomize_bn_stats(model, seed)
-    cfg = model.cfg
-    return model, cfg, cfg.get('default_scope', None) or 'mmdet'
+    return model, model.cfg, model.cfg.get('default_scope', None) or 'mmdet'
 
 
 class _Exportable(nn.Module):
@@ -86,19 +81,18 @@ def flatten_outputs(out) -> List[torch.Tensor]:
 
 
 def _output_names(kind: str, raw_out) -> List[str]:
+    n = len(flatten_outputs(raw_out))
     if kind == 'backbone':
-        return [f'feat_{i}' for i in range(len(flatten_outputs(raw_out)))]
+        return [f'feat_{i}' for i in range(n)]
     if kind == 'classifier':
-        if torch.is_tensor(raw_out):
-            return ['logits']
-        return [f'logits_{i}' for i in range(len(flatten_outputs(raw_out)))]
+        return (['logits'] if torch.is_tensor(raw_out) else
+                [f'logits_{i}' for i in range(n)])
     # detector: (cls_scores, bbox_preds[, centernesses]) per level
     groups = ('cls_score', 'bbox_pred', 'centerness')
     names = []
     for g, part in enumerate(raw_out):
-        base = groups[g] if g < len(groups) and len(raw_out) <= 3 \
-            else f'out{g}'
-        names.extend(f'{base}_{lvl}' for lvl in range(len(flatten_outputs(part))))
+        base = groups[g] if len(raw_out) <= len(groups) else f'out{g}'
+        names += [f'{base}_{i}' for i in range(len(flatten_outputs(part)))]
     return names
 
 

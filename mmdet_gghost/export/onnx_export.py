@@ -17,13 +17,6 @@ from ..analysis import count_bn_layers
 from .modules import (flatten_outputs, _output_names, build_export_model,
                       export_module)
 
-__all__ = [
-    'DEPLOY_INSTALL_HINT', 'EXPORTER', 'require_onnx', 'require_onnxruntime',
-    'export_onnx', 'run_onnxruntime', 'max_rel_err', 'compare_outputs',
-    'verify_onnx', 'export_config', 'format_report'
-]
-
-DEPLOY_INSTALL_HINT = 'pip install -e .[deploy]'
 #: What :func:`export_onnx` calls ``torch.onnx.export`` with.
 EXPORTER = 'torchscript (torch.onnx.export(..., dynamo=False))'
 DEFAULT_TOL = 1e-4
@@ -35,7 +28,7 @@ def _require(module: str, need: str, hint: str = ''):
         return importlib.import_module(module)
     except ImportError as e:
         raise ImportError(f'{need} ({e}); install the deploy extra: '
-                          f'{DEPLOY_INSTALL_HINT}{hint}') from e
+                          f'pip install -e .[deploy]{hint}') from e
 
 
 def require_onnx():
@@ -77,9 +70,8 @@ def export_onnx(module: nn.Module, out_file: str,
     if len(output_names) != len(raw):
         raise ValueError(f'{len(output_names)} output names for {len(raw)} '
                          'outputs')
-    dynamic_axes = {'input': {0: 'batch'}}
-    if dynamic_hw:
-        dynamic_axes['input'].update({2: 'height', 3: 'width'})
+    hw = {2: 'height', 3: 'width'} if dynamic_hw else {}
+    dynamic_axes = {'input': {0: 'batch', **hw}}
     for name, t in zip(output_names, raw):
         dynamic_axes[name] = {0: 'batch'}
         if dynamic_hw and t.dim() == 4:
@@ -93,14 +85,9 @@ def export_onnx(module: nn.Module, out_file: str,
         warnings.simplefilter('ignore')
         with torch.no_grad():
             torch.onnx.export(
-                module, (x, ),
-                out_file,
-                dynamo=False,
-                input_names=['input'],
-                output_names=output_names,
-                dynamic_axes=dynamic_axes,
-                opset_version=opset,
-                do_constant_folding=True)
+                module, (x, ), out_file, dynamo=False, input_names=['input'],
+                output_names=output_names, dynamic_axes=dynamic_axes,
+                opset_version=opset, do_constant_folding=True)
     onnx.checker.check_model(onnx.load(out_file))
     return dict(file=out_file, input_name='input', output_names=output_names,
                 dynamic_axes=dynamic_axes, opset=opset)
@@ -121,8 +108,7 @@ def _numpy(x) -> np.ndarray:
 
 def run_onnxruntime(onnx_file: str, x, session=None) -> List[np.ndarray]:
     """Outputs of ``onnx_file`` on ``x`` (CPU execution provider)."""
-    if session is None:
-        session = _ort_session(onnx_file)
+    session = session or _ort_session(onnx_file)
     name = session.get_inputs()[0].name
     return session.run(None, {name: np.ascontiguousarray(_numpy(x),
                                                          np.float32)})
@@ -157,15 +143,12 @@ def compare_outputs(refs, outs, names=None, tol: float = DEFAULT_TOL
     for name, a, b in zip(names, refs, outs):
         a, b = _numpy(a), _numpy(b)
         rel = max_rel_err(a, b)
-        rows.append(
-            dict(
-                name=name,
-                shape=tuple(a.shape),
-                max_abs=float(np.abs(a - b).max())
-                if a.shape == b.shape and a.size else float('inf'),
-                max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
-                max_rel=rel,
-                ok=rel <= tol))
+        same = a.shape == b.shape and a.size
+        rows.append(dict(
+            name=name, shape=tuple(a.shape),
+            max_abs=float(np.abs(a - b).max()) if same else float('inf'),
+            max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
+            max_rel=rel, ok=rel <= tol))
     return rows
 
 
@@ -264,9 +247,8 @@ def format_report(report: Dict) -> str:
         f"{report['fused_bn']} BN folded into convs"
         + (f", {report['unfused_bn']} BN left (no conv before them)"
            if report['unfused_bn'] else ''),
-        '  dynamic axes: ' + ', '.join(
-            f'{k}{sorted(v)}' for k, v in report['dynamic_axes'].items()
-            if k == 'input') + ' (and the matching axes of every output)',
+        f"  dynamic axes: input{sorted(report['dynamic_axes']['input'])} "
+        '(and the matching axes of every output)',
     ]
     if not report['checks']:
         lines.append('  parity: not checked (--no-verify)')
