@@ -33,9 +33,8 @@ def installed_versions(packages) -> Dict[str, Optional[str]]:
 
 def _problem(package: str, version: Optional[str]) -> Optional[str]:
     if version is None:
-        if package in REQUIRED_PACKAGES:
-            return f'{package} is not installed'
-        return None
+        return (f'{package} is not installed'
+                if package in REQUIRED_PACKAGES else None)
     from mmengine.utils import digit_version
     low, high = SUPPORTED_VERSIONS[package]
     if digit_version(low) <= digit_version(version) < digit_version(high):
