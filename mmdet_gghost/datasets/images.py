@@ -81,8 +81,9 @@ _PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile',
 
 
 def _pipelines_of(dataset_cfg):
-    """The ``pipeline`` lists of a dataset config and of the datasets it
-    wraps (``dataset=`` / ``datasets=``, as in mmengine's wrappers)."""
+    """The ``pipeline`` lists of a dataset (or dataloader) config and of the
+    datasets it wraps (``dataset=`` / ``datasets=``, as in mmengine's
+    wrappers)."""
     if not isinstance(dataset_cfg, dict):
         return
     if isinstance(dataset_cfg.get('pipeline'), list):
@@ -103,10 +104,7 @@ def use_checked_image_loader(cfg) -> int:
     """
     swapped = 0
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key, None)
-        if not isinstance(loader, dict):
-            continue
-        for pipeline in _pipelines_of(loader.get('dataset')):
+        for pipeline in _pipelines_of(cfg.get(key, None)):
             for transform in pipeline:
                 if isinstance(transform, dict) and \
                         transform.get('type') in _PLAIN_LOADERS:
