@@ -10,12 +10,9 @@ from .version import (REQUIRED_PACKAGES, SUPPORTED_VERSIONS, __version__,
 
 
 def installed_versions(packages) -> Dict[str, Optional[str]]:
-    """``package -> __version__`` (``None``: not installed), in order.
-
-    Stops after the first package that fails the check: mmdet asserts its
-    own mmcv range on import, so mmengine and mmcv come first and mmdet is
-    not imported with an mmcv we already know to be wrong.
-    """
+    """``package -> __version__`` (``None``: not installed), in order, up
+    to the first that fails the check: mmdet asserts its own mmcv range on
+    import, so it is not imported with an mmcv we know to be wrong."""
     versions = {}
     for package in packages:
         try:

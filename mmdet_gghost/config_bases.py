@@ -25,12 +25,9 @@ PREFIX = 'mmdet_gghost::'
 
 
 def package_configs_dir() -> str:
-    """The folder ``mmdet_gghost::`` names are relative to.
-
-    ``mmdet_gghost/.mim/configs`` of an installed package; in a source
-    checkout without it (on ``PYTHONPATH``, or an editable install made
-    before ``.mim`` existed) the checkout's ``configs/``.
-    """
+    """The folder ``mmdet_gghost::`` names are relative to: the package's
+    ``.mim/configs``, else (a checkout on ``PYTHONPATH``, an older editable
+    install) the checkout's ``configs/``."""
     package = osp.dirname(osp.abspath(__file__))
     shipped = osp.join(package, '.mim', 'configs')
     if osp.isdir(shipped):

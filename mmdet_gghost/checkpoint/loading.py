@@ -161,13 +161,10 @@ def load_checkpoint_file(filename: Union[str, io.IOBase],
 
 def load_checkpoint_url(url: str, map_location: Any = None,
                         model_dir: Optional[str] = None) -> Any:
-    """Download ``url`` into torch's hub cache (once) and load it with
-    :func:`load_checkpoint_file`; errors name the URL and the cached file.
-
-    Same place and naming as ``torch.hub.load_state_dict_from_url``, so
-    files mmengine downloaded before are reused.  In a distributed run
-    local rank 0 downloads first.
-    """
+    """Download ``url`` into torch's hub cache (once, rank 0 first; where
+    ``torch.hub.load_state_dict_from_url`` puts it, so mmengine's downloads
+    are reused) and load it with :func:`load_checkpoint_file`; errors name
+    the URL and the cached file."""
     from urllib.parse import urlparse
 
     from mmengine.dist import barrier, get_dist_info

@@ -158,13 +158,10 @@ def place_shapes(rng, img, num_shapes, size_range, min_visible):
 
     A position that would leave an earlier shape less than ``min_visible``
     visible is rejected; after ``_PLACEMENT_TRIES`` rejections the shape is
-    skipped, so no mostly hidden, unannotated shape remains.
-
-    Returns:
-        tuple: ``(owner, kinds, full_area)``: ``owner`` is an int16 map
-        holding, per pixel, the index of the shape visible there (-1 for
-        background); ``kinds`` the class name and ``full_area`` the
-        unoccluded pixel count of each shape index.
+    skipped, so no mostly hidden, unannotated shape remains.  Returns
+    ``(owner, kinds, full_area)``: an int16 map of the shape index visible
+    at each pixel (-1: background), and per shape index its class name and
+    unoccluded pixel count.
     """
     img_size = img.shape[0]
     owner = np.full((img_size, img_size), -1, np.int16)

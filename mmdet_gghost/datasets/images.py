@@ -11,10 +11,8 @@ from .common import CorruptImageError, DatasetNotFoundError
 
 
 def check_image_file(path):
-    """Decode one image the way mmcv does (OpenCV, colour).
-
-    Returns:
-        tuple: the decoded image's shape ``(height, width, 3)``.
+    """Decode one image the way mmcv does (OpenCV, colour); returns its
+    shape ``(height, width, 3)``.
 
     Raises:
         DatasetNotFoundError: ``path`` does not exist.

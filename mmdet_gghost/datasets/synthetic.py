@@ -281,11 +281,8 @@ def _remove_stale_work_dirs(root):
 
 
 def build_atomically(root, kind, params, build, overwrite, extra_meta):
-    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically.
-
-    Returns:
-        dict: ``root`` (absolute str), ``created``, ``message``, ``stats``.
-    """
+    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically;
+    returns ``root`` (absolute str), ``created``, ``message``, ``stats``."""
     root = Path(root).absolute()
     params = dict(params, version=GENERATOR_VERSION)
     meta = read_meta(root)
