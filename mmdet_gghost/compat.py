@@ -10,12 +10,9 @@ from .version import (REQUIRED_PACKAGES, SUPPORTED_VERSIONS, __version__,
 
 
 def installed_versions(packages) -> Dict[str, Optional[str]]:
-    """``package -> __version__`` (``None``: not installed), in order.
-
-    Stops after the first package that fails the check: mmdet asserts its
-    own mmcv range on import, so mmengine and mmcv come first and mmdet is
-    not imported with an mmcv we already know to be wrong.
-    """
+    """``package -> __version__`` (``None``: not installed), in order, up
+    to the first that fails the check: mmdet asserts its own mmcv range on
+    import, so it is not imported with an mmcv we know to be wrong."""
     versions = {}
     for package in packages:
         try:
@@ -33,9 +30,8 @@ def installed_versions(packages) -> Dict[str, Optional[str]]:
 
 def _problem(package: str, version: Optional[str]) -> Optional[str]:
     if version is None:
-        if package in REQUIRED_PACKAGES:
-            return f'{package} is not installed'
-        return None
+        return (f'{package} is not installed'
+                if package in REQUIRED_PACKAGES else None)
     from mmengine.utils import digit_version
     low, high = SUPPORTED_VERSIONS[package]
     if digit_version(low) <= digit_version(version) < digit_version(high):

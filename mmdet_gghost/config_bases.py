@@ -3,24 +3,21 @@ r"""Our configs as bases of a user's config, like ``mmdet::``::
     _base_ = 'mmdet_gghost::retinanet_gghost_r34_1x_coco.py'
 
 The configs ship inside the package (``mmdet_gghost/.mim/configs``, filled
-by ``setup.py`` from the top-level ``configs/``: a copy in a wheel, a
-symlink in an editable install).  mmengine 0.10 cannot resolve such a base
-by itself: it knows ``pkg::`` only for the packages of its fixed table
-``mmengine.config.utils.MODULE2PACKAGE``, only for paths with a folder
-(regex ``\w*::\w*/\w*``), and it locates a package through pkg_resources,
-which points into site-packages for a PEP 660 editable install.
-:func:`enable_package_bases` teaches :class:`mmengine.config.Config` the
-``mmdet_gghost::`` prefix alone (every other path goes to mmengine as
-before); our tools call it (:func:`mmdet_gghost.apis.build.load_config`),
-code that calls ``Config.fromfile`` itself calls it once first.
+by ``setup.py`` from ``configs/``).  mmengine 0.10 cannot resolve such a
+base: it knows ``pkg::`` only for the packages of its fixed
+``MODULE2PACKAGE`` table, only for paths with a folder, and it locates a
+package through pkg_resources (site-packages for a PEP 660 editable
+install).  :func:`enable_package_bases` teaches ``Config`` the
+``mmdet_gghost::`` prefix alone; our tools call it, code that calls
+``Config.fromfile`` itself calls it once first.
 
-A ``mmdet_gghost::`` base is read like a local file of the user's project
-(scope ``None``): its types are mmdet / mmpretrain types that resolve in
-the config's ``default_scope``, which our configs set.  (mmengine would tag
-it with the scope ``mmdet_gghost``, whose registry holds only our
-backbones.)
+Such a base is read like a local file of the user's project (scope
+``None``): its mmdet / mmpretrain types resolve in the config's
+``default_scope``, which our configs set (the scope ``mmdet_gghost`` that
+mmengine would give it holds only our backbones).
 """
 import difflib
+import glob
 import os
 import os.path as osp
 
@@ -28,12 +25,9 @@ PREFIX = 'mmdet_gghost::'
 
 
 def package_configs_dir() -> str:
-    """The folder ``mmdet_gghost::`` names are relative to.
-
-    ``mmdet_gghost/.mim/configs`` of an installed package; in a source
-    checkout without it (on ``PYTHONPATH``, or an editable install made
-    before ``.mim`` existed) the checkout's ``configs/``.
-    """
+    """The folder ``mmdet_gghost::`` names are relative to: the package's
+    ``.mim/configs``, else (a checkout on ``PYTHONPATH``, an older editable
+    install) the checkout's ``configs/``."""
     package = osp.dirname(osp.abspath(__file__))
     shipped = osp.join(package, '.mim', 'configs')
     if osp.isdir(shipped):
@@ -52,13 +46,8 @@ def package_configs_dir() -> str:
 def shipped_configs(root=None):
     """Relative paths (``'imagenet/x.py'``) of every ``.py`` config."""
     root = root or package_configs_dir()
-    found = []
-    for folder, _, files in os.walk(root, followlinks=True):
-        found += [
-            osp.relpath(osp.join(folder, f), root).replace(os.sep, '/')
-            for f in files if f.endswith('.py')
-        ]
-    return sorted(found)
+    return sorted(path.replace(os.sep, '/') for path in
+                  glob.glob('**/*.py', root_dir=root, recursive=True))
 
 
 def resolve_config(name: str) -> str:
@@ -81,10 +70,6 @@ def resolve_config(name: str) -> str:
         f'{PREFIX}{name}: no such config in {root}.{hint}')
 
 
-def _is_ours(function) -> bool:
-    return getattr(function, '_mmdet_gghost_bases', False)
-
-
 def enable_package_bases() -> None:
     """Let ``Config.fromfile`` resolve ``mmdet_gghost::<config>`` bases.
 
@@ -94,7 +79,7 @@ def enable_package_bases() -> None:
     """
     from mmengine.config import Config
     original = Config.__dict__['_get_cfg_path'].__func__
-    if _is_ours(original):
+    if getattr(original, '_mmdet_gghost_bases', False):
         return
 
     def _get_cfg_path(cfg_path, filename):

@@ -68,8 +68,11 @@ class CrashSafeCheckpointHook(CheckpointHook):
             return
         os.replace(osp.join(self.out_dir, _TMP_PREFIX + filename),
                    self.last_ckpt)
-        _write_atomically(osp.join(runner.work_dir, 'last_checkpoint'),
-                          self.last_ckpt)
+        record = osp.join(runner.work_dir, 'last_checkpoint')
+        tmp = osp.join(runner.work_dir, _TMP_PREFIX + 'last_checkpoint')
+        with open(tmp, 'w') as f:
+            f.write(self.last_ckpt)
+        os.replace(tmp, record)
         for old in outdated:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
@@ -79,22 +82,13 @@ class CrashSafeCheckpointHook(CheckpointHook):
 register_once(HOOKS, CrashSafeCheckpointHook)
 
 
-def _write_atomically(path: str, text: str) -> None:
-    tmp = osp.join(osp.dirname(path), _TMP_PREFIX + osp.basename(path))
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-_PLAIN_HOOKS = ('CheckpointHook', 'mmengine.CheckpointHook')
-
-
 def use_crash_safe_checkpoints(cfg) -> bool:
     """Swap ``default_hooks.checkpoint`` of type ``CheckpointHook`` for
     :class:`CrashSafeCheckpointHook` (same arguments).  Returns whether it
     was swapped."""
     hook = (cfg.get('default_hooks', None) or {}).get('checkpoint', None)
-    if isinstance(hook, dict) and hook.get('type') in _PLAIN_HOOKS:
-        hook['type'] = 'CrashSafeCheckpointHook'
-        return True
-    return False
+    if not isinstance(hook, dict) or hook.get('type') not in (
+            'CheckpointHook', 'mmengine.CheckpointHook'):
+        return False
+    hook['type'] = 'CrashSafeCheckpointHook'
+    return True

@@ -10,18 +10,6 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmdet_gghost',
                   locations=['mmdet_gghost.models'])
 
 
-def _toolbox_registries():
-    registries = []
-    # each toolbox is optional (classification- or detection-only users)
-    for toolbox in ('mmdet', 'mmpretrain'):
-        try:
-            registry = importlib.import_module(f'{toolbox}.registry')
-        except ImportError:
-            continue
-        registries.append(registry.MODELS)
-    return registries
-
-
 def _qualname(cls):
     return f'{cls.__module__}.{cls.__qualname__}'
 
@@ -42,14 +30,18 @@ def register_once(registry, cls):
             f'registry {registry.name!r} as {_qualname(existing)}; '
             f'mmdet_gghost will not shadow it with {_qualname(cls)}. Use '
             f"type='mmdet_gghost.{cls.__name__}' or rename one of them.")
-    # force: a reloaded module's class replaces its old self
     registry.register_module(module=cls, force=existing is not None)
     return cls
 
 
 def register_model(cls):
-    """Register ``cls`` in our registry and in every installed toolbox's."""
+    """Register ``cls`` in our registry and in every installed toolbox's
+    (each toolbox is optional: classification- or detection-only users)."""
     register_once(MODELS, cls)
-    for registry in _toolbox_registries():
-        register_once(registry, cls)
+    for toolbox in ('mmdet', 'mmpretrain'):
+        try:
+            registry = importlib.import_module(f'{toolbox}.registry')
+        except ImportError:
+            continue
+        register_once(registry.MODELS, cls)
     return cls

@@ -1,16 +1,14 @@
-"""Safe checkpoint loading for mmengine under ``torch >= 2.6``.
-
-torch's ``weights_only=True`` default is kept: OpenMMLab training
-checkpoints load through an allow-list (:mod:`.allowlist`), everything else
-is refused with a clear :class:`UnsafeCheckpointError`, and mmengine's URL
-schemes load safely too (:mod:`.loading`).  :mod:`.reading` is the one
-reader of a state dict and the one URL-or-file rule.  Nothing here sets
-``weights_only=False``.  :func:`enable_safe_checkpoint_loading` changes
-process-wide state and runs on ``import mmdet_gghost``.
+"""Safe checkpoint loading for mmengine under ``torch >= 2.6``: nothing
+here sets ``weights_only=False``.  OpenMMLab training checkpoints load
+through an allow-list (:mod:`.allowlist`), everything else is refused with
+a clear :class:`UnsafeCheckpointError`, and mmengine's URL schemes load
+safely too (:mod:`.loading`); :mod:`.reading` reads state dicts.
+:func:`enable_safe_checkpoint_loading` changes process-wide state and runs
+on ``import mmdet_gghost``.
 """
 from .allowlist import allow_checkpoint_globals
-from .errors import NotACheckpointError, UnsafeCheckpointError
-from .loading import (enable_safe_checkpoint_loading, load_checkpoint_file,
+from .loading import (NotACheckpointError, UnsafeCheckpointError,
+                      enable_safe_checkpoint_loading, load_checkpoint_file,
                       load_checkpoint_url)
 from .reading import (CheckpointMismatchError, is_remote,
                       last_checkpoint_record, read_checkpoint,

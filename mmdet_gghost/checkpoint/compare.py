@@ -1,8 +1,6 @@
-"""The one rule for whether a state dict fits a model: what
-``load_state_dict(strict=False)`` would silently skip, less the
-:data:`HARMLESS_KEYS`.  At the bottom of the package so that ``models``
-(``Pretrained`` init) and ``apis`` (every tool) share it without ``models``
-importing ``apis``."""
+"""The one rule for whether a state dict fits a model, at the bottom of the
+package so that ``models`` (``Pretrained`` init) and ``apis`` (every tool)
+share it without ``models`` importing ``apis``."""
 import re
 from typing import List, NamedTuple
 

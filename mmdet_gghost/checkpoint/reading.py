@@ -1,9 +1,7 @@
-"""Reading a checkpoint, once for the whole package: the one URL-or-file
-rule (:func:`is_remote`, :func:`require_checkpoint`) and the one reader of a
-state dict (:func:`read_checkpoint`), used by :mod:`mmdet_gghost.models`
-(pretrained backbones) and :mod:`mmdet_gghost.apis` (every tool) alike,
-with one error type for a file that is not a usable state dict; and the
-one reader of a work dir's ``last_checkpoint`` record."""
+"""Reading a checkpoint, once for the whole package (``models`` and
+``apis`` alike): the URL-or-file rule (:func:`is_remote`,
+:func:`require_checkpoint`), the reader of a state dict
+(:func:`read_checkpoint`) and of a work dir's ``last_checkpoint`` record."""
 import os
 import re
 from typing import Dict, Optional, Tuple
@@ -83,10 +81,8 @@ def last_checkpoint_record(work_dir) -> Optional[str]:
 
 def resolve_last_checkpoint(work_dir) -> Optional[str]:
     """The checkpoint named by ``<work_dir>/last_checkpoint``, or None when
-    that file does not exist.
-
-    mmengine stores an absolute path; after the work dir was moved it no
-    longer exists, and the same file name inside ``work_dir`` is used.
+    that file does not exist.  mmengine stores an absolute path: after the
+    work dir was moved, the same file name inside ``work_dir`` is used.
 
     Raises:
         FileNotFoundError: neither the recorded path nor its name in
@@ -95,10 +91,10 @@ def resolve_last_checkpoint(work_dir) -> Optional[str]:
     recorded = last_checkpoint_record(work_dir)
     if recorded is None or is_remote(recorded) or os.path.isfile(recorded):
         return recorded
-    moved = os.path.join(os.fspath(work_dir), os.path.basename(recorded))
+    moved = os.path.join(work_dir, os.path.basename(recorded))
     if os.path.isfile(moved):
         return moved
-    record = os.path.join(os.fspath(work_dir), 'last_checkpoint')
+    record = os.path.join(work_dir, 'last_checkpoint')
     raise FileNotFoundError(
         f'{record} names {recorded}, which does not exist, and there is no '
         f'{os.path.basename(recorded)} in {work_dir} either; resume from an '

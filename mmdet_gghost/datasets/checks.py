@@ -17,21 +17,10 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
     """Check a dataset config's files before the runner is built.
 
     Wrappers are followed (``dataset=``, ``datasets=``, a whole dataloader
-    config).  Leaves are checked as
-
-    * COCO style (``type`` containing ``Coco`` or a ``.json`` ann_file):
-      data root, annotation file (valid JSON with ``images``/``annotations``
-      (not needed with ``test_mode=True``)/``categories`` lists, an image,
-      ``metainfo.classes`` among its categories), ``data_prefix['img']``
-      and the first images; annotations mmdet would drop are counted and
-      reported as a warning;
-    * mmengine format (JSON with ``data_list``): the file, a non-empty
-      ``data_list`` and the first image;
-    * image folder (``CustomDataset``/``ImageNet*``): the folder, an image
-      in every class sub-folder, the class count of ``metainfo.classes``;
-      with a text ann_file: that file and the folder.
-
-    Other types and remote paths (``s3://``, non-local ``backend_args``)
+    config).  Leaves of type ``*Coco*`` or with a ``.json`` ann_file (COCO
+    or mmengine format) go to :func:`.coco_checks.check_coco`, image
+    folders (``CustomDataset``/``ImageNet*``) to :func:`check_image_folder`;
+    other types and remote paths (``s3://``, non-local ``backend_args``)
     are not checked.
 
     Args:
@@ -56,10 +45,8 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
         raise ValueError(f'check_images must be an integer >= 0, got '
                          f'{check_images!r}')
     if dataset_cfg.get('datasets') is not None:
-        results = []
-        for sub in dataset_cfg['datasets']:
-            results += check_dataset_cfg(sub, check_images)
-        return results
+        return [result for sub in dataset_cfg['datasets']
+                for result in check_dataset_cfg(sub, check_images)]
     if isinstance(dataset_cfg.get('dataset'), Mapping):
         return check_dataset_cfg(dataset_cfg['dataset'], check_images)
 
@@ -92,8 +79,10 @@ CLS_FIX = (
 
 
 def check_image_folder(cfg, type_name, check_images):
-    """Check one image-folder (``CustomDataset``/``ImageNet*``) config;
-    returns its summary (see :func:`check_dataset_cfg`)."""
+    """Check one image-folder (``CustomDataset``/``ImageNet*``) config: the
+    folder, an image in every class sub-folder, the class count of
+    ``metainfo.classes``; with a text ann_file: that file and the folder.
+    Returns its summary (see :func:`check_dataset_cfg`)."""
     data_root = cfg.get('data_root') or ''
     prefix = cfg.get('data_prefix') or ''
     if isinstance(prefix, Mapping):
@@ -109,8 +98,7 @@ def check_image_folder(cfg, type_name, check_images):
             f'{type_name} config sets neither data_root nor data_prefix, so '
             f'there is no image folder to read; {layout}. {CLS_FIX}')
     if data_root:
-        require_dir(Path(os.path.expanduser(data_root)), 'data root',
-                    layout, CLS_FIX)
+        require_dir(data_root, 'data root', layout, CLS_FIX)
     extensions = tuple(e.lower() for e in
                        cfg.get('extensions') or IMG_EXTENSIONS)
 

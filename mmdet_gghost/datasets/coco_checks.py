@@ -2,9 +2,7 @@
 for :func:`mmdet_gghost.datasets.checks.check_dataset_cfg`."""
 import json
 import logging
-import os
 from collections import Counter
-from pathlib import Path
 
 from .common import (DatasetError, DatasetNotFoundError, classes_from_cfg,
                      is_remote, join_root, require_dir)
@@ -80,8 +78,12 @@ def _load_coco_json(path, layout, test_mode):
 
 
 def check_coco(cfg, type_name, check_images):
-    """Check one COCO-style (or mmengine-format JSON) dataset config;
-    returns its summary (see ``check_dataset_cfg``)."""
+    """Check one COCO-style (or mmengine-format JSON) dataset config: data
+    root, annotation file (``images``/``annotations``/``categories`` lists,
+    ``annotations`` optional with ``test_mode=True``), its classes among the
+    categories, ``data_prefix['img']`` and the first images; annotations
+    mmdet would drop are counted and warned about.  Returns its summary
+    (see ``check_dataset_cfg``)."""
     data_root = cfg.get('data_root') or ''
     layout = DET_LAYOUT.format(root=str(data_root).rstrip('/') or 'data/coco')
     summary = dict(kind='coco', type=type_name)
@@ -90,8 +92,7 @@ def check_coco(cfg, type_name, check_images):
     if is_remote(data_root, cfg) or is_remote(ann_file, cfg):
         return dict(summary, kind='unchecked')
     if data_root:
-        require_dir(Path(os.path.expanduser(data_root)), 'data root',
-                    layout, DET_FIX)
+        require_dir(data_root, 'data root', layout, DET_FIX)
     if not ann_file:
         raise DatasetError(
             f'{type_name} config has no ann_file; set it relative to '
@@ -129,8 +130,16 @@ def check_coco(cfg, type_name, check_images):
                    num_annotations=len(content.get('annotations', [])))
     summary['dropped_annotations'] = _warn_dropped_annotations(
         content, ann_path, classes)
-    _check_listed_images(images[:max(1, check_images)], img_dir, ann_path,
-                         layout, check_images)
+    for info in images[:max(1, check_images)]:
+        file_name = info.get('file_name') if isinstance(info, dict) else None
+        if not file_name:
+            raise DatasetError(
+                f'annotation file {ann_path}: image entry {info!r} has no '
+                f'file_name; {layout}.')
+        _check_listed_image(
+            img_dir / file_name, ann_path, check_images,
+            "is data_prefix['img'] pointing at the right split folder? "
+            f'{layout}. {DET_FIX}')
     return summary
 
 
@@ -160,21 +169,6 @@ def _pinned_classes(cfg, type_name, content, ann_path):
             f'metainfo=dict(classes={tuple(names[:10])!r}) (for the '
             f'demo data: mmdet_gghost.datasets.DET_CLASSES).')
     return classes
-
-
-def _check_listed_images(images, img_dir, ann_path, layout, check_images):
-    """The first image entries of a COCO file exist (and, if
-    ``check_images``, decode)."""
-    for info in images:
-        file_name = info.get('file_name') if isinstance(info, dict) else None
-        if not file_name:
-            raise DatasetError(
-                f'annotation file {ann_path}: image entry {info!r} has no '
-                f'file_name; {layout}.')
-        _check_listed_image(
-            img_dir / file_name, ann_path, check_images,
-            "is data_prefix['img'] pointing at the right split folder? "
-            f'{layout}. {DET_FIX}')
 
 
 def _check_listed_image(image, ann_path, check_images, hint):

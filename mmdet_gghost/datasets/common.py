@@ -57,8 +57,9 @@ def show_path(path):
 
 
 def require_dir(path, what, layout, fix, kind='folder'):
-    """Raise a :class:`DatasetError` naming ``what`` unless ``path`` is a
-    folder (``kind='file'``: a file)."""
+    """Raise a :class:`DatasetError` naming ``what`` unless ``path`` (``~``
+    expanded) is a folder (``kind='file'``: a file)."""
+    path = Path(os.path.expanduser(path))
     if not path.exists():
         raise DatasetNotFoundError(
             f'{what} {show_path(path)} does not exist; {layout}. {fix}')

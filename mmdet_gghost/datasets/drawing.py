@@ -37,13 +37,8 @@ def _unit_ramp(rng, size):
 
 
 def _background(rng, size, kinds=('noise', 'stripes', 'gradient')):
-    """Draw a textured background.
-
-    Returns:
-        tuple: ``(image, (c1, c2))``, the float32 (size, size, 3) image and
-        the two colours it blends between (used to pick contrasting shape
-        colours).
-    """
+    """A textured background: ``(image, (c1, c2))``, the float32
+    (size, size, 3) image and the two colours it blends between."""
     kind = kinds[rng.integers(len(kinds))]
     c1 = rng.uniform(0, 255, 3).astype(np.float32)
     c2 = rng.uniform(0, 255, 3).astype(np.float32)
@@ -65,11 +60,9 @@ def _background(rng, size, kinds=('noise', 'stripes', 'gradient')):
 
 
 def _add_grain(rng, img):
-    """Add sensor-like pixel noise to about a third of the images.
-
-    Only a third: grain makes PNGs 3x larger (about 110 kB instead of
-    35 kB at 256x256) and the shapes must stay easy to learn.
-    """
+    """Add sensor-like pixel noise to about a third of the images (grain
+    makes PNGs 3x larger, 110 kB instead of 35 kB at 256x256, and the
+    shapes must stay easy to learn)."""
     if rng.uniform() < 1 / 3:
         img += rng.normal(0, rng.uniform(1, 6), img.shape).astype(np.float32)
 
@@ -98,10 +91,8 @@ def _contrasting_colour(rng, avoid, min_dist=110, tries=40):
 
 
 def _shape_vertices(kind, size, angle, rng):
-    """Polygon vertices (N, 2) around the origin; None for a circle.
-
-    ``size`` is roughly the shape's bounding extent in pixels.
-    """
+    """Polygon vertices (N, 2) around the origin, ``size`` about their
+    extent in pixels; None for a circle."""
     if kind == 'circle':
         return None
     if kind == 'square':
@@ -137,11 +128,8 @@ def _shape_mask(kind, size, verts, centre, img_size):
 
 
 def _random_pose(rng, kind, size_range, img_size, square_max_angle):
-    """Pick size, rotation and a centre that keeps the shape in the image.
-
-    Returns:
-        tuple: ``(size, verts, centre)``.
-    """
+    """``(size, verts, centre)``: a random size and rotation, and a centre
+    that keeps the shape in the image."""
     size = rng.uniform(*size_range)
     if kind == 'square':
         angle = np.deg2rad(rng.uniform(-square_max_angle, square_max_angle))
@@ -170,13 +158,10 @@ def place_shapes(rng, img, num_shapes, size_range, min_visible):
 
     A position that would leave an earlier shape less than ``min_visible``
     visible is rejected; after ``_PLACEMENT_TRIES`` rejections the shape is
-    skipped, so no mostly hidden, unannotated shape remains.
-
-    Returns:
-        tuple: ``(owner, kinds, full_area)``: ``owner`` is an int16 map
-        holding, per pixel, the index of the shape visible there (-1 for
-        background); ``kinds`` the class name and ``full_area`` the
-        unoccluded pixel count of each shape index.
+    skipped, so no mostly hidden, unannotated shape remains.  Returns
+    ``(owner, kinds, full_area)``: an int16 map of the shape index visible
+    at each pixel (-1: background), and per shape index its class name and
+    unoccluded pixel count.
     """
     img_size = img.shape[0]
     owner = np.full((img_size, img_size), -1, np.int16)
@@ -212,8 +197,7 @@ def _background_colours_under(img, mask):
     """Colours a shape must stand out from: the 10th and 90th percentile
     colour of what is currently drawn under it, as one RGB segment."""
     under = img[mask]
-    lum = under.mean(1)
-    order = np.argsort(lum)
+    order = np.argsort(under.mean(1))  # by luminance
     lo = under[order[len(order) // 10]]
     hi = under[order[(len(order) * 9) // 10]]
     return [(lo.astype(np.float32), hi.astype(np.float32))]
@@ -241,12 +225,8 @@ def _mask_annotation(mask):
 
 
 def det_image(seed, split, index, img_size, size_range, empty, min_visible):
-    """Draw one detection image.
-
-    Returns:
-        tuple: ``(image, objects)``, objects being dicts with ``category``,
-        ``bbox``, ``area``, ``segmentation``.
-    """
+    """Draw one detection image: ``(image, objects)``, objects being dicts
+    with ``category``, ``bbox``, ``area``, ``segmentation``."""
     rng = _rng(seed, _SPLIT_CODES[split], index)
     img, _ = _background(rng, img_size)
     if empty:

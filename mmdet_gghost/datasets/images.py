@@ -11,10 +11,8 @@ from .common import CorruptImageError, DatasetNotFoundError
 
 
 def check_image_file(path):
-    """Decode one image the way mmcv does (OpenCV, colour).
-
-    Returns:
-        tuple: the decoded image's shape ``(height, width, 3)``.
+    """Decode one image the way mmcv does (OpenCV, colour); returns its
+    shape ``(height, width, 3)``.
 
     Raises:
         DatasetNotFoundError: ``path`` does not exist.
@@ -81,8 +79,9 @@ _PLAIN_LOADERS = ('LoadImageFromFile', 'mmcv.LoadImageFromFile',
 
 
 def _pipelines_of(dataset_cfg):
-    """The ``pipeline`` lists of a dataset config and of the datasets it
-    wraps (``dataset=`` / ``datasets=``, as in mmengine's wrappers)."""
+    """The ``pipeline`` lists of a dataset (or dataloader) config and of the
+    datasets it wraps (``dataset=`` / ``datasets=``, as in mmengine's
+    wrappers)."""
     if not isinstance(dataset_cfg, dict):
         return
     if isinstance(dataset_cfg.get('pipeline'), list):
@@ -103,10 +102,7 @@ def use_checked_image_loader(cfg) -> int:
     """
     swapped = 0
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key, None)
-        if not isinstance(loader, dict):
-            continue
-        for pipeline in _pipelines_of(loader.get('dataset')):
+        for pipeline in _pipelines_of(cfg.get(key, None)):
             for transform in pipeline:
                 if isinstance(transform, dict) and \
                         transform.get('type') in _PLAIN_LOADERS:

@@ -1,9 +1,8 @@
 """Deterministic synthetic datasets for demos and tests (nothing is
-downloaded: same arguments, byte-identical files); the images are drawn by
-:mod:`.drawing`.
+downloaded: same arguments, byte-identical files), drawn by :mod:`.drawing`.
 
 Both writers are idempotent and atomic: a data set is built in a hidden
-temporary folder next to ``root`` and renamed into place when complete, and
+folder next to ``root``, renamed into place when complete, and
 ``root/meta.json`` records the parameters.  Same parameters: nothing to do;
 other parameters on a folder we generated: rebuilt; a non-empty folder we
 did not generate is never touched unless ``overwrite=True``.
@@ -76,11 +75,8 @@ def _write_png(path, img):
 
 
 def _write_det_split(out, split, num, first_id, p):
-    """Write ``<out>/<split>2017/*.png`` and its COCO json.
-
-    Returns:
-        dict: counts for meta.json.
-    """
+    """Write ``<out>/<split>2017/*.png`` and its COCO json; returns the
+    counts for meta.json."""
     img_dir = out / f'{split}2017'
     img_dir.mkdir(parents=True)
     empties = empty_indices(p['seed'], split, num, p['empty_fraction'])
@@ -124,20 +120,19 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
                            size_range=None, overwrite=False):
     """Write a deterministic COCO-2017-style shapes detection data set.
 
-    Layout (what mmdet's ``CocoDataset`` expects with ``data_root=root``)::
+    Layout (what mmdet's ``CocoDataset`` expects with ``data_root=root``;
+    image ids 1..num_train, then val's from num_train + 1)::
 
         root/train2017/000000000001.png ...
         root/val2017/000000000801.png ...
-        root/annotations/instances_train2017.json
-        root/annotations/instances_val2017.json
+        root/annotations/instances_{train,val}2017.json
         root/meta.json
 
     Each image shows 1-6 shapes (``circle``/``square``/``triangle``, COCO
     category ids 1-3), each at least 60 % visible, on a noise, stripes or
     gradient background; a fraction ``empty_fraction`` of the images (at
     least one per split) has none.  Boxes, areas and polygons describe the
-    visible pixels, as in COCO.  Image ids are 1..num_train for train and
-    continue from num_train + 1 for val.
+    visible pixels, as in COCO.
 
     Args:
         root (str | Path): Output folder.
@@ -161,9 +156,8 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
     num_val = _check_int('num_val', num_val, 1)
     img_size = _check_int('img_size', img_size, 64, 2048)
     seed = _check_int('seed', seed, 0)
-    if not isinstance(empty_fraction, (int, float)) or \
-            isinstance(empty_fraction, bool) or \
-            not 0 <= empty_fraction <= 0.5:
+    if isinstance(empty_fraction, bool) or not isinstance(
+            empty_fraction, (int, float)) or not 0 <= empty_fraction <= 0.5:
         raise SyntheticDataError(
             f'empty_fraction must be a number in [0, 0.5], '
             f'got {empty_fraction!r}')
@@ -190,11 +184,8 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
 
 
 def _write_cls_split(out, split, num, p):
-    """Write ``<out>/<split>/<class>/*.png``, ``num`` images per class.
-
-    Returns:
-        dict: counts for meta.json.
-    """
+    """Write ``<out>/<split>/<class>/*.png``, ``num`` images per class;
+    returns the counts for meta.json."""
     for class_index, name in enumerate(CLS_CLASSES):
         class_dir = out / split / name
         class_dir.mkdir(parents=True)
@@ -274,32 +265,24 @@ def read_meta(root):
     return meta
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def _remove_stale_work_dirs(root):
     """Delete temp/old folders left next to ``root`` by killed runs."""
     for path in root.parent.glob(f'.{glob.escape(root.name)}.*-*'):
         kind, _, pid = path.name[len(root.name) + 2:].rpartition('-')
-        if kind not in ('tmp', 'old') or not pid.isdigit():
+        if kind not in ('tmp', 'old') or not pid.isdigit() or \
+                int(pid) == os.getpid():
             continue
-        if int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        try:
+            os.kill(int(pid), 0)  # signal 0: only whether it exists
+        except ProcessLookupError:
             shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, owned by someone else
+            pass
 
 
 def build_atomically(root, kind, params, build, overwrite, extra_meta):
-    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically.
-
-    Returns:
-        dict: ``root`` (absolute str), ``created``, ``message``, ``stats``.
-    """
+    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically;
+    returns ``root`` (absolute str), ``created``, ``message``, ``stats``."""
     root = Path(root).absolute()
     params = dict(params, version=GENERATOR_VERSION)
     meta = read_meta(root)
