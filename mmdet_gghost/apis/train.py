@@ -120,11 +120,9 @@ def train(config: str,
     cfg = build_train_cfg(config, work_dir, resume, cfg_options, launcher,
                           amp, auto_scale_lr)
     register_toolbox(cfg)
-    splits = ['train']
-    if cfg.get('val_cfg', None) is not None and cfg.get(
-            'val_dataloader', None) is not None:
-        splits.append('val')
-    check_datasets(cfg, splits)
+    # (a split without a dataloader is skipped)
+    has_val = cfg.get('val_cfg', None) is not None
+    check_datasets(cfg, ['train', 'val'] if has_val else ['train'])
     # The Runner loads `load_from` with strict=False: a classifier head of
     # another class count would only be warned about.
     check_classifier_load_from(cfg)
