@@ -134,18 +134,12 @@ def add_runner_arguments(parser) -> None:
     """``--cfg-options``, ``--launcher`` and ``--local-rank`` (mmdet's)."""
     from mmengine.config import DictAction
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
+        '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs (mmdet syntax)')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='job launcher')
     parser.add_argument(
-        '--launcher',
-        choices=LAUNCHERS,
-        default='none',
-        help='job launcher')
-    parser.add_argument(
-        '--no-data-check',
-        action='store_true',
+        '--no-data-check', action='store_true',
         help='skip our dataset pre-check (same as the config key '
         'data_check = False), e.g. for data formats it does not know')
     # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.

@@ -77,13 +77,9 @@ def write_metrics_json(path: str, metrics: dict, config: str,
     return path
 
 
-def test(config: str,
-         checkpoint: str,
-         work_dir: Optional[str] = None,
-         out: Optional[str] = None,
-         metrics_json: Optional[str] = None,
-         cfg_options: Optional[dict] = None,
-         launcher: str = 'none',
+def test(config: str, checkpoint: str, work_dir: Optional[str] = None,
+         out: Optional[str] = None, metrics_json: Optional[str] = None,
+         cfg_options: Optional[dict] = None, launcher: str = 'none',
          show_dir: Optional[str] = None,
          allow_partial_checkpoint: bool = False) -> dict:
     """Evaluate ``checkpoint`` on the config's test set; return metrics.
