@@ -14,6 +14,7 @@ printing (:func:`print_complexity_report`).
 import contextlib
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple, Union
+from unittest import mock
 
 import torch
 import torch.nn as nn
@@ -53,25 +54,17 @@ def count_bn_layers(model: nn.Module) -> int:
         for m in model.modules())
 
 
-@contextlib.contextmanager
 def _tensor_forward(model: nn.Module):
-    """Make ``model(x)`` trace the pure network part of an OpenMMLab model.
-
-    ``BaseModel`` detectors/classifiers run in ``mode='tensor'`` (no data
-    preprocessing, no decoding/NMS), as mmdet's ``get_flops.py`` does.
-    ``forward`` is patched on the instance rather than the model wrapped,
-    so module names stay the model's own.
-    """
-    patch = hasattr(model, 'data_preprocessor') and hasattr(
-        model, '_run_forward')
-    if patch:
-        orig = model.forward
-        model.forward = lambda x: orig(x, mode='tensor')
-    try:
-        yield model
-    finally:
-        if patch:
-            del model.forward  # back to the class' method
+    """A context in which ``model(x)`` of an OpenMMLab ``BaseModel``
+    (detector/classifier) runs in ``mode='tensor'`` (no preprocessing, no
+    decoding/NMS), as in mmdet's ``get_flops.py``.  ``forward`` is patched
+    on the instance, not wrapped, so module names stay the model's own."""
+    if not (hasattr(model, 'data_preprocessor')
+            and hasattr(model, '_run_forward')):
+        return contextlib.nullcontext()
+    forward = model.forward
+    return mock.patch.object(model, 'forward',
+                             lambda x: forward(x, mode='tensor'))
 
 
 def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
@@ -133,8 +126,12 @@ def complexity_report(model: nn.Module,
     backbone = getattr(model, 'backbone', None)
     prefix = 'backbone' if isinstance(backbone, nn.Module) else ''
     groups = infer_stage_groups(backbone if prefix else model, stage_names)
+    # detector/classifier parts, then the stages: their ops are counted
+    children = [n for n, _ in model.named_children()] if prefix else []
+    tracked = children + [_full_name(prefix, m) for mods in groups.values()
+                          for m in mods]
     counts = _trace_counts(model, shape, count_bn,
-                           _tracked_modules(model, prefix, groups))
+                           list(dict.fromkeys(tracked)))
     counts['params'] = dict(parameter_count(model))
 
     def stats(names):
@@ -144,11 +141,9 @@ def complexity_report(model: nn.Module,
     stages = [dict(stats(mods), name=name, modules=list(mods))
               for name, mods in groups.items()]
     other = {k: bb[k] - sum(s[k] for s in stages) for k in STAT_KEYS}
-    parts = []
-    for name in ([n for n, _ in model.named_children()] if prefix else []):
-        s = _stats(counts, [name])
-        if any(s.values()):  # e.g. not the data preprocessor
-            parts.append(dict(s, name=name))
+    parts = [dict(_stats(counts, [n]), name=n) for n in children]
+    # e.g. not the data preprocessor
+    parts = [p for p in parts if any(p[k] for k in STAT_KEYS)]
     n_bn = count_bn_layers(model)
     return dict(
         input_shape=list(shape),
@@ -180,14 +175,14 @@ def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
     param = next(model.parameters(), torch.empty(0))
     x = torch.randn(*shape, device=param.device)
     try:
-        with _tensor_forward(model) as traced, torch.no_grad():
-            flops = FlopAnalyzer(traced, (x, ))
+        with _tensor_forward(model), torch.no_grad():
+            flops = FlopAnalyzer(model, (x, ))
             if not count_bn:
                 # a zero handle, not ``None``: mmengine only ignores ops
                 # that have no handle, and batch_norm has one by default
                 flops.set_op_handle('aten::batch_norm',
                                     lambda inputs, outputs: 0)
-            acts = ActivationAnalyzer(traced, (x, ))
+            acts = ActivationAnalyzer(model, (x, ))
             for analyzer in (flops, acts):
                 # ReLU/add/pool are "unsupported" by design; the list is
                 # returned instead of logged for every op.
@@ -197,20 +192,10 @@ def _trace_counts(model: nn.Module, shape: Tuple[int, int, int, int],
                           activations=dict(acts.by_module()),
                           unsupported=dict(flops.unsupported_ops()))
             counts['ops'], counts['ops_by_type'] = count_ops(
-                traced, (x, ), tracked)
+                model, (x, ), tracked)
     finally:
         model.train(was_training)
     return counts
-
-
-def _tracked_modules(model: nn.Module, prefix: str,
-                     groups: 'OrderedDict[str, List[str]]') -> List[str]:
-    """Module names whose ops :func:`complexity_report` reports: the
-    model's top-level children (detector parts) and the stage modules."""
-    names = [n for n, _ in model.named_children()] if prefix else []
-    for mods in groups.values():
-        names += [_full_name(prefix, m) for m in mods]
-    return list(dict.fromkeys(names))
 
 
 def format_count(x: Union[int, float, None], digits: int = 3) -> str:

@@ -3,6 +3,7 @@ allocations, counted with a ``TorchDispatchMode`` (deterministic, on any
 device).  At batch 1 on a GPU latency follows this more than MACs: the host
 launches one kernel per op and the GPU waits on it."""
 import contextlib
+from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 from unittest import mock
 
@@ -34,15 +35,13 @@ class _OpCounter(TorchDispatchMode):
     def __init__(self, active: List[str]):
         super().__init__()
         self.active = active
-        self.by_module: Dict[str, int] = {}
-        self.by_op: Dict[str, int] = {}
+        self.by_module = Counter()
+        self.by_op = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if is_device_op(func):
-            for name in self.active:
-                self.by_module[name] = self.by_module.get(name, 0) + 1
-            key = str(func.overloadpacket).replace('aten.', '')
-            self.by_op[key] = self.by_op.get(key, 0) + 1
+            self.by_module.update(self.active)
+            self.by_op[str(func.overloadpacket).replace('aten.', '')] += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -83,6 +82,5 @@ def count_ops(model: nn.Module, inputs: Tuple,
                 mock.patch.object(m, 'forward', tracked(name, m.forward)))
         with torch.no_grad(), counter:
             model(*inputs)
-    by_module = {n: counter.by_module.get(n, 0) for n in [''] +
-                 list(module_names)}
-    return by_module, counter.by_op
+    by_module = {n: counter.by_module[n] for n in ['', *module_names]}
+    return by_module, dict(counter.by_op)

@@ -19,22 +19,19 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 
 from ..config_bases import PREFIX, enable_package_bases, resolve_config
-from .weights import (ALLOW_PARTIAL_FLAG, load_state_dict_checked,
-                      read_checkpoint)
+from .weights import load_state_dict_checked, read_checkpoint
 
 
 def load_config(config, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file (or deep-copy a ``Config``) and merge
-    ``cfg_options`` (mmdet's ``--cfg-options``) into it.
-
-    ``config`` may be ``'mmdet_gghost::<config>'`` (a shipped config), and
-    a config's ``_base_`` may name one the same way
+    """Read a config file (or deep-copy a ``Config``), ``cfg_options``
+    (``--cfg-options``) merged.  ``config`` (and a ``_base_``) may be
+    ``'mmdet_gghost::<config>'``, a shipped config
     (:mod:`mmdet_gghost.config_bases`).
 
     Returns:
-        Config: ``custom_imports`` imported, images of every
-        ``*_dataloader`` loaded by ``CheckedLoadImageFromFile`` (errors
-        name the file; ``test_pipeline`` is left for mmdeploy).
+        Config: ``custom_imports`` imported, every ``*_dataloader`` loading
+        images by ``CheckedLoadImageFromFile`` (errors name the file;
+        ``test_pipeline`` is left for mmdeploy).
 
     Raises:
         FileNotFoundError: ``Config file not found: <path>``.
@@ -60,26 +57,21 @@ def load_config(config, cfg_options: Optional[dict] = None) -> Config:
 
 
 def strip_pretrained(cfg) -> int:
-    """Set every ``init_cfg`` that loads pretrained weights to ``None``.
-
-    Benchmarks and exports never need the ImageNet weights the configs
-    point at, and ``init_weights`` must not try to download or open them.
-    Returns how many were removed.
-    """
+    """Set every ``init_cfg`` that loads pretrained weights to ``None``
+    (``init_weights`` must not download or open them); returns how many
+    were removed."""
+    if isinstance(cfg, (list, tuple)):
+        return sum(strip_pretrained(v) for v in cfg)
+    if not isinstance(cfg, dict):
+        return 0
     n = 0
-    if isinstance(cfg, dict):
-        for k, v in cfg.items():
-            if k == 'init_cfg' and v is not None:
-                items = v if isinstance(v, (list, tuple)) else [v]
-                if any(isinstance(i, dict) and i.get('type') == 'Pretrained'
-                       for i in items):
-                    cfg[k] = None
-                    n += 1
-            else:
-                n += strip_pretrained(v)
-    elif isinstance(cfg, (list, tuple)):
-        for v in cfg:
+    for k, v in cfg.items():
+        if k != 'init_cfg' or v is None:
             n += strip_pretrained(v)
+        elif any(isinstance(i, dict) and i.get('type') == 'Pretrained'
+                 for i in (v if isinstance(v, (list, tuple)) else [v])):
+            cfg[k] = None
+            n += 1
     return n
 
 
@@ -102,12 +94,10 @@ def init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
         logger.setLevel(level)
 
 
-def _build_in_scope(model_cfg: dict, scope: str) -> nn.Module:
-    """``model_cfg`` built from the ``MODELS`` registry of the toolbox
-    ``scope`` (``'mmdet'``, ``'mmpretrain'``...), all its modules and our
-    backbones registered."""
-    from mmengine.registry import DefaultScope
-
+def register_scope(scope: str):
+    """Register every module of the toolbox ``scope`` (``'mmdet'``,
+    ``'mmpretrain'``...; the default scope is left alone) and our backbones;
+    returns its ``registry`` module.  ValueError if it is not installed."""
     import mmdet_gghost.models  # noqa: F401  (registers the backbones)
     try:
         registry = importlib.import_module(f'{scope}.registry')
@@ -117,6 +107,13 @@ def _build_in_scope(model_cfg: dict, scope: str) -> nn.Module:
                          "(expected 'mmdet' or 'mmpretrain'): "
                          f'{error}') from error
     utils.register_all_modules(init_default_scope=False)
+    return registry
+
+
+def _build_in_scope(model_cfg: dict, scope: str) -> nn.Module:
+    """``model_cfg`` built from the ``MODELS`` registry of ``scope``."""
+    from mmengine.registry import DefaultScope
+    registry = register_scope(scope)
     # Build under the config's scope: mmengine's Registry.build otherwise
     # follows whatever default scope the process last initialised, so an
     # mmdet config could be built from mmpretrain's registry (or vice versa)
@@ -150,18 +147,17 @@ def build_model(config,
                 init_seed: Optional[int] = 0,
                 strip_pretrained: bool = True) -> nn.Module:
     """A ready model from a config (+ checkpoint), like mmdet's
-    ``init_detector`` / mmpretrain's ``get_model`` but with one strict rule.
+    ``init_detector`` / mmpretrain's ``get_model`` but strict.
 
-    ``cfg.model`` (``cfg_options`` merged; with ``strip_pretrained`` every
-    ``Pretrained`` ``init_cfg`` removed, so no hub access) is built from the
-    registry of ``cfg.default_scope`` (default ``'mmdet'``), SyncBN
-    reverted to BN.  Weights: with ``checkpoint``, read by the safe loader
-    and checked by :func:`~.weights.check_state_dict_fits` (the one rule);
-    ``allow_partial_checkpoint`` first inits, then loads what fits and logs
-    the rest.  Without it, ``init_weights()`` runs under ``init_seed``
-    (:func:`init_weights_quietly`: two builds are equal, the global RNG
-    state is kept); ``init_seed=None`` keeps the constructor init from the
-    global RNG, as the Runner sees a model before ``init_weights``.
+    ``cfg.model`` (with ``strip_pretrained``, no ``Pretrained``
+    ``init_cfg``: no hub access) is built from the registry of
+    ``cfg.default_scope`` (default ``'mmdet'``), SyncBN reverted to BN.
+    A ``checkpoint`` is read by the safe loader and must fit
+    (:func:`~.weights.check_state_dict_fits`); ``allow_partial_checkpoint``
+    inits first, then loads what fits and logs the rest.  Without one,
+    ``init_weights()`` runs under ``init_seed`` (:func:`init_weights_quietly`:
+    two builds are equal); ``init_seed=None`` keeps the constructor init
+    from the global RNG, as the Runner sees a model before ``init_weights``.
 
     Returns:
         nn.Module: on ``device``, in eval mode, with ``model.cfg`` (also
@@ -195,7 +191,7 @@ def build_model(config,
         if allow_partial_checkpoint and init_seed is not None:
             init_weights_quietly(model, init_seed)
         load_state_dict_checked(model, state, checkpoint,
-                                allow_partial_checkpoint, ALLOW_PARTIAL_FLAG)
+                                allow_partial_checkpoint)
     elif init_seed is not None and hasattr(model, 'init_weights'):
         init_weights_quietly(model, init_seed)
     _keep_checkpoint_meta(model, cfg, scope, meta)

@@ -1,11 +1,9 @@
-"""Strict checkpoint loading for mmpretrain classifiers.
-
-mmengine (``load_from``, ``get_model(pretrained=...)``, ``init_model``, the
-inferencers) only warns when e.g. a 1000-class head meets an 8-class model
-and keeps random values; here that is a :class:`CheckpointMismatchError`
-naming the tensors, both class counts and the fix.  Detection configs are
-not checked in training on purpose: fine-tuning an 80-class COCO detector
-via ``load_from`` relies on mmengine skipping the head.
+"""Strict checkpoint loading for mmpretrain classifiers: where mmengine
+(``load_from``, ``get_model(pretrained=...)``, the inferencers) only warns
+that e.g. a 1000-class head meets an 8-class model, a
+:class:`CheckpointMismatchError` names the tensors, class counts and fix.
+Detection configs are not checked in training on purpose: fine-tuning a COCO
+detector via ``load_from`` relies on mmengine skipping the head.
 """
 import torch
 from mmengine.config import Config
@@ -22,11 +20,9 @@ def build_classifier(cfg: Config) -> torch.nn.Module:
 
 
 def check_classifier_load_from(cfg: Config) -> None:
-    """Refuse a ``load_from`` checkpoint that does not fit the classifier.
-
-    Call it before the runner is built.  Does nothing without ``load_from``
-    or for configs whose ``default_scope`` is not ``'mmpretrain'``.  Builds
-    the model once more, on the CPU, to know its tensor shapes.
+    """Refuse a ``load_from`` checkpoint that does not fit the classifier
+    (before the runner is built; the model is built once more, on the CPU).
+    Does nothing without ``load_from`` or outside ``'mmpretrain'`` scope.
 
     Raises:
         CheckpointMismatchError: names the tensors and the fix.
@@ -35,19 +31,16 @@ def check_classifier_load_from(cfg: Config) -> None:
     if cfg.get('default_scope', None) != 'mmpretrain':
         return
     checkpoint = cfg.get('load_from', None)
-    if not checkpoint:
-        return
-    ckpt_state = read_state_dict(checkpoint)
-    check_state_dict_fits(build_classifier(cfg), ckpt_state, checkpoint)
+    if checkpoint:
+        check_state_dict_fits(build_classifier(cfg),
+                              read_state_dict(checkpoint), checkpoint)
 
 
 def load_classifier(config, checkpoint: str, device=None,
                     allow_partial_checkpoint: bool = False, **kwargs):
-    """Strict ``mmpretrain.get_model(config, pretrained=checkpoint)``: the
-    same model (``_config`` and the checkpoint's ``_dataset_meta`` attached,
-    eval mode) by :func:`~.build.build_model`, so
-    :class:`CheckpointMismatchError` if any tensor does not fit (unless
-    ``allow_partial_checkpoint``).
+    """Strict ``mmpretrain.get_model(config, pretrained=checkpoint)``
+    (:func:`~.build.build_model`): :class:`CheckpointMismatchError` if any
+    tensor does not fit (unless ``allow_partial_checkpoint``).
 
     Args:
         config (str | Config): mmpretrain config (path or object).

@@ -1,10 +1,10 @@
 """Helpers shared by :mod:`mmdet_gghost.apis.train` and ``.test``: toolbox
 registration, dataset checks, CPU-friendly distributed setup, CLI glue."""
 import contextlib
-import importlib
 import logging
 import os
 import os.path as osp
+import sys
 from typing import Optional, Sequence
 from unittest import mock
 
@@ -16,14 +16,11 @@ from mmengine.logging import print_log
 from ..checkpoint import NotACheckpointError, UnsafeCheckpointError
 from ..datasets.checks import DatasetError, check_dataset_cfg
 from .build import load_config  # noqa: F401  (re-exported, the one loader)
+from .build import register_scope
 from .weights import CheckpointMismatchError
 
 # ``launcher`` values understood by mmengine's Runner.
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
-
-# Toolboxes whose ``<scope>.utils.register_all_modules`` we call.  Any other
-# scope is tried the same way (mmseg, mmpose ... follow that convention).
-KNOWN_SCOPES = ('mmdet', 'mmpretrain')
 
 # What the CLIs report as one line instead of a traceback: missing files,
 # refused checkpoints, bad data sets.
@@ -44,26 +41,14 @@ def set_work_dir(cfg: Config, config_path: str,
 
 
 def register_toolbox(cfg: Config) -> str:
-    """Call ``<cfg.default_scope>.utils.register_all_modules`` (our
-    backbones and safe loading came with ``import mmdet_gghost``); returns
-    the scope."""
+    """:func:`~.build.register_scope` of ``cfg.default_scope`` (the Runner
+    sets the default scope itself); returns the scope."""
     scope = cfg.get('default_scope', None)
     if not scope:
         raise ValueError(
-            'The config has no `default_scope`; set it to one of '
-            f'{KNOWN_SCOPES} so the tools know which toolbox to use.')
-    try:
-        utils = importlib.import_module(f'{scope}.utils')
-    except ImportError as error:
-        raise ImportError(
-            f'Config default_scope={scope!r} needs the {scope!r} package, '
-            f'which cannot be imported: {error}') from error
-    register = getattr(utils, 'register_all_modules', None)
-    if register is None:
-        raise ValueError(f'{scope}.utils has no register_all_modules(); '
-                         f'default_scope={scope!r} is not supported.')
-    # The Runner creates the DefaultScope from cfg.default_scope itself.
-    register(init_default_scope=False)
+            "The config has no `default_scope`; set it to 'mmdet' or "
+            "'mmpretrain' so the tools know which toolbox to use.")
+    register_scope(scope)
     return scope
 
 
@@ -103,16 +88,14 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
         cfg.env_cfg = dict()
     if cfg.env_cfg.get('dist_cfg', None) is None:
         cfg.env_cfg.dist_cfg = dict()
-    dist_cfg = cfg.env_cfg.dist_cfg
+    backend = cfg.env_cfg.dist_cfg.get('backend', 'nccl')
     # Only rank 0 says it (the process group, and so the logger's rank,
     # does not exist yet).
-    if dist_cfg.get('backend', 'nccl') != 'gloo' and os.environ.get(
-            'RANK', '0') == '0':
-        print_log(
-            f"No CUDA device: using the 'gloo' distributed backend instead "
-            f"of {dist_cfg.get('backend', 'nccl')!r}.",
-            logger='current', level=logging.WARNING)
-    dist_cfg['backend'] = 'gloo'
+    if backend != 'gloo' and os.environ.get('RANK', '0') == '0':
+        print_log(f"No CUDA device: using the 'gloo' distributed backend "
+                  f'instead of {backend!r}.', logger='current',
+                  level=logging.WARNING)
+    cfg.env_cfg.dist_cfg['backend'] = 'gloo'
     _use_cpu_ddp(cfg)
 
 
@@ -127,6 +110,8 @@ def runner_context(cfg: Config):
 
 def _use_cpu_ddp(cfg: Config) -> None:
     """Build (MM)DistributedDataParallel without ``device_ids`` on CPU."""
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
     wrapper = cfg.get('model_wrapper_cfg', None)
     if wrapper is None:
         # Same defaults as Runner.wrap_model uses without a wrapper cfg.
@@ -135,18 +120,13 @@ def _use_cpu_ddp(cfg: Config) -> None:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False),
             device_ids=None)
-    elif _is_ddp_wrapper(wrapper.get('type', 'MMDistributedDataParallel')):
-        # Values in the cfg win over the Runner's default_args.
+        return
+    cls = wrapper.get('type', 'MMDistributedDataParallel')
+    cls = MODEL_WRAPPERS.get(cls) if isinstance(cls, str) else cls
+    # Runner.wrap_model passes ``device_ids`` to DDP subclasses only;
+    # values in the cfg win over its default_args.
+    if isinstance(cls, type) and issubclass(cls, DistributedDataParallel):
         wrapper.setdefault('device_ids', None)
-
-
-def _is_ddp_wrapper(wrapper_type) -> bool:
-    """Whether Runner.wrap_model would pass ``device_ids`` to it."""
-    from mmengine.registry import MODEL_WRAPPERS
-    from torch.nn.parallel import DistributedDataParallel
-    cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(
-        wrapper_type, str) else wrapper_type
-    return isinstance(cls, type) and issubclass(cls, DistributedDataParallel)
 
 
 # -- shared by the tools/train.py and tools/test.py command lines -------------
@@ -154,18 +134,12 @@ def add_runner_arguments(parser) -> None:
     """``--cfg-options``, ``--launcher`` and ``--local-rank`` (mmdet's)."""
     from mmengine.config import DictAction
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
+        '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs (mmdet syntax)')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='job launcher')
     parser.add_argument(
-        '--launcher',
-        choices=LAUNCHERS,
-        default='none',
-        help='job launcher')
-    parser.add_argument(
-        '--no-data-check',
-        action='store_true',
+        '--no-data-check', action='store_true',
         help='skip our dataset pre-check (same as the config key '
         'data_check = False), e.g. for data formats it does not know')
     # torch >= 2.0 launchers pass --local-rank, older ones --local_rank.
@@ -184,7 +158,6 @@ def run_tool(tool: str, args, fn, **kwargs):
     """Run ``fn(**kwargs)`` for the CLI ``tool``: user errors (a missing or
     unsafe file, a bad data set) exit with their one-line message instead of
     a traceback; the process group is always torn down."""
-    import sys
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     try:

@@ -37,28 +37,9 @@ def _enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
             "VisualizationHook')) to the config.")
     hook = cfg.default_hooks.visualization
     if scope == 'mmdet':
-        hook.draw = True
-        hook.test_out_dir = show_dir
+        hook.update(draw=True, test_out_dir=show_dir)
     else:  # mmpretrain's hook
-        hook.enable = True
-        hook.out_dir = show_dir
-
-
-def build_test_cfg(config: str,
-                   checkpoint: str,
-                   work_dir: Optional[str] = None,
-                   cfg_options: Optional[dict] = None,
-                   launcher: str = 'none') -> Config:
-    """Load ``config`` set up to evaluate ``checkpoint``."""
-    checkpoint = os.fspath(checkpoint)
-    cfg = load_config(config, cfg_options)
-    # fail early, naming the path; URLs are left to mmengine
-    require_checkpoint(checkpoint)
-    cfg.launcher = launcher
-    set_work_dir(cfg, config, work_dir)
-    cfg.load_from = checkpoint
-    cfg.resume = False
-    return cfg
+        hook.update(enable=True, out_dir=show_dir)
 
 
 def _add_dump_metric(runner, scope: str, out: str) -> None:
@@ -76,9 +57,8 @@ def _to_json(value: Any) -> Any:
     """numpy/torch values in metrics -> plain JSON types."""
     if isinstance(value, numbers.Number):
         return float(value)  # e.g. numpy.float32, numpy.int64
-    if hasattr(value, 'tolist'):
-        return value.tolist()  # arrays, tensors, numpy.bool_
-    return str(value)
+    # arrays, tensors, numpy.bool_
+    return value.tolist() if hasattr(value, 'tolist') else str(value)
 
 
 def write_metrics_json(path: str, metrics: dict, config: str,
@@ -97,13 +77,9 @@ def write_metrics_json(path: str, metrics: dict, config: str,
     return path
 
 
-def test(config: str,
-         checkpoint: str,
-         work_dir: Optional[str] = None,
-         out: Optional[str] = None,
-         metrics_json: Optional[str] = None,
-         cfg_options: Optional[dict] = None,
-         launcher: str = 'none',
+def test(config: str, checkpoint: str, work_dir: Optional[str] = None,
+         out: Optional[str] = None, metrics_json: Optional[str] = None,
+         cfg_options: Optional[dict] = None, launcher: str = 'none',
          show_dir: Optional[str] = None,
          allow_partial_checkpoint: bool = False) -> dict:
     """Evaluate ``checkpoint`` on the config's test set; return metrics.
@@ -120,7 +96,12 @@ def test(config: str,
             the model; by default that is a ``CheckpointMismatchError``.
     """
     config, checkpoint = os.fspath(config), os.fspath(checkpoint)
-    cfg = build_test_cfg(config, checkpoint, work_dir, cfg_options, launcher)
+    cfg = load_config(config, cfg_options)
+    # fail early, naming the path; URLs are left to mmengine
+    require_checkpoint(checkpoint)
+    set_work_dir(cfg, config, work_dir)
+    cfg.load_from = checkpoint
+    cfg.resume = False
     scope = register_toolbox(cfg)
     if show_dir:
         _enable_visualization(cfg, scope, show_dir)

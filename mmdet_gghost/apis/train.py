@@ -55,12 +55,10 @@ def _set_auto_scale_lr(cfg: Config) -> None:
     cfg.auto_scale_lr.enable = True
 
 
-def build_train_cfg(config: str,
-                    work_dir: Optional[str] = None,
+def build_train_cfg(config: str, work_dir: Optional[str] = None,
                     resume: ResumeArg = False,
                     cfg_options: Optional[dict] = None,
-                    launcher: str = 'none',
-                    amp: bool = False,
+                    launcher: str = 'none', amp: bool = False,
                     auto_scale_lr: bool = False) -> Config:
     """Load ``config`` and apply the train CLI's options to it.
 
@@ -107,12 +105,9 @@ def build_runner(cfg: Config) -> Runner:
         return registry.RUNNERS.build(cfg)
 
 
-def train(config: str,
-          work_dir: Optional[str] = None,
-          resume: ResumeArg = False,
-          cfg_options: Optional[dict] = None,
-          launcher: str = 'none',
-          amp: bool = False,
+def train(config: str, work_dir: Optional[str] = None,
+          resume: ResumeArg = False, cfg_options: Optional[dict] = None,
+          launcher: str = 'none', amp: bool = False,
           auto_scale_lr: bool = False) -> Runner:
     """Train ``config`` (arguments as :func:`build_train_cfg`) and return
     the finished :class:`Runner`; ``runner.work_dir`` holds the logs and
@@ -120,11 +115,9 @@ def train(config: str,
     cfg = build_train_cfg(config, work_dir, resume, cfg_options, launcher,
                           amp, auto_scale_lr)
     register_toolbox(cfg)
-    splits = ['train']
-    if cfg.get('val_cfg', None) is not None and cfg.get(
-            'val_dataloader', None) is not None:
-        splits.append('val')
-    check_datasets(cfg, splits)
+    # (a split without a dataloader is skipped)
+    has_val = cfg.get('val_cfg', None) is not None
+    check_datasets(cfg, ['train', 'val'] if has_val else ['train'])
     # The Runner loads `load_from` with strict=False: a classifier head of
     # another class count would only be warned about.
     check_classifier_load_from(cfg)

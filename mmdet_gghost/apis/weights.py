@@ -132,10 +132,10 @@ def check_state_dict_fits(model: torch.nn.Module, ckpt_state: dict,
 
 
 def check_checkpoint_matches(model: torch.nn.Module, checkpoint: str,
-                             allow_partial: bool = False,
-                             opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
+                             allow_partial: bool = False
                              ) -> StateDictMismatch:
-    """Check that ``checkpoint`` (file or URL) fits ``model`` exactly.
+    """Check that ``checkpoint`` (file or URL) fits ``model`` exactly (the
+    error names :data:`ALLOW_PARTIAL_FLAG`).
 
     Raises:
         CheckpointMismatchError: counts and examples of the missing,
@@ -144,19 +144,18 @@ def check_checkpoint_matches(model: torch.nn.Module, checkpoint: str,
     """
     checkpoint = os.fspath(checkpoint)
     return check_state_dict_fits(model, read_state_dict(checkpoint),
-                                 checkpoint, allow_partial, opt_out)
+                                 checkpoint, allow_partial, ALLOW_PARTIAL_FLAG)
 
 
 def load_state_dict_checked(model: torch.nn.Module, state: dict,
-                            checkpoint: str, allow_partial: bool = False,
-                            opt_out: Optional[str] = ALLOW_PARTIAL_FLAG
+                            checkpoint: str, allow_partial: bool = False
                             ) -> StateDictMismatch:
-    """Check ``state`` (read from ``checkpoint``) with
-    :func:`check_state_dict_fits`, then load it into ``model``.  Returns the
-    mismatch (empty unless ``allow_partial``)."""
+    """Check ``state`` (read from ``checkpoint``) as
+    :func:`check_checkpoint_matches` does, then load it into ``model``.
+    Returns the mismatch (empty unless ``allow_partial``)."""
     from mmengine.runner.checkpoint import load_state_dict
     mismatch = check_state_dict_fits(model, state, checkpoint,
-                                     allow_partial, opt_out)
+                                     allow_partial, ALLOW_PARTIAL_FLAG)
     load_state_dict(_unwrap(model), state, strict=False, logger='silent')
     return mismatch
 

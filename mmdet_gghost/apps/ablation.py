@@ -39,13 +39,9 @@ def _batch(factor):
     return options
 
 
-def _longer(factor):
-    return lambda cfg: longer_schedule(cfg, factor)
-
-
 class Variant(NamedTuple):
     """One change to the demo recipe: ``cfg -> cfg_options`` for the
-    pre-training and for the detector (``None``: the demo's)."""
+    pre-training and the detector (``None``: the demo's)."""
     name: str
     what: str
     pretrain: Callable = None
@@ -65,7 +61,8 @@ VARIANTS = (
     Variant('det-mix-norm-eval', "detector with the mix's BNs on their "
             'running statistics (mix_norm_eval=True), the rest trained',
             det=lambda cfg: {'model.backbone.mix_norm_eval': True}),
-    Variant('pretrain-3x', 'pre-training 3x longer (600 it)', _longer(3)),
+    Variant('pretrain-3x', 'pre-training 3x longer (600 it)',
+            lambda cfg: longer_schedule(cfg, 3)),
     Variant('pretrain-b8', 'pre-training at batch 8 (800 it, same images)',
             _batch(1 / 4)),
 )
