@@ -163,11 +163,11 @@ def _schedule(cfg):
             [dict(sched) for sched in cfg.get('param_scheduler', [])])
 
 
-def _check_resumable(work_dir, config, cfg_options):
-    """Refuse to resume a run of another schedule (e.g. a work dir left by
-    an older demo schedule): mmengine would load it and stop at once, or
-    go on under the new schedule without a word."""
-    cfg = load_config(config, cfg_options)
+def _check_resumable(work_dir, config, cfg):
+    """Refuse to resume a run of another schedule than ``cfg`` (the loaded
+    ``config``; e.g. a work dir left by an older demo schedule): mmengine
+    would load it and stop at once, or go on under the new schedule without
+    a word."""
     max_iters = cfg.train_cfg.max_iters
     last = Path(last_checkpoint_record(work_dir))
     stem = last.stem
@@ -225,14 +225,15 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     """
 
     data_fn()
-    max_iters = load_config(config, cfg_options).train_cfg.max_iters
+    cfg = load_config(config, cfg_options)
+    max_iters = cfg.train_cfg.max_iters
     work_dir = Path(work_dir)
     ckpt = _final_checkpoint(work_dir, max_iters)
     train_s = 0.0
     if ckpt is None:
         resume = last_checkpoint_record(work_dir) is not None
         if resume:
-            _check_resumable(work_dir, config, cfg_options)
+            _check_resumable(work_dir, config, cfg)
         log(f'training {Path(config).name} for {max_iters} iterations '
             f'into {work_dir}' + (' (resuming)' if resume else ''))
         t0 = time.time()
