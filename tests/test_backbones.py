@@ -15,8 +15,6 @@ from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
 
 from official_reference import RefGGhostRegNet, randomize_norms
 
-torch.set_num_threads(2)
-
 BACKBONES = [
     (GGhostResNet, dict(depth=18)),
     (GGhostResNet, dict(depth=34)),

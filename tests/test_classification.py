@@ -44,9 +44,6 @@ IMAGENET_CFG = osp.join(REPO, 'configs/imagenet/gghost-resnet34_8xb32_in1k.py')
 RETINANET_CFG = osp.join(REPO, 'configs/retinanet_gghost_r34_1x_coco.py')
 IMG_SIZE = 32  # the smallest the generator makes; R34 still works (1x1 out)
 
-torch.set_num_threads(2)
-
-
 # --------------------------------------------------------------------------
 # Fixtures and helpers
 # --------------------------------------------------------------------------

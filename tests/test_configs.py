@@ -17,9 +17,6 @@ DET_CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py')
 CLS_CONFIGS = sorted((CONFIG_DIR / 'imagenet').glob('*.py')) + sorted(
     p for p in (CONFIG_DIR / 'demo').glob('*.py') if 'cls' in p.stem)
 
-torch.set_num_threads(2)
-
-
 def _rel(p):
     return str(p.relative_to(CONFIG_DIR))
 

@@ -10,9 +10,6 @@ from mmdet_gghost.analysis import (build_backbone_from_arch,
 from mmdet_gghost.models import (INFERENCE_FORMS, GGhostResNet, deploy_model,
                                  inference_form)
 
-torch.set_num_threads(2)
-
-
 class ViewsAndAllocs(nn.Module):
     """conv, in-place ReLU, mean, an add into a slice of an empty buffer:
     4 launching ops; the slice, view and empty launch nothing."""
