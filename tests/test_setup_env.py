@@ -126,6 +126,7 @@ def test_second_setup_without_a_wheel_cache_builds_nothing(tmp_path):
          '--log-dir', str(tmp_path / 'logs')],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'nothing to install or build' in proc.stdout, proc.stdout
     assert 'compiled ops already installed' in proc.stdout, proc.stdout
     for busy in ('building mmcv', 'cached wheel', 'installing torch',
                  'creating virtualenv', 'pinned packages', 'build tools'):
@@ -213,6 +214,41 @@ def test_installed_mmcv_probe_runs_the_venv_python(tmp_path):
         assert problem is None
     else:
         assert problem is not None and 'mmcv' in problem
+
+
+def _ready_state():
+    """A :meth:`Venv.probe` answer for a venv holding every pin."""
+    pins = [p.split('==') for p in
+            (*setup_env.TORCH_PINS, *setup_env.read_pins())]
+    installed = {name.lower().replace('_', '-'): version
+                 for name, version in pins}
+    installed.update({'setuptools': '80.9.0', 'wheel': '0.45.1',
+                      'mmcv': setup_env.MMCV_VERSION, 'mmdet-gghost': '0.1'})
+    return dict(installed=installed, mmcv_ops=True,
+                package=str(REPO / 'mmdet_gghost' / '__init__.py'),
+                stack='2.14.1 2.1.0 0.10.7 3.3.0 1.2.0 1.3.1')
+
+
+@pytest.mark.parametrize('change,says', [
+    ({}, None),
+    (dict(mmcv_ops=False), 'without its compiled ops'),
+    (dict(package='/elsewhere/mmdet_gghost/__init__.py'), 'editable'),
+    (dict(stack=None), 'does not import'),
+    (dict(installed={'setuptools': '82.0.0'}), 'build tools'),
+    (dict(installed={'torch': '2.13.0'}), 'torch==2.14.1'),
+    (dict(installed={'mmcv': '2.2.0'}), 'mmcv 2.2.0 is installed'),
+])
+def test_a_warm_venv_is_ready_only_when_no_step_has_work(change, says):
+    """The one-probe fast path of ``make setup`` returns only for a venv in
+    which every step would find its work done."""
+    state = _ready_state()
+    state['installed'].update(change.pop('installed', {}))
+    state.update(change)
+    todo = setup_env.still_to_do(state)
+    if says is None:
+        assert todo == []
+    else:
+        assert len(todo) == 1 and says in todo[0], todo
 
 
 def test_failed_step_names_itself_and_its_log(tmp_path):

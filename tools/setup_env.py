@@ -35,6 +35,26 @@ MMCV_VERSION = '2.1.0'
 BUILD_PINS = ('setuptools>=77,<82', 'wheel')
 
 
+PROBE = '''
+import importlib, importlib.metadata as m, json, pathlib
+def imports(name):
+    try:
+        return importlib.import_module(name)
+    except Exception:
+        return None
+package = imports("mmdet_gghost")
+stack = [imports(n) for n in ("torch", "mmcv", "mmengine", "mmdet",
+                              "mmpretrain", "mmdeploy", "mmcv.ops")]
+print(json.dumps(dict(
+    installed={d.metadata["Name"].lower().replace("_", "-"): d.version
+               for d in m.distributions()},
+    mmcv_ops=imports("mmcv._ext") is not None,
+    package=str(pathlib.Path(package.__file__).resolve()) if package else None,
+    stack=None if any(x is None for x in stack)
+    else " ".join(x.__version__ for x in stack[:-1]))))
+'''
+
+
 class StepError(RuntimeError):
     """A set-up step failed; the message names the step and its log."""
 
@@ -100,6 +120,14 @@ class Venv:
         proc = subprocess.run([str(self.python), '-c', code],
                               capture_output=True, text=True)
         return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def probe(self):
+        """One interpreter start-up saying what :func:`setup` would check
+        step by step: ``installed`` distributions, whether ``mmcv._ext``
+        imports, where ``mmdet_gghost`` is imported from (``package``) and
+        the ``stack``'s versions once everything imports (else ``None``)."""
+        out = self.query(PROBE)
+        return json.loads(out) if out else None
 
     def installed(self):
         out = self.query(
@@ -178,18 +206,51 @@ def build_mmcv_wheel(venv, out_dir, log_dir):
         return final
 
 
-def installed_mmcv_problem(venv):
-    """Why the venv's mmcv will not do, or ``None`` if it is mmcv
-    :data:`MMCV_VERSION` with its compiled ops (``mmcv._ext`` imports, which
-    also means they link against the installed torch)."""
-    version = venv.installed().get('mmcv')
+def mmcv_problem(version, has_ops):
+    """Why an installed mmcv ``version`` (``None``: not installed) will not
+    do, or ``None`` if it is :data:`MMCV_VERSION` with its compiled ops
+    (``mmcv._ext`` imports, which also means they link against the
+    installed torch); ``has_ops`` is called only when needed."""
     if version is None:
         return 'mmcv is not installed'
     if version.split('+')[0] != MMCV_VERSION:
         return f'mmcv {version} is installed, {MMCV_VERSION} is pinned'
-    if not has_mmcv_ops(venv):
+    if not has_ops():
         return f'mmcv {version} is installed without its compiled ops (mmcv._ext)'
     return None
+
+
+def installed_mmcv_problem(venv):
+    """:func:`mmcv_problem` of the venv's mmcv."""
+    return mmcv_problem(venv.installed().get('mmcv'),
+                        lambda: has_mmcv_ops(venv))
+
+
+def build_tools_ok(installed):
+    """mmcv's setup.py and mmengine's `mmdet::` config bases need
+    pkg_resources, which setuptools 82 removed."""
+    major = int(installed.get('setuptools', '0').split('.')[0] or 0)
+    return 'wheel' in installed and 77 <= major < 82
+
+
+def editable_here(installed, package):
+    """mmdet-gghost is installed and imported from this checkout."""
+    return (installed.get('mmdet-gghost') is not None and package is not None
+            and package.startswith(str(REPO)))
+
+
+def still_to_do(state):
+    """What :func:`setup` would still install, build or report for a venv
+    in ``state`` (:meth:`Venv.probe`); empty when the venv is ready."""
+    installed = state['installed']
+    todo = [] if build_tools_ok(installed) else ['build tools']
+    todo += unmet((*TORCH_PINS, *read_pins()), installed)
+    todo += [mmcv_problem(installed.get('mmcv'), lambda: state['mmcv_ops'])]
+    if not editable_here(installed, state['package']):
+        todo.append('mmdet-gghost (editable)')
+    if state['stack'] is None:
+        todo.append('the stack does not import')
+    return [t for t in todo if t]
 
 
 def ensure_mmcv(venv, cache_dir, log_dir, torch_version):
@@ -237,15 +298,20 @@ def setup(venv_dir, cache_dir, log_dir):
     def step(name):
         log(f'{name} ... ({time.time() - t_start:.0f}s elapsed)')
 
-    if not venv.python.exists():
+    if venv.python.exists():  # a warm venv: one probe, nothing else
+        state = venv.probe()
+        if state is not None and not still_to_do(state):
+            log(f'ready in {time.time() - t_start:.0f}s, nothing to install '
+                f'or build (mmcv {MMCV_VERSION} with compiled ops already '
+                'installed): torch/mmcv/mmengine/mmdet/mmpretrain/mmdeploy = '
+                f'{state["stack"]}')
+            return
+    else:
         step(f'creating virtualenv {venv.path}')
         run([sys.executable, '-m', 'venv', venv.path], 'venv', log_dir)
     installed = venv.installed()
 
-    setuptools_major = int(installed.get('setuptools', '0').split('.')[0] or 0)
-    if 'wheel' not in installed or not 77 <= setuptools_major < 82:
-        # mmcv's setup.py and mmengine's `mmdet::` config bases need
-        # pkg_resources, which setuptools 82 removed.
+    if not build_tools_ok(installed):
         step('installing build tools (setuptools>=77,<82, wheel)')
         run(venv.pip('install', *BUILD_PINS), 'build-tools', log_dir)
     keep_build_pins = ('-c', write_constraints(log_dir))
@@ -273,8 +339,7 @@ def setup(venv_dir, cache_dir, log_dir):
     installed = venv.installed()
     editable = venv.query(
         'import mmdet_gghost, pathlib; print(pathlib.Path(mmdet_gghost.__file__).resolve())')
-    if (installed.get('mmdet-gghost') is None or editable is None
-            or not editable.startswith(str(REPO))):
+    if not editable_here(installed, editable):
         step('installing mmdet-gghost (editable)')
         run(venv.pip('install', '--no-deps', '--no-build-isolation', '-e', REPO),
             'editable', log_dir)
