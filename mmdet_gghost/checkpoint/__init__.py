@@ -1,11 +1,8 @@
-"""Safe checkpoint loading for mmengine under ``torch >= 2.6``: nothing
-here sets ``weights_only=False``.  OpenMMLab training checkpoints load
-through an allow-list (:mod:`.allowlist`), everything else is refused with
-a clear :class:`UnsafeCheckpointError`, and mmengine's URL schemes load
-safely too (:mod:`.loading`); :mod:`.reading` reads state dicts.
-:func:`enable_safe_checkpoint_loading` changes process-wide state and runs
-on ``import mmdet_gghost``.
-"""
+"""Safe checkpoint loading for mmengine under ``torch >= 2.6`` (nothing
+sets ``weights_only=False``): OpenMMLab training checkpoints load through
+an allow-list, anything else is a clear :class:`UnsafeCheckpointError`,
+also for mmengine's URL schemes.  :func:`enable_safe_checkpoint_loading`
+changes process-wide state and runs on ``import mmdet_gghost``."""
 from .allowlist import allow_checkpoint_globals
 from .loading import (NotACheckpointError, UnsafeCheckpointError,
                       enable_safe_checkpoint_loading, load_checkpoint_file,

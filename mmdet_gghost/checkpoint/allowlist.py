@@ -42,20 +42,17 @@ def restricted_getattr(obj: Any, name: str) -> Any:
 
 
 def allow_checkpoint_globals(*objects: SafeGlobal) -> None:
-    """Allow more classes/functions in checkpoints, process-wide.
-
-    Only call this for types you trust: unpickling may call them with data
-    from the file.  Accepts classes/functions or ``(obj, 'module.Name')``
-    tuples, like :func:`torch.serialization.add_safe_globals`.
-    """
+    """Allow more classes/functions (or ``(obj, 'module.Name')`` tuples, as
+    :func:`torch.serialization.add_safe_globals` takes) in checkpoints,
+    process-wide.  Only for types you trust: unpickling may call them with
+    data from the file."""
     torch.serialization.add_safe_globals(list(objects))
 
 
 def install_allowlist() -> None:
-    """Add our allow-list (see the module docstring) to torch's safe
-    globals, a set (process-wide; idempotent).  numpy functions go under
-    their numpy 1.x and 2.x paths: files written with either load with
-    either."""
+    """Add our allow-list to torch's safe globals (a set: idempotent).
+    numpy functions go under their numpy 1.x and 2.x paths: files written
+    with either load with either."""
     allowed = [HistoryBuffer, (restricted_getattr, 'builtins.getattr'),
                np.ndarray, np.dtype]
     for func in (multiarray._reconstruct, multiarray.scalar):

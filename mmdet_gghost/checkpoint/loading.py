@@ -46,18 +46,6 @@ _REFUSAL_PATTERNS = (
 )
 
 
-def _refused_globals_in_file(filename: Any) -> List[str]:
-    """Every non-allowed global in a local checkpoint (torch stops at the
-    first one); ``[]`` when unsure."""
-    if not isinstance(filename, str) or not osp.isfile(filename):
-        return []
-    try:
-        return list(
-            torch.serialization.get_unsafe_globals_in_checkpoint(filename))
-    except Exception:  # noqa: BLE001 - best effort, the message falls back
-        return []
-
-
 def raise_if_refused(filename: Any, error: pickle.UnpicklingError,
                      source: Optional[str] = None) -> None:
     """Raise :class:`UnsafeCheckpointError` from torch's weights-only
@@ -72,7 +60,14 @@ def raise_if_refused(filename: Any, error: pickle.UnpicklingError,
     first = next((m.group(1) for m in matches if m), None)
     if first is None:
         return
-    refused = _refused_globals_in_file(filename)
+    # every refused global of a local file (torch stops at the first one)
+    refused = []
+    if isinstance(filename, str) and osp.isfile(filename):
+        try:
+            refused = list(torch.serialization
+                           .get_unsafe_globals_in_checkpoint(filename))
+        except Exception:  # noqa: BLE001 - best effort, ``first`` is known
+            pass
     if first not in refused:
         refused.insert(0, first)
     if 'is blocked' in message or 'Unsupported getattr' in message:
@@ -125,10 +120,6 @@ def not_a_checkpoint(filename, source, error) -> NotACheckpointError:
         're-download or re-create it.')
 
 
-# The attribute we put on our wrapper, to keep the patch idempotent.
-_PATCH_MARK = '_mmdet_gghost_safe_loading'
-
-
 def load_checkpoint_file(filename: Union[str, io.IOBase],
                          map_location: Any = 'cpu',
                          source: Optional[str] = None) -> Any:
@@ -170,20 +161,15 @@ def load_checkpoint_url(url: str, map_location: Any = None,
     from mmengine.dist import barrier, get_dist_info
     model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
     cached = osp.join(model_dir, osp.basename(urlparse(url).path))
-
-    def download():
-        if not osp.isfile(cached):
-            os.makedirs(model_dir, exist_ok=True)
-            # writes a temporary file and renames it when complete
-            torch.hub.download_url_to_file(url, cached, progress=False)
-
     rank, world_size = get_dist_info()
-    if rank == 0:
-        download()
-    if world_size > 1:
+    if rank > 0:
+        barrier()  # rank 0 downloads first
+    if not osp.isfile(cached):
+        os.makedirs(model_dir, exist_ok=True)
+        # writes a temporary file and renames it when complete
+        torch.hub.download_url_to_file(url, cached, progress=False)
+    if rank == 0 and world_size > 1:
         barrier()
-        if rank > 0:
-            download()
     return load_checkpoint_file(cached, map_location, source=url)
 
 
@@ -239,22 +225,19 @@ _SAFE_SCHEMES = (
 )
 
 
-def register_safe_schemes() -> None:
-    """Make mmengine's checkpoint schemes load with ``weights_only=True``
-    (see the module docstring).  Idempotent."""
+def enable_safe_checkpoint_loading() -> None:
+    """Allow-list OpenMMLab checkpoint types, make mmengine's schemes load
+    with ``weights_only=True`` (see the module docstring) and give its
+    loader our clear errors.  Idempotent."""
+    install_allowlist()
     for prefixes, loader in _SAFE_SCHEMES:
         first = prefixes if isinstance(prefixes, str) else prefixes[0]
         if CheckpointLoader._schemes.get(first) is not loader:
             CheckpointLoader.register_scheme(prefixes, loader, force=True)
-
-
-def wrap_checkpoint_loader() -> None:
-    """Give mmengine's checkpoint loading our clear error message: every
-    checkpoint read (``resume``, ``load_from``, ``init_cfg=Pretrained``)
-    goes through the classmethod ``CheckpointLoader.load_checkpoint``,
-    which dispatches to the per-scheme loaders."""
+    # Every checkpoint read (``resume``, ``load_from``, ``Pretrained``) goes
+    # through this classmethod, which dispatches to the scheme loaders.
     original = CheckpointLoader.__dict__['load_checkpoint'].__func__
-    if getattr(original, _PATCH_MARK, False):
+    if getattr(original, '_mmdet_gghost_safe_loading', False):
         return
 
     @functools.wraps(original)
@@ -267,13 +250,5 @@ def wrap_checkpoint_loader() -> None:
             raise_if_refused(local, error)
             raise
 
-    setattr(load_checkpoint, _PATCH_MARK, True)
+    load_checkpoint._mmdet_gghost_safe_loading = True
     CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
-
-
-def enable_safe_checkpoint_loading() -> None:
-    """Allow-list OpenMMLab checkpoint types, register the safe schemes and
-    wrap mmengine's loader.  Idempotent."""
-    install_allowlist()
-    register_safe_schemes()
-    wrap_checkpoint_loader()

@@ -1,7 +1,5 @@
-"""Reading a checkpoint, once for the whole package (``models`` and
-``apis`` alike): the URL-or-file rule (:func:`is_remote`,
-:func:`require_checkpoint`), the reader of a state dict
-(:func:`read_checkpoint`) and of a work dir's ``last_checkpoint`` record."""
+"""Reading a checkpoint, for ``models`` and ``apis`` alike: the URL-or-file
+rule, the state dict, a work dir's ``last_checkpoint`` record."""
 import os
 import re
 from typing import Dict, Optional, Tuple
@@ -22,26 +20,14 @@ def is_remote(path) -> bool:
 
 def require_checkpoint(path, what: str = 'Checkpoint file',
                        hint: str = '') -> str:
-    """``path`` as a string, or ``FileNotFoundError('<what> not found:
-    <path>')`` (then ``hint``) when it is a local path that is not a file.
-    URLs pass: their loader reports what it cannot fetch."""
+    """``path`` as a string; ``FileNotFoundError('<what> not found: <path>.
+    <hint>')`` for a local path that is not a file (URLs pass: their loader
+    reports what it cannot fetch)."""
     path = os.fspath(path)
     if not is_remote(path) and not os.path.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path}' +
                                 (f'. {hint}' if hint else ''))
     return path
-
-
-def _state_of(ckpt):
-    """The state dict of a loaded checkpoint: ``ckpt['state_dict']``
-    (mmengine), ``ckpt['model']`` (the official G-Ghost code, timm) or the
-    whole object; None if that is not a dict of named entries."""
-    if not isinstance(ckpt, dict):
-        return None
-    for key in ('state_dict', 'model'):
-        if isinstance(ckpt.get(key), dict):
-            return ckpt[key]
-    return ckpt
 
 
 def read_checkpoint(checkpoint, map_location='cpu'
@@ -58,8 +44,14 @@ def read_checkpoint(checkpoint, map_location='cpu'
     from mmengine.runner.checkpoint import _load_checkpoint
     checkpoint = require_checkpoint(checkpoint)
     ckpt = _load_checkpoint(checkpoint, map_location=map_location)
-    state = _state_of(ckpt)
-    if state is None or not all(isinstance(k, str) for k in state):
+    # ckpt['state_dict'] (mmengine), ckpt['model'] (the official G-Ghost
+    # code, timm) or the whole object
+    state = ckpt
+    if isinstance(ckpt, dict):
+        state = next((ckpt[k] for k in ('state_dict', 'model')
+                      if isinstance(ckpt.get(k), dict)), ckpt)
+    if not isinstance(state, dict) or not all(isinstance(k, str)
+                                              for k in state):
         raise CheckpointMismatchError(
             f'{checkpoint} holds a {type(ckpt).__name__} that is not a state '
             "dict or an mmengine checkpoint ({'state_dict': ..., "
@@ -80,14 +72,10 @@ def last_checkpoint_record(work_dir) -> Optional[str]:
 
 
 def resolve_last_checkpoint(work_dir) -> Optional[str]:
-    """The checkpoint named by ``<work_dir>/last_checkpoint``, or None when
-    that file does not exist.  mmengine stores an absolute path: after the
-    work dir was moved, the same file name inside ``work_dir`` is used.
-
-    Raises:
-        FileNotFoundError: neither the recorded path nor its name in
-            ``work_dir`` exists.
-    """
+    """The checkpoint named by ``<work_dir>/last_checkpoint`` (None without
+    that file).  mmengine stores an absolute path: after the work dir was
+    moved, the same file name inside ``work_dir`` is used.
+    FileNotFoundError when neither exists."""
     recorded = last_checkpoint_record(work_dir)
     if recorded is None or is_remote(recorded) or os.path.isfile(recorded):
         return recorded
