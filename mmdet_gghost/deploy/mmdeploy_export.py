@@ -1,14 +1,10 @@
 """A detector config + checkpoint -> mmdeploy -> ``end2end.onnx`` (network,
 box decoding and NMS in one graph) -> ONNX Runtime, checked against PyTorch
-(``tools/deploy/mmdeploy_export.py``).
-
-The steps are mmdeploy's own (``torch2onnx``, its task processor,
-``build_test_runner``, ``visualize``) plus: the TorchScript exporter while
-converting (:func:`torchscript_onnx_export`), a strict checkpoint check
-(:func:`check_checkpoint`) and parity on one image
-(:func:`compare_detections`) or on the test set (:func:`evaluate_parity`).
-The graph's NMS keeps the candidates per anchor (mmdeploy), not per
-(anchor, class) pair (mmdet), so low-scored boxes may differ.
+(``tools/deploy/mmdeploy_export.py``): mmdeploy's own steps, plus the
+TorchScript exporter, a strict checkpoint check and parity on one image or
+on the test set.  The graph's NMS keeps the candidates per anchor
+(mmdeploy), not per (anchor, class) pair (mmdet), so low-scored boxes may
+differ.
 """
 import contextlib
 import copy
@@ -18,6 +14,7 @@ import json
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
+from unittest import mock
 
 import numpy as np
 import torch
@@ -35,16 +32,6 @@ METRIC_KEY = 'coco/bbox_mAP'
 
 class DeployError(ValueError):
     """Inputs that cannot be deployed (the message says why and the fix)."""
-
-
-def require_mmdeploy():
-    """``import mmdeploy``, or an ImportError that says how to install it."""
-    try:
-        import mmdeploy
-    except ImportError as e:
-        raise ImportError(f'mmdeploy is not installed ({e}); {INSTALL_HINT}'
-                          ) from e
-    return mmdeploy
 
 
 def deploy_config_dir() -> str:
@@ -82,7 +69,11 @@ def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
     """``(model_cfg, deploy_cfg, deploy_cfg_path)`` as mmdeploy loads them
     from ``config`` (path or Config), checked to be an mmdet detector for
     ONNX Runtime."""
-    require_mmdeploy()
+    try:
+        import mmdeploy  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f'mmdeploy is not installed ({e}); {INSTALL_HINT}'
+                          ) from e
     from mmdeploy.utils import load_config
     if isinstance(config, str) and not osp.isfile(config):
         raise FileNotFoundError(f'config not found: {config}')
@@ -114,31 +105,21 @@ def check_checkpoint(model_cfg, checkpoint: str) -> None:
     build_model(model_cfg, checkpoint, init_seed=None)
 
 
-@contextlib.contextmanager
 def torchscript_onnx_export():
-    """While inside, ``torch.onnx.export`` defaults to ``dynamo=False``;
-    restored on exit.
+    """A context in which ``torch.onnx.export`` defaults to
+    ``dynamo=False`` (nothing is patched on import).
 
     Since PyTorch 2.9 the default is the ``torch.export``-based exporter,
     which does not trace mmdeploy's rewritten detector ("mismatch between
     the structure of inputs and dynamic_shapes"); mmdeploy's rewriters are
-    written for the TorchScript one.  Nothing is patched on import.
+    written for the TorchScript one.
     """
-    original = torch.onnx.export
-    if 'dynamo' not in inspect.signature(original).parameters:
-        yield  # an older torch: TorchScript is the only exporter
-        return
-
-    @functools.wraps(original)
-    def export(*args, **kwargs):
-        kwargs.setdefault('dynamo', False)
-        return original(*args, **kwargs)
-
-    torch.onnx.export = export
-    try:
-        yield
-    finally:
-        torch.onnx.export = original
+    export = torch.onnx.export
+    if 'dynamo' not in inspect.signature(export).parameters:
+        return contextlib.nullcontext()  # older torch: TorchScript only
+    # an explicit ``dynamo=`` in a call still wins over the partial's
+    return mock.patch.object(torch.onnx, 'export',
+                             functools.partial(export, dynamo=False))
 
 
 def conversion_image(model_cfg) -> np.ndarray:
