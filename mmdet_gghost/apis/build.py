@@ -1,10 +1,7 @@
 """One way from a config (+ checkpoint) to a ready model, for every tool:
 :func:`load_config` (the one config loader), :func:`build_model` (detector
 or classifier, by ``default_scope``) and :func:`build_backbone_from_arch`.
-
-Nothing here downloads: pretrained ``init_cfg`` entries are stripped
-(:func:`strip_pretrained`) before ``init_weights()`` can run.
-"""
+Nothing here downloads (:func:`strip_pretrained`)."""
 import copy
 import importlib
 import logging
@@ -24,9 +21,8 @@ from .weights import load_state_dict_checked, read_checkpoint
 
 def load_config(config, cfg_options: Optional[dict] = None) -> Config:
     """Read a config file (or deep-copy a ``Config``), ``cfg_options``
-    (``--cfg-options``) merged.  ``config`` (and a ``_base_``) may be
-    ``'mmdet_gghost::<config>'``, a shipped config
-    (:mod:`mmdet_gghost.config_bases`).
+    (``--cfg-options``) merged; ``config`` (and a ``_base_``) may be
+    ``'mmdet_gghost::<config>'`` (:mod:`mmdet_gghost.config_bases`).
 
     Returns:
         Config: ``custom_imports`` imported, every ``*_dataloader`` loading
@@ -96,7 +92,7 @@ def init_weights_quietly(model: nn.Module, seed: int = 0) -> None:
 
 def register_scope(scope: str):
     """Register every module of the toolbox ``scope`` (``'mmdet'``,
-    ``'mmpretrain'``...; the default scope is left alone) and our backbones;
+    ``'mmpretrain'``; the default scope is left alone) and our backbones;
     returns its ``registry`` module.  ValueError if it is not installed."""
     import mmdet_gghost.models  # noqa: F401  (registers the backbones)
     try:
@@ -114,10 +110,9 @@ def _build_in_scope(model_cfg: dict, scope: str) -> nn.Module:
     """``model_cfg`` built from the ``MODELS`` registry of ``scope``."""
     from mmengine.registry import DefaultScope
     registry = register_scope(scope)
-    # Build under the config's scope: mmengine's Registry.build otherwise
-    # follows whatever default scope the process last initialised, so an
-    # mmdet config could be built from mmpretrain's registry (or vice versa)
-    # when both are used in one process.
+    # Registry.build otherwise follows the default scope the process last
+    # initialised: an mmdet config could be built from mmpretrain's registry
+    # (or vice versa) when both are used in one process.
     with DefaultScope.overwrite_default_scope(scope):
         return registry.MODELS.build(model_cfg)
 
@@ -209,17 +204,15 @@ def build_model_from_config(cfg, cfg_options: Optional[dict] = None):
     return model, model.cfg, model.cfg.get('default_scope', None) or 'mmdet'
 
 
-_ARCH_PATTERNS = [
-    # (regex, function(match) -> backbone config dict)
-    (r'gghost_resnet(\d+)', lambda m: dict(
-        type='GGhostResNet', depth=int(m.group(1)))),
-    (r'resnet(\d+)', lambda m: dict(type='ResNet', depth=int(m.group(1)))),
-    (r'gghost_regnetx_[\d.]+[mg]f', lambda m: dict(
-        type='GGhostRegNet', arch=m.group(0))),
-    (r'regnetx_[\d.]+[mg]f', lambda m: dict(type='RegNet', arch=m.group(0))),
-    (r'cghostnet_([\d.]+)x', lambda m: dict(
-        type='CGhostNet', widen_factor=float(m.group(1)))),
-]
+# regex -> backbone type and the key that the name's number (group 1) or,
+# without a group, the whole name sets
+_ARCH_PATTERNS = (
+    (r'gghost_resnet(\d+)', 'GGhostResNet', 'depth', int),
+    (r'resnet(\d+)', 'ResNet', 'depth', int),
+    (r'gghost_regnetx_[\d.]+[mg]f', 'GGhostRegNet', 'arch', str),
+    (r'regnetx_[\d.]+[mg]f', 'RegNet', 'arch', str),
+    (r'cghostnet_([\d.]+)x', 'CGhostNet', 'widen_factor', float),
+)
 
 ARCH_EXAMPLES = ('gghost_resnet34', 'resnet34', 'gghost_regnetx_3.2gf',
                  'regnetx_3.2gf', 'cghostnet_1.0x')
@@ -230,10 +223,10 @@ def arch_to_backbone_cfg(arch: str) -> dict:
     (``dict(type='GGhostResNet', depth=34)``); ValueError for a name none
     of the :data:`ARCH_EXAMPLES` forms match."""
     name = arch.strip().lower()
-    for pattern, make in _ARCH_PATTERNS:
+    for pattern, type_, key, convert in _ARCH_PATTERNS:
         m = re.fullmatch(pattern, name)
         if m:
-            return make(m)
+            return {'type': type_, key: convert(m.group(m.lastindex or 0))}
     raise ValueError(f'Unknown backbone arch {arch!r}; expected a config '
                      f'file or one of the forms {", ".join(ARCH_EXAMPLES)}')
 

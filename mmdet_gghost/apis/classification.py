@@ -2,9 +2,8 @@
 (``load_from``, ``get_model(pretrained=...)``, the inferencers) only warns
 that e.g. a 1000-class head meets an 8-class model, a
 :class:`CheckpointMismatchError` names the tensors, class counts and fix.
-Detection configs are not checked in training on purpose: fine-tuning a COCO
-detector via ``load_from`` relies on mmengine skipping the head.
-"""
+Detection configs are not checked in training on purpose: fine-tuning a
+COCO detector via ``load_from`` relies on mmengine skipping the head."""
 import torch
 from mmengine.config import Config
 
@@ -20,14 +19,10 @@ def build_classifier(cfg: Config) -> torch.nn.Module:
 
 
 def check_classifier_load_from(cfg: Config) -> None:
-    """Refuse a ``load_from`` checkpoint that does not fit the classifier
-    (before the runner is built; the model is built once more, on the CPU).
-    Does nothing without ``load_from`` or outside ``'mmpretrain'`` scope.
-
-    Raises:
-        CheckpointMismatchError: names the tensors and the fix.
-        FileNotFoundError: ``load_from`` does not exist.
-    """
+    """Raise :class:`CheckpointMismatchError` (naming the tensors and the
+    fix) if the ``load_from`` checkpoint of an ``'mmpretrain'`` config does
+    not fit its classifier (built once more, on the CPU, before the runner),
+    ``FileNotFoundError`` if it does not exist."""
     if cfg.get('default_scope', None) != 'mmpretrain':
         return
     checkpoint = cfg.get('load_from', None)
@@ -40,15 +35,10 @@ def load_classifier(config, checkpoint: str, device=None,
                     allow_partial_checkpoint: bool = False, **kwargs):
     """Strict ``mmpretrain.get_model(config, pretrained=checkpoint)``
     (:func:`~.build.build_model`): :class:`CheckpointMismatchError` if any
-    tensor does not fit (unless ``allow_partial_checkpoint``).
-
-    Args:
-        config (str | Config): mmpretrain config (path or object).
-        checkpoint (str): mmengine checkpoint or plain state dict.
-        device: Where the model goes (default: CPU).
-        allow_partial_checkpoint: load what fits, log the rest.
-        **kwargs: Overrides of the model config, as for ``get_model``.
-    """
+    tensor does not fit, unless ``allow_partial_checkpoint`` (load what
+    fits, log the rest).  ``config``: path or Config; ``checkpoint``: an
+    mmengine checkpoint or plain state dict; ``device``: default CPU;
+    ``kwargs``: overrides of the model config, as for ``get_model``."""
     return build_model(config, checkpoint,
                        cfg_options={'model': kwargs} if kwargs else None,
                        device=device or 'cpu',

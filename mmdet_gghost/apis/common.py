@@ -53,13 +53,10 @@ def register_toolbox(cfg: Config) -> str:
 
 
 def check_datasets(cfg: Config, splits: Sequence[str]) -> None:
-    """Validate the datasets of ``<split>_dataloader`` before building.
-
-    :func:`~mmdet_gghost.datasets.checks.check_dataset_cfg` raises clear
-    errors (missing images, annotation file ...) long before mmengine would
-    fail deep inside a worker.  Skipped when the config sets
-    ``data_check = False`` (``--no-data-check`` in the tools).
-    """
+    """Validate the datasets of ``<split>_dataloader`` before building:
+    clear errors (:func:`~mmdet_gghost.datasets.checks.check_dataset_cfg`)
+    long before mmengine would fail inside a worker.  Skipped with
+    ``data_check = False`` in the config (``--no-data-check``)."""
     if cfg.get('data_check', True) is False:
         return
     for split in splits:
@@ -71,12 +68,11 @@ def check_datasets(cfg: Config, splits: Sequence[str]) -> None:
 def prepare_distributed(cfg: Config, launcher: str) -> None:
     """Set ``cfg.launcher``; make ``launcher != 'none'`` work without CUDA.
 
-    mmengine assumes CUDA for distributed runs: the mmdet default backend is
-    ``nccl`` (CUDA only), ``MMDistributedDataParallel`` is built with
-    ``device_ids=[LOCAL_RANK]`` (rejected for CPU modules) and ``init_dist``
-    calls ``torch.cuda.set_device``.  Without CUDA we therefore switch to
-    ``gloo``, build DDP with ``device_ids=None`` and let the Runner be built
-    under :func:`runner_context`.
+    mmengine assumes CUDA for distributed runs: backend ``nccl`` (mmdet's
+    default), DDP with ``device_ids=[LOCAL_RANK]`` (rejected for CPU
+    modules), ``torch.cuda.set_device`` in ``init_dist``.  Without CUDA:
+    ``gloo``, ``device_ids=None`` and the Runner built in
+    :func:`runner_context`.
     """
     if launcher not in LAUNCHERS:
         raise ValueError(f'launcher must be one of {LAUNCHERS}, '
@@ -101,8 +97,7 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
 
 def runner_context(cfg: Config):
     """Where to build the Runner: without CUDA, a distributed Runner's
-    ``init_dist`` must skip ``torch.cuda.set_device`` (it fails there; gloo
-    needs no device), otherwise nothing changes."""
+    ``init_dist`` skips ``torch.cuda.set_device`` (gloo needs no device)."""
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return contextlib.nullcontext()
     return mock.patch.object(torch.cuda, 'set_device', lambda device: None)
@@ -155,9 +150,9 @@ def cfg_options_of(args) -> dict:
 
 
 def run_tool(tool: str, args, fn, **kwargs):
-    """Run ``fn(**kwargs)`` for the CLI ``tool``: user errors (a missing or
-    unsafe file, a bad data set) exit with their one-line message instead of
-    a traceback; the process group is always torn down."""
+    """``fn(**kwargs)`` for the CLI ``tool``: :data:`USER_ERRORS` exit with
+    their one-line message, not a traceback; the process group is always
+    torn down."""
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     try:

@@ -23,10 +23,6 @@ from .common import (check_datasets, prepare_distributed, register_toolbox,
 from .train import build_runner
 from .weights import check_checkpoint_matches
 
-# Default name of the metrics file, inside the work dir.
-METRICS_FILENAME = 'metrics.json'
-
-
 def _enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
     """Save painted predictions to ``show_dir`` (mmdet/mmpretrain hooks)."""
     hooks = cfg.get('default_hooks', None) or {}
@@ -117,7 +113,7 @@ def test(config: str, checkpoint: str, work_dir: Optional[str] = None,
     metrics = runner.test()
     if get_rank() == 0:
         path = osp.abspath(metrics_json
-                           or osp.join(cfg.work_dir, METRICS_FILENAME))
+                           or osp.join(cfg.work_dir, 'metrics.json'))
         write_metrics_json(path, metrics, config, checkpoint)
         runner.logger.info(f'Metrics written to {path}')
     return metrics

@@ -1,7 +1,5 @@
 """Train an mmdet or mmpretrain config (the engine behind tools/train.py)."""
 import importlib
-import os
-import os.path as osp
 from typing import Optional, Union
 
 from mmengine.config import Config
@@ -15,44 +13,6 @@ from .common import (check_datasets, prepare_distributed, register_toolbox,
                      runner_context, set_work_dir)
 
 ResumeArg = Union[bool, str, None]
-
-
-def _set_amp(cfg: Config) -> None:
-    """Turn on automatic mixed precision, as mmdet's ``--amp`` does."""
-    from mmengine.device import (is_cuda_available, is_mlu_available,
-                                 is_npu_available)
-    # AmpOptimWrapper asserts one of these
-    if not (is_cuda_available() or is_npu_available() or is_mlu_available()):
-        raise RuntimeError(
-            'amp=True (--amp) needs a CUDA, NPU or MLU device; mmengine\'s '
-            'AmpOptimWrapper does not support CPU-only training.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
-
-
-def _set_resume(cfg: Config, resume: ResumeArg) -> None:
-    """``True``/``'auto'``: latest checkpoint of the work dir; a path: it."""
-    if resume is None or resume is False:
-        return
-    cfg.resume = True
-    if resume is True or resume == 'auto':
-        # <work_dir>/last_checkpoint, also after the work dir was moved
-        # (mmengine would read its absolute path); None: start afresh.
-        cfg.load_from = resolve_last_checkpoint(cfg.work_dir)
-        return
-    resume = os.fspath(resume)
-    require_checkpoint(resume, 'Checkpoint to resume from')
-    cfg.load_from = resume
-
-
-def _set_auto_scale_lr(cfg: Config) -> None:
-    """Enable ``auto_scale_lr`` (needs ``base_batch_size`` in the config)."""
-    scale = cfg.get('auto_scale_lr', None)
-    if not scale or 'base_batch_size' not in scale:
-        raise RuntimeError('auto_scale_lr=True needs '
-                           '`auto_scale_lr = dict(base_batch_size=...)` in '
-                           'the config.')
-    cfg.auto_scale_lr.enable = True
 
 
 def build_train_cfg(config: str, work_dir: Optional[str] = None,
@@ -70,7 +30,8 @@ def build_train_cfg(config: str, work_dir: Optional[str] = None,
             the work dir, a path resumes from that checkpoint.
         cfg_options: Overrides merged into the config (``--cfg-options``).
         launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
-        amp: Use mixed precision (``AmpOptimWrapper``).
+        amp: Use mixed precision (``AmpOptimWrapper``), as mmdet's
+            ``--amp`` does.
         auto_scale_lr: Scale the LR by the actual total batch size.
     """
     cfg = load_config(config, cfg_options)
@@ -79,22 +40,42 @@ def build_train_cfg(config: str, work_dir: Optional[str] = None,
     # a checkpoint file is complete or absent (see mmdet_gghost/hooks.py)
     use_crash_safe_checkpoints(cfg)
     if amp:
-        _set_amp(cfg)
+        from mmengine.device import (is_cuda_available, is_mlu_available,
+                                     is_npu_available)
+        # AmpOptimWrapper asserts one of these
+        if not (is_cuda_available() or is_npu_available()
+                or is_mlu_available()):
+            raise RuntimeError(
+                'amp=True (--amp) needs a CUDA, NPU or MLU device; '
+                'mmengine\'s AmpOptimWrapper does not support CPU-only '
+                'training.')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
     if auto_scale_lr:
-        _set_auto_scale_lr(cfg)
-    _set_resume(cfg, resume)
+        scale = cfg.get('auto_scale_lr', None)
+        if not scale or 'base_batch_size' not in scale:
+            raise RuntimeError('auto_scale_lr=True needs '
+                               '`auto_scale_lr = dict(base_batch_size=...)` '
+                               'in the config.')
+        cfg.auto_scale_lr.enable = True
+    if resume is True or resume == 'auto':
+        # <work_dir>/last_checkpoint, also after the work dir was moved
+        # (mmengine would read its absolute path); None: start afresh.
+        cfg.resume = True
+        cfg.load_from = resolve_last_checkpoint(cfg.work_dir)
+    elif resume is not None and resume is not False:
+        cfg.resume = True
+        cfg.load_from = require_checkpoint(resume, 'Checkpoint to resume from')
     return cfg
 
 
 def build_runner(cfg: Config) -> Runner:
     """``Runner.from_cfg`` or the config's ``runner_type`` (mmdet style).
 
-    Each Runner gets its own visualizer: mmdet's and mmpretrain's configs
-    name theirs ``'visualizer'``, and mmengine hands a second Runner in the
-    same process the first one's instance of that name, which then writes
-    the second run's metrics (``vis_data/scalars.json``) into the first
-    run's work dir. Without a ``name`` the Runner names it after its own
-    experiment (config name + timestamp).
+    The visualizer's ``name`` is dropped: mmengine hands a second Runner in
+    the process the first one's ``'visualizer'`` instance, which would write
+    the second run's ``vis_data/scalars.json`` into the first run's work
+    dir; unnamed, each Runner names its own after its experiment.
     """
     if isinstance(cfg.get('visualizer'), dict):
         cfg.visualizer.pop('name', None)

@@ -9,8 +9,7 @@ buffers) and unless ``allow_partial`` (``--allow-partial-checkpoint``).
 """
 import logging
 import os
-import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import torch
 
@@ -28,23 +27,18 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     return read_checkpoint(checkpoint)[0]
 
 
-def _head_classes(mismatch: StateDictMismatch) -> Optional[tuple]:
-    """(checkpoint classes, model classes) if the head's size differs."""
-    for key, ckpt_shape, model_shape in mismatch.shape:
-        if key.startswith('head.') and key.endswith('weight') and \
-                ckpt_shape[1:] == model_shape[1:]:
-            return ckpt_shape[0], model_shape[0]
-    return None
-
-
 def _preview(items, limit=5):
     items = list(items)
     more = f' and {len(items) - limit} more' if len(items) > limit else ''
     return ', '.join(map(str, items[:limit])) + more
 
 
-def _hints(checkpoint, mismatch, ckpt_state, classes) -> List[str]:
+def _hints(checkpoint, mismatch, ckpt_state) -> List[str]:
     lines = []
+    # (checkpoint classes, model classes) if only the head's size differs
+    classes = next(((ckpt[0], model[0]) for key, ckpt, model in mismatch.shape
+                    if key.startswith('head.') and key.endswith('weight')
+                    and ckpt[1:] == model[1:]), None)
     if classes is not None:
         lines.append(
             f'its classification head was trained for {classes[0]} classes '
@@ -80,15 +74,11 @@ def _hints(checkpoint, mismatch, ckpt_state, classes) -> List[str]:
 def describe_mismatch(checkpoint: str, mismatch: StateDictMismatch,
                       ckpt_state: Optional[dict] = None,
                       opt_out: Optional[str] = None) -> str:
-    """A one-paragraph error message: what differs and how to fix it.
-
-    ``opt_out``: how the caller can load the fitting part anyway (e.g. the
-    CLI flag), appended when given.
-    """
+    """A one-paragraph error message: what differs and how to fix it;
+    ``opt_out``: how to load the fitting part anyway (e.g. the CLI flag)."""
     lines = [f'checkpoint {checkpoint} does not fit the model built from '
              'the config (mmengine would only warn and keep random values '
              'for these tensors):']
-    classes = _head_classes(mismatch)
     if mismatch.shape:
         lines.append(f'{len(mismatch.shape)} shape mismatches (key '
                      f'checkpoint-shape model-shape): '
@@ -99,15 +89,10 @@ def describe_mismatch(checkpoint: str, mismatch: StateDictMismatch,
     if mismatch.unexpected:
         lines.append(f'{len(mismatch.unexpected)} checkpoint tensors the '
                      f'model does not have: {_preview(mismatch.unexpected)}.')
-    lines += _hints(checkpoint, mismatch, ckpt_state, classes)
+    lines += _hints(checkpoint, mismatch, ckpt_state)
     if opt_out:
         lines.append(f'To load only what fits anyway: {opt_out}.')
     return ' '.join(lines)
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a (Distributed)DataParallel wrapper."""
-    return getattr(model, 'module', model)
 
 
 def check_state_dict_fits(model: torch.nn.Module, ckpt_state: dict,
@@ -118,7 +103,9 @@ def check_state_dict_fits(model: torch.nn.Module, ckpt_state: dict,
     ``model`` gets a same-shaped value from ``ckpt_state`` and vice versa
     (:data:`HARMLESS_KEYS` aside).  With ``allow_partial`` the mismatch is
     logged as a warning instead.  Returns the mismatch."""
-    mismatch = compare_state_dicts(_unwrap(model).state_dict(), ckpt_state)
+    # the model inside a (Distributed)DataParallel wrapper
+    model = getattr(model, 'module', model)
+    mismatch = compare_state_dicts(model.state_dict(), ckpt_state)
     if not mismatch:
         return mismatch
     if not allow_partial:
@@ -134,14 +121,9 @@ def check_state_dict_fits(model: torch.nn.Module, ckpt_state: dict,
 def check_checkpoint_matches(model: torch.nn.Module, checkpoint: str,
                              allow_partial: bool = False
                              ) -> StateDictMismatch:
-    """Check that ``checkpoint`` (file or URL) fits ``model`` exactly (the
-    error names :data:`ALLOW_PARTIAL_FLAG`).
-
-    Raises:
-        CheckpointMismatchError: counts and examples of the missing,
-            unexpected and mis-shaped tensors (unless ``allow_partial``).
-        FileNotFoundError: no such checkpoint file.
-    """
+    """:func:`check_state_dict_fits` for ``checkpoint`` (file or URL), the
+    error naming :data:`ALLOW_PARTIAL_FLAG`; FileNotFoundError if there is
+    no such file."""
     checkpoint = os.fspath(checkpoint)
     return check_state_dict_fits(model, read_state_dict(checkpoint),
                                  checkpoint, allow_partial, ALLOW_PARTIAL_FLAG)
@@ -156,6 +138,7 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict,
     from mmengine.runner.checkpoint import load_state_dict
     mismatch = check_state_dict_fits(model, state, checkpoint,
                                      allow_partial, ALLOW_PARTIAL_FLAG)
-    load_state_dict(_unwrap(model), state, strict=False, logger='silent')
+    load_state_dict(getattr(model, 'module', model), state, strict=False,
+                    logger='silent')
     return mismatch
 
