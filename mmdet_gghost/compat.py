@@ -42,11 +42,8 @@ def _problem(package: str, version: Optional[str]) -> Optional[str]:
 def check_versions(versions: Optional[Dict[str, Optional[str]]] = None
                    ) -> None:
     """Raise ``ImportError`` if a package is outside its supported range.
-
-    Args:
-        versions: ``package -> version`` (``None``: not installed); by
-            default the ``__version__`` of the installed packages.
-    """
+    ``versions``: ``package -> version`` (``None``: not installed); default:
+    the installed packages' ``__version__``."""
     if versions is None:
         versions = installed_versions(SUPPORTED_VERSIONS)
     bad = [p for p, v in versions.items() if _problem(p, v)]

@@ -2,19 +2,15 @@ r"""Our configs as bases of a user's config, like ``mmdet::``::
 
     _base_ = 'mmdet_gghost::retinanet_gghost_r34_1x_coco.py'
 
-The configs ship inside the package (``mmdet_gghost/.mim/configs``, filled
-by ``setup.py`` from ``configs/``).  mmengine 0.10 cannot resolve such a
-base: it knows ``pkg::`` only for the packages of its fixed
-``MODULE2PACKAGE`` table, only for paths with a folder, and it locates a
-package through pkg_resources (site-packages for a PEP 660 editable
-install).  :func:`enable_package_bases` teaches ``Config`` the
-``mmdet_gghost::`` prefix alone; our tools call it, code that calls
-``Config.fromfile`` itself calls it once first.
-
-Such a base is read like a local file of the user's project (scope
-``None``): its mmdet / mmpretrain types resolve in the config's
-``default_scope``, which our configs set (the scope ``mmdet_gghost`` that
-mmengine would give it holds only our backbones).
+The configs ship in ``mmdet_gghost/.mim/configs`` (filled by ``setup.py``
+from ``configs/``).  mmengine 0.10 knows ``pkg::`` only for its fixed
+``MODULE2PACKAGE`` table, only for paths with a folder, and finds packages
+through pkg_resources (site-packages for a PEP 660 editable install), so
+:func:`enable_package_bases` teaches ``Config`` our prefix; our tools call
+it, code calling ``Config.fromfile`` itself calls it once first.  Such a
+base is read like a local file (scope ``None``): its types resolve in the
+config's ``default_scope`` (mmengine's scope ``mmdet_gghost`` would hold
+only our backbones).
 """
 import difflib
 import glob
@@ -71,12 +67,9 @@ def resolve_config(name: str) -> str:
 
 
 def enable_package_bases() -> None:
-    """Let ``Config.fromfile`` resolve ``mmdet_gghost::<config>`` bases.
-
-    Wraps the static method ``Config._get_cfg_path`` once (idempotent):
-    paths with our prefix resolve to :func:`resolve_config`, every other
-    path goes to mmengine's own method unchanged.
-    """
+    """Let ``Config.fromfile`` resolve ``mmdet_gghost::<config>`` bases:
+    wraps the static method ``Config._get_cfg_path`` once (idempotent),
+    other paths go to mmengine's own method unchanged."""
     from mmengine.config import Config
     original = Config.__dict__['_get_cfg_path'].__func__
     if getattr(original, '_mmdet_gghost_bases', False):

@@ -15,12 +15,9 @@ def _qualname(cls):
 
 
 def register_once(registry, cls):
-    """Register ``cls`` under its name in ``registry``, never shadowing.
-
-    The same class again (a second import, a module reload) is a no-op
-    (a reloaded class replaces its old self); another class already
-    registered under that name is an error naming both.
-    """
+    """Register ``cls`` under its name in ``registry``, never shadowing:
+    the same class again (a second import; a module reload replaces its old
+    self) is a no-op, another class of that name an error naming both."""
     existing = registry.module_dict.get(cls.__name__)
     if existing is cls:
         return cls
