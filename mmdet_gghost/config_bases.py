@@ -47,11 +47,8 @@ def shipped_configs(root=None):
 
 
 def resolve_config(name: str) -> str:
-    """The file of ``mmdet_gghost::<name>`` (``name`` without the prefix).
-
-    Raises:
-        FileNotFoundError: no such config; names the closest ones.
-    """
+    """The file of ``mmdet_gghost::<name>`` (``name`` with or without the
+    prefix); FileNotFoundError naming the closest ones if there is none."""
     if name.startswith(PREFIX):
         name = name[len(PREFIX):]
     root = package_configs_dir()

@@ -16,14 +16,12 @@ _TMP_PREFIX = '.tmp_'
 
 class CrashSafeCheckpointHook(CheckpointHook):
     """``CheckpointHook`` (same arguments) whose checkpoints are complete or
-    absent.
-
-    mmengine 0.10.7 deletes the oldest kept checkpoint *before* writing the
-    new one in place: with ``max_keep_ckpts=1`` a kill during the write
-    leaves only a partial file.  This hook writes to a hidden temporary
-    name, renames it (``os.replace``: atomic on one file system), updates
-    ``last_checkpoint`` the same way, and only then removes the checkpoints
-    that fall out of ``max_keep_ckpts``.  Remote ``out_dir`` backends (no
+    absent: mmengine 0.10.7 deletes the oldest kept checkpoint *before*
+    writing the new one in place (with ``max_keep_ckpts=1`` a kill during
+    the write leaves only a partial file).  This hook writes to a hidden
+    temporary name, renames it (``os.replace``: atomic on one file system),
+    updates ``last_checkpoint`` the same way, and only then removes the
+    checkpoints beyond ``max_keep_ckpts``.  Remote ``out_dir`` backends (no
     rename) keep mmengine's behaviour.
     """
 
@@ -83,9 +81,8 @@ register_once(HOOKS, CrashSafeCheckpointHook)
 
 
 def use_crash_safe_checkpoints(cfg) -> bool:
-    """Swap ``default_hooks.checkpoint`` of type ``CheckpointHook`` for
-    :class:`CrashSafeCheckpointHook` (same arguments).  Returns whether it
-    was swapped."""
+    """Swap a ``CheckpointHook`` in ``default_hooks.checkpoint`` for
+    :class:`CrashSafeCheckpointHook`; returns whether it was swapped."""
     hook = (cfg.get('default_hooks', None) or {}).get('checkpoint', None)
     if not isinstance(hook, dict) or hook.get('type') not in (
             'CheckpointHook', 'mmengine.CheckpointHook'):

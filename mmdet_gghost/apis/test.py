@@ -7,7 +7,6 @@ Writes the metrics to a JSON file that the benchmark tool reads::
      "metrics": {"coco/bbox_mAP": 0.1, ...}}
 """
 import datetime
-import json
 import numbers
 import os
 import os.path as osp
@@ -15,6 +14,7 @@ from typing import Any, Optional
 
 from mmengine.config import Config
 from mmengine.dist import get_rank
+from mmengine.fileio import dump
 
 from ..checkpoint.reading import is_remote, require_checkpoint
 from .build import load_config
@@ -23,15 +23,15 @@ from .common import (check_datasets, prepare_distributed, register_toolbox,
 from .train import build_runner
 from .weights import check_checkpoint_matches
 
+
 def _enable_visualization(cfg: Config, scope: str, show_dir: str) -> None:
     """Save painted predictions to ``show_dir`` (mmdet/mmpretrain hooks)."""
-    hooks = cfg.get('default_hooks', None) or {}
-    if 'visualization' not in hooks:
+    hook = (cfg.get('default_hooks', None) or {}).get('visualization', None)
+    if hook is None:
         raise RuntimeError(
             '--show-dir needs a VisualizationHook: add '
             "default_hooks=dict(visualization=dict(type='"
             "VisualizationHook')) to the config.")
-    hook = cfg.default_hooks.visualization
     if scope == 'mmdet':
         hook.update(draw=True, test_out_dir=show_dir)
     else:  # mmpretrain's hook
@@ -67,9 +67,8 @@ def write_metrics_json(path: str, metrics: dict, config: str,
         timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(),
         metrics=metrics,
     )
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(payload, f, indent=2, default=_to_json)
+    # (mmengine creates the folder)
+    dump(payload, path, file_format='json', indent=2, default=_to_json)
     return path
 
 

@@ -1,12 +1,10 @@
-"""The allow-list: which pickled globals a checkpoint may hold.
-
-Exactly what OpenMMLab training checkpoints contain: ``HistoryBuffer`` (the
-logged scalars), numpy arrays, scalars and dtypes (rebuilding them runs no
-user code) and ``builtins.getattr``, replaced by :func:`restricted_getattr`:
+"""The allow-list: which pickled globals a checkpoint may hold, exactly
+what OpenMMLab training checkpoints contain: ``HistoryBuffer`` (the logged
+scalars), numpy arrays, scalars and dtypes (rebuilding them runs no user
+code) and ``builtins.getattr``, replaced by :func:`restricted_getattr`:
 pickle protocol 2 writes a buffer's statistics methods as
 ``getattr(HistoryBuffer, 'mean')``, and the real ``getattr`` would let a
-file reach any attribute.  :func:`allow_checkpoint_globals` allows more.
-"""
+file reach any attribute.  :func:`allow_checkpoint_globals` allows more."""
 import inspect
 import pickle
 from typing import Any, Callable, Tuple, Union

@@ -98,9 +98,8 @@ def load_deploy_configs(config, deploy_cfg: Optional[str] = None,
 
 
 def check_checkpoint(model_cfg, checkpoint: str) -> None:
-    """Raise ``CheckpointMismatchError`` (naming the missing / unexpected /
-    mis-shaped tensors) unless ``checkpoint`` fits the config's model:
-    mmdeploy would load it with ``strict=False``."""
+    """``CheckpointMismatchError`` unless ``checkpoint`` fits the config's
+    model (mmdeploy would load it with ``strict=False``)."""
     from mmdet_gghost.apis.build import build_model
     build_model(model_cfg, checkpoint, init_seed=None)
 
@@ -157,12 +156,10 @@ def build_models(model_cfg, deploy_config, checkpoint: Optional[str],
                  onnx_file: str, device: str = 'cpu',
                  threads: Optional[int] = None):
     """mmdeploy's task processor, the PyTorch model (``None`` without
-    ``checkpoint``) and mmdeploy's ONNX Runtime model (``End2EndModel``,
-    with ``threads`` intra-op threads if given).
-
-    The PyTorch model is loaded strictly (``apis.build.build_model``), then
-    switched to its deploy form as mmdeploy's ``build_pytorch_model`` does:
-    the model the graph was traced from."""
+    ``checkpoint``; loaded strictly, then in its deploy form as in
+    mmdeploy's ``build_pytorch_model``: the model the graph was traced
+    from) and mmdeploy's ONNX Runtime model (``End2EndModel``, with
+    ``threads`` intra-op threads if given)."""
     from mmdeploy.apis.utils import build_task_processor
 
     from mmdet_gghost.apis.build import build_model
@@ -194,16 +191,11 @@ def convert(config: str, checkpoint: str, work_dir: str,
             evaluate: bool = False, cfg_options: Optional[dict] = None,
             device: str = 'cpu', log=print) -> Dict:
     """Check, convert, then optionally compare on ``image`` and evaluate.
-
     Writes ``work_dir/end2end.onnx``; with ``image`` also
-    ``output_pytorch.jpg``, ``output_onnxruntime.jpg`` and
-    ``image_parity.json``; with ``evaluate`` also ``metrics.json`` (ONNX
-    Runtime, the format of ``tools/test.py``) and ``parity.json``.
-
-    Returns:
-        dict: ``onnx``, ``deploy_cfg``, and ``image_parity`` / ``parity``
-        when computed.
-    """
+    ``output_{pytorch,onnxruntime}.jpg`` and ``image_parity.json``; with
+    ``evaluate`` also ``metrics.json`` (ONNX Runtime, the format of
+    ``tools/test.py``) and ``parity.json``.  Returns a dict: ``onnx``,
+    ``deploy_cfg``, and ``image_parity`` / ``parity`` when computed."""
     from mmengine.fileio import dump
 
     from mmdet_gghost.apis.common import check_datasets
