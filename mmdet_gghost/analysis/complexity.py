@@ -115,9 +115,7 @@ def complexity_report(model: nn.Module, input_shape: Sequence[int],
                            list(dict.fromkeys(tracked)))
     counts['params'] = dict(parameter_count(model))
 
-    def stats(names, prefix=prefix):
-        """:data:`STAT_KEYS` summed over the modules ``names`` (relative to
-        the module ``prefix``), as integers."""
+    def stats(names, prefix=prefix):  # STAT_KEYS over modules ``names``
         names = [_full_name(prefix, n) for n in names]
         return {key: int(sum(counts[key].get(n, 0) for n in names))
                 for key in STAT_KEYS}

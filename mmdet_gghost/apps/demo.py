@@ -425,8 +425,7 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
         lines += ['', f'Total wall time: {elapsed_s / 60:.1f} min.']
     by_name = {r['name']: r for r in bench['rows']}
     for rec in records:  # the timed speed beside the accuracy
-        rec.update(fps=by_name[rec['name']]['fps'],
-                   fps_ratio=by_name[rec['name']]['fps_ratio'])
+        rec.update({k: by_name[rec['name']][k] for k in ('fps', 'fps_ratio')})
     dump(records, str(work_dir / 'summary.json'), indent=1)
     path = work_dir / 'summary.md'
     path.write_text('\n'.join(lines) + '\n')
