@@ -39,19 +39,15 @@ def infer_stage_groups(backbone: nn.Module,
     children = [n for n, _ in backbone.named_children()]
     res_layers = list(getattr(backbone, 'res_layers', []) or [])
     stem = [n for n in children if n not in res_layers]
-    groups: 'OrderedDict[str, List[str]]' = OrderedDict()
-    if res_layers and stem:
-        groups['stem'] = stem
-    for n in res_layers or children:
-        groups[n] = [n]
+    groups = OrderedDict([('stem', stem)] if res_layers and stem else [])
+    groups.update((n, [n]) for n in res_layers or children)
     return groups
 
 
 def count_bn_layers(model: nn.Module) -> int:
     """Number of BatchNorm layers left in ``model`` (0 after fusing)."""
-    return sum(
-        isinstance(m, nn.modules.batchnorm._BatchNorm)
-        for m in model.modules())
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in model.modules())
 
 
 def _tensor_forward(model: nn.Module):
@@ -67,29 +63,10 @@ def _tensor_forward(model: nn.Module):
                              lambda x: forward(x, mode='tensor'))
 
 
-def _as_input_shape(input_shape: Sequence[int]) -> Tuple[int, int, int, int]:
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) not in (2, 3, 4):
-        raise ValueError(f'input_shape must be (H, W), (C, H, W) or '
-                         f'(N, C, H, W), got {input_shape}')
-    # the missing leading dims of (N=1, C=3, H, W)
-    return (1, 3)[:4 - len(shape)] + shape
-
-
 STAT_KEYS = ('params', 'macs', 'activations', 'ops')
 
 
-def _stats(counts: dict, names: Sequence[str]) -> dict:
-    """Integer ``params``, ``macs``, ``activations`` and ``ops`` summed over
-    the modules ``names`` (names in the whole model)."""
-    return {
-        key: int(sum(counts[key].get(n, 0) for n in names))
-        for key in STAT_KEYS
-    }
-
-
-def complexity_report(model: nn.Module,
-                      input_shape: Sequence[int],
+def complexity_report(model: nn.Module, input_shape: Sequence[int],
                       stage_names: Optional[Sequence[str]] = None,
                       count_bn: bool = False,
                       bn_fused: Optional[bool] = None) -> dict:
@@ -122,7 +99,11 @@ def complexity_report(model: nn.Module,
         (aten op name -> count of :func:`count_ops`). Every stats dict
         has integer ``params``, ``macs``, ``activations`` and ``ops``.
     """
-    shape = _as_input_shape(input_shape)
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) not in (2, 3, 4):
+        raise ValueError(f'input_shape must be (H, W), (C, H, W) or '
+                         f'(N, C, H, W), got {input_shape}')
+    shape = (1, 3)[:4 - len(shape)] + shape  # the missing N=1, C=3
     backbone = getattr(model, 'backbone', None)
     prefix = 'backbone' if isinstance(backbone, nn.Module) else ''
     groups = infer_stage_groups(backbone if prefix else model, stage_names)
@@ -134,28 +115,25 @@ def complexity_report(model: nn.Module,
                            list(dict.fromkeys(tracked)))
     counts['params'] = dict(parameter_count(model))
 
-    def stats(names):
-        return _stats(counts, [_full_name(prefix, n) for n in names])
+    def stats(names, prefix=prefix):  # STAT_KEYS over modules ``names``
+        names = [_full_name(prefix, n) for n in names]
+        return {key: int(sum(counts[key].get(n, 0) for n in names))
+                for key in STAT_KEYS}
 
     bb = dict(stats(['']), name=prefix)
     stages = [dict(stats(mods), name=name, modules=list(mods))
               for name, mods in groups.items()]
     other = {k: bb[k] - sum(s[k] for s in stages) for k in STAT_KEYS}
-    parts = [dict(_stats(counts, [n]), name=n) for n in children]
+    parts = [dict(stats([n], ''), name=n) for n in children]
     # e.g. not the data preprocessor
     parts = [p for p in parts if any(p[k] for k in STAT_KEYS)]
     n_bn = count_bn_layers(model)
     return dict(
         input_shape=list(shape),
         bn_fused=(n_bn == 0) if bn_fused is None else bool(bn_fused),
-        bn_layers=n_bn,
-        bn_macs_counted=bool(count_bn),
-        total=_stats(counts, ['']),
+        bn_layers=n_bn, bn_macs_counted=bool(count_bn), total=stats([''], ''),
         ops_by_type=dict(sorted(counts['ops_by_type'].items())),
-        parts=parts,
-        backbone=bb,
-        stages=stages,
-        other=other,
+        parts=parts, backbone=bb, stages=stages, other=other,
         unsupported_ops=counts['unsupported'])
 
 
@@ -231,11 +209,10 @@ def complexity_table(report: dict, title: Optional[str] = None):
     bb_macs = report['backbone']['macs'] or 1
 
     def row(name, s, style=None, share=True):
-        counts = [format_count(s[k]) for k in STAT_KEYS[:3]]
-        table.add_row(
-            name, *counts, str(s.get('ops', '-')),
-            f'{100.0 * s["macs"] / bb_macs:.1f}' if share else '',
-            style=style)
+        table.add_row(name, *(format_count(s[k]) for k in STAT_KEYS[:3]),
+                      str(s.get('ops', '-')),
+                      f'{100.0 * s["macs"] / bb_macs:.1f}' if share else '',
+                      style=style)
 
     if report['parts']:
         row('model (total)', report['total'], style='bold', share=False)
@@ -251,8 +228,7 @@ def complexity_table(report: dict, title: Optional[str] = None):
     return table
 
 
-def print_complexity_report(report: dict,
-                            title: Optional[str] = None,
+def print_complexity_report(report: dict, title: Optional[str] = None,
                             console=None) -> None:
     """Print :func:`complexity_table` and :func:`complexity_notes`."""
     from rich.console import Console

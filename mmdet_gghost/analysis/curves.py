@@ -34,11 +34,9 @@ def curve_options(max_iters, points):
 def read_records(work_dir):
     """Every record of every ``scalars.json`` in ``work_dir``, oldest run
     first (timestamp folders sort in time order)."""
-    records = []
-    for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
-        records += [json.loads(line) for line in path.read_text().splitlines()
-                    if line.strip()]
-    return records
+    return [json.loads(line)
+            for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+            for line in path.read_text().splitlines() if line.strip()]
 
 
 def read_curve(work_dir, key):
@@ -70,16 +68,9 @@ def curve_status(curve, max_iters, key):
 
 
 def plot_curves(panels, path):
-    """One figure, one panel per metric.
-
-    Args:
-        panels (list[tuple[str, dict]]): ``(y label, {label: curve})``;
-            labels sharing the text before `` seed`` share a colour.
-        path (str | Path): the PNG written.
-
-    Returns:
-        matplotlib.figure.Figure: the figure saved to ``path``.
-    """
+    """One figure, one panel per ``(y label, {label: curve})`` of
+    ``panels``, saved to the PNG ``path``; labels sharing the text before
+    `` seed`` share a colour. Returns the matplotlib ``Figure``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6 * len(panels), 4.5))
@@ -89,14 +80,12 @@ def plot_curves(panels, path):
         ax = fig.add_subplot(1, len(panels), i + 1)
         seen = {}
         for label, curve in curves.items():
-            if not curve:
-                continue
-            model = label.split(' seed')[0]
-            colour = colours.setdefault(model, f'C{len(colours)}')
-            seen[model] = seen.get(model, -1) + 1
-            steps, values = zip(*curve)
-            ax.plot(steps, values, marker='o', label=label, color=colour,
-                    linestyle=('-', '--', ':', '-.')[seen[model] % 4])
+            if curve:  # (iteration, value) pairs
+                model = label.split(' seed')[0]
+                seen[model] = seen.get(model, -1) + 1
+                ax.plot(*zip(*curve), marker='o', label=label,
+                        color=colours.setdefault(model, f'C{len(colours)}'),
+                        linestyle=('-', '--', ':', '-.')[seen[model] % 4])
         ax.set_xlabel('iteration')
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

@@ -4,7 +4,7 @@ device).  At batch 1 on a GPU latency follows this more than MACs: the host
 launches one kernel per op and the GPU waits on it."""
 import contextlib
 from collections import Counter
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 from unittest import mock
 
 import torch
@@ -13,35 +13,29 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 
 # aten ops that allocate or alias without launching a kernel (views are
-# recognised from their schema, see is_device_op)
+# recognised from their schema: the output aliases an input)
 NO_KERNEL_OPS = frozenset({
     'empty', 'empty_like', 'empty_strided', 'new_empty', 'new_empty_strided',
     'lift_fresh', '_unsafe_view', 'resize_'
 })
 
 
-def is_device_op(func) -> bool:
-    """Whether the aten op ``func`` (an ``OpOverload``) launches device
-    work: not a view (its schema says the output aliases an input) and not
-    a pure allocation (:data:`NO_KERNEL_OPS`)."""
-    return not func.is_view and \
-        func.overloadpacket.__name__ not in NO_KERNEL_OPS
-
-
 class _OpCounter(TorchDispatchMode):
-    """Counts :func:`is_device_op` ops, for every module name in the
-    ``active`` stack and per op name."""
+    """Counts the ops that launch device work (neither a view nor in
+    :data:`NO_KERNEL_OPS`), for every module name in the ``active`` stack
+    and per op name."""
 
-    def __init__(self, active: List[str]):
+    def __init__(self):
         super().__init__()
-        self.active = active
+        self.active = ['']
         self.by_module = Counter()
         self.by_op = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if is_device_op(func):
+        packet = func.overloadpacket
+        if not func.is_view and packet.__name__ not in NO_KERNEL_OPS:
             self.by_module.update(self.active)
-            self.by_op[str(func.overloadpacket).replace('aten.', '')] += 1
+            self.by_op[str(packet).replace('aten.', '')] += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -50,29 +44,24 @@ def count_ops(model: nn.Module, inputs: Tuple,
                                                          Dict[str, int]]:
     """Device-launching aten ops of one ``model(*inputs)`` (no grad).
 
-    Args:
-        module_names: submodules (dotted names) to count separately, e.g.
-            the backbone stages; nested names are fine (an op counts for
-            every tracked module it runs in).
-
-    Returns:
-        tuple: ``(by_module, by_op)``; ``by_module['']`` is the total, the
-        other keys are ``module_names``; ``by_op`` maps op names such as
-        ``'convolution'`` to counts.
+    Returns ``(by_module, by_op)``: ``by_module['']`` is the total, its other
+    keys are ``module_names``, submodules (dotted names) counted separately,
+    e.g. the backbone stages (nested names are fine: an op counts for every
+    tracked module it runs in); ``by_op`` maps op names such as
+    ``'convolution'`` to counts.
     """
-    active = ['']
+    counter = _OpCounter()
     modules = dict(model.named_modules())
 
     def tracked(name, forward):
         def run(*args, **kwargs):
-            active.append(name)
+            counter.active.append(name)
             try:
                 return forward(*args, **kwargs)
             finally:
-                active.pop()
+                counter.active.pop()
         return run
 
-    counter = _OpCounter(active)
     with contextlib.ExitStack() as patches:
         # ``forward`` wrapped on the instance rather than hooks: mmdet calls
         # e.g. ``self.bbox_head.forward(x)`` directly, past the hooks

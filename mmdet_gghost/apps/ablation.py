@@ -4,13 +4,10 @@ G-Ghost-R34 with and without mix (the demo's models) under the quick demo
 recipe (:func:`.demo.run_options`), each :data:`VARIANTS` entry changing one
 thing in the pre-training or in the detector training, for several seeds.
 Each run is :func:`.demo.train_model`'s (resumed, or skipped when it is
-there), so an interrupted ablation continues where it stopped; variants with
-the demo's pre-training share its run.  ``tools/analysis/mix_ablation.py``
-is the CLI; it writes ``ablation.md`` / ``ablation.json``: mAP per seed and
-mean per model, and the mix's difference (with minus without) per variant.
-
-Layout: ``WORK_DIR/seed<N>/<model slug>/pretrain_<variant>/`` (one per
-distinct pre-training) and ``.../det_<variant>/``.
+there), so an interrupted ablation continues where it stopped.
+``tools/analysis/mix_ablation.py`` is the CLI; it writes ``ablation.md`` /
+``ablation.json`` (:func:`write_ablation`) into ``WORK_DIR``, the runs into
+``WORK_DIR/seed<N>/<model slug>/`` (:func:`run_dirs`).
 """
 import json
 from pathlib import Path
@@ -18,8 +15,6 @@ from typing import Callable, NamedTuple
 
 from mmengine.fileio import dump
 
-from ..analysis.curves import curve_options
-from ..apis.build import load_config
 from ..datasets import make_classification_dataset, make_detection_dataset
 from .demo import (DEMO_POINTS, MAP_KEY, PAPER_MODELS, TOP1_KEY,
                    check_same_recipe, data_fn, log, longer_schedule, mean,
@@ -31,12 +26,9 @@ ABLATION_MODELS = (PAPER_MODELS[1], PAPER_MODELS[3])  # with / without mix
 def _batch(factor):
     """Batch size x ``factor`` for the same number of images: iterations and
     schedule / ``factor``, the lr unchanged."""
-
-    def options(cfg):
-        return {**longer_schedule(cfg, 1 / factor),
-                'train_dataloader.batch_size':
-                round(cfg.train_dataloader.batch_size * factor)}
-    return options
+    return lambda cfg: {**longer_schedule(cfg, 1 / factor),
+                        'train_dataloader.batch_size':
+                        round(cfg.train_dataloader.batch_size * factor)}
 
 
 class Variant(NamedTuple):
@@ -72,15 +64,8 @@ def variant_options(variant, config, part, seed, points=DEMO_POINTS):
     """The ``cfg_options`` of one training (``part``: ``'pretrain'`` or
     ``'det'``) of ``config`` under ``variant``: the demo's, then the
     change, evaluated ``points`` times."""
-    options = run_options(config, seed=seed, points=points)
-    change = getattr(variant, part)
-    if change is not None:
-        cfg = load_config(config)
-        options.update(change(cfg))
-        options.update(curve_options(
-            options.get('train_cfg.max_iters', cfg.train_cfg.max_iters),
-            points))
-    return options
+    return run_options(config, points=points, seed=seed,
+                       change=getattr(variant, part))
 
 
 def run_variant(variant, models, seed, work_dir, det_data, cls_data):

@@ -10,6 +10,7 @@ the CLI.
 """
 import json
 import os
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,22 +39,17 @@ class DemoModel(NamedTuple):
     det: Path  # detector config
 
 
-def _model(name, slug, pretrain, det):
-    return DemoModel(name, slug, DEMO_CONFIGS / pretrain, DEMO_CONFIGS / det)
+def _model(name, slug):
+    """The demo configs of backbone ``slug`` share one naming scheme."""
+    return DemoModel(name, slug, DEMO_CONFIGS / f'{slug}_cls_pretrain.py',
+                     DEMO_CONFIGS / f'retinanet_{slug}_demo.py')
 
 
 # The reference first: FPS ratios and mAP differences are relative to it.
-DEMO_MODELS = (
-    _model('R34', 'r34', 'r34_cls_pretrain.py', 'retinanet_r34_demo.py'),
-    _model('G-Ghost-R34', 'gghost_r34', 'gghost_r34_cls_pretrain.py',
-           'retinanet_gghost_r34_demo.py'),
-)
+DEMO_MODELS = (_model('R34', 'r34'), _model('G-Ghost-R34', 'gghost_r34'))
 PAPER_MODELS = DEMO_MODELS + (
-    _model('R34-0.8x', 'r34-0.8x', 'r34-0.8x_cls_pretrain.py',
-           'retinanet_r34-0.8x_demo.py'),
-    _model('G-Ghost-R34 w/o mix', 'gghost_r34_nomix',
-           'gghost_r34_nomix_cls_pretrain.py',
-           'retinanet_gghost_r34_nomix_demo.py'),
+    _model('R34-0.8x', 'r34-0.8x'),
+    _model('G-Ghost-R34 w/o mix', 'gghost_r34_nomix'),
 )
 # make demo-paper trains until the curves flatten: each schedule this many
 # times longer than the quick demo's (pre-training 6x = the 1200 iterations
@@ -79,21 +75,19 @@ class RecipeMismatchError(ValueError):
     """Two demo models would be trained under different recipes."""
 
 
-def _flatten(obj, prefix=''):
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            out.update(_flatten(v, f'{prefix}{k}.'))
-        return out
-    return {prefix[:-1]: obj}
-
-
 def recipe_of(config, cfg_options=None):
     """A config as ``{dotted key: value}`` without :data:`BACKBONE_KEYS`:
     what must be identical for every model of the demo."""
-    flat = _flatten(load_config(config, cfg_options).to_dict())
-    return {k: v for k, v in flat.items()
-            if not any(k == b or k.startswith(b + '.') for b in BACKBONE_KEYS)}
+
+    def flatten(obj, prefix):
+        key = prefix[:-1]
+        if key in BACKBONE_KEYS:
+            return {}
+        if not isinstance(obj, dict):
+            return {key: obj}
+        return {k: v for sub, value in obj.items()
+                for k, v in flatten(value, f'{prefix}{sub}.').items()}
+    return flatten(load_config(config, cfg_options).to_dict(), '')
 
 
 def check_same_recipe(configs, cfg_options=None):
@@ -102,17 +96,16 @@ def check_same_recipe(configs, cfg_options=None):
     ref = recipe_of(configs[0], cfg_options)
     for config in configs[1:]:
         other = recipe_of(config, cfg_options)
-        diff = sorted(k for k in ref.keys() | other.keys()
-                      if ref.get(k, '<unset>') != other.get(k, '<unset>'))
+        values = ((k, ref.get(k, '<unset>'), other.get(k, '<unset>'))
+                  for k in sorted(ref.keys() | other.keys()))
+        diff = [f'{k}: {a!r} vs {b!r}' for k, a, b in values if a != b]
         if diff:
-            shown = ', '.join(f'{k}: {ref.get(k, "<unset>")!r} vs '
-                              f'{other.get(k, "<unset>")!r}'
-                              for k in diff[:5])
             raise RecipeMismatchError(
                 f'{Path(config).name} is not trained like '
                 f'{Path(configs[0]).name}: {len(diff)} setting(s) other than '
-                f'the backbone differ ({shown}). The demo compares backbones '
-                'only: make the configs differ in model.backbone alone.')
+                f'the backbone differ ({", ".join(diff[:5])}). The demo '
+                'compares backbones only: make the configs differ in '
+                'model.backbone alone.')
 
 
 def longer_schedule(cfg, factor, milestones=None):
@@ -139,23 +132,19 @@ def longer_schedule(cfg, factor, milestones=None):
 
 
 def run_options(config, scale=1, points=DEMO_POINTS, seed=None,
-                milestones=None):
+                milestones=None, change=None):
     """The ``cfg_options`` of one demo training: the schedule ``scale``
-    times longer (:func:`longer_schedule`), ``points`` evaluations for the
-    curve, the seed."""
+    times longer (:func:`longer_schedule`), then ``change(cfg)``'s options
+    (if given), ``points`` evaluations for the curve, the seed."""
     cfg = load_config(config)
     options = (longer_schedule(cfg, scale, milestones)
                if scale != 1 or milestones else {})
+    options.update(change(cfg) if change else {})
     options.update(curve_options(
         options.get('train_cfg.max_iters', cfg.train_cfg.max_iters), points))
     if seed is not None:
         options['randomness.seed'] = seed
     return options
-
-
-def _final_checkpoint(work_dir, max_iters):
-    ckpt = Path(work_dir) / f'iter_{max_iters}.pth'
-    return ckpt if ckpt.is_file() else None
 
 
 def _schedule(cfg):
@@ -170,13 +159,11 @@ def _check_resumable(work_dir, config, cfg):
     a word."""
     max_iters = cfg.train_cfg.max_iters
     last = Path(last_checkpoint_record(work_dir))
-    stem = last.stem
-    reached = int(stem[5:]) if stem.startswith('iter_') and \
-        stem[5:].isdigit() else None
+    reached = re.fullmatch(r'iter_(\d+)', last.stem)
     # the config the run was started with (mmengine dumps it there)
     dumped = Path(work_dir) / Path(config).name
-    if reached is not None and reached >= max_iters:
-        why = f'it reached iteration {reached} ({last.name})'
+    if reached and int(reached[1]) >= max_iters:
+        why = f'it reached iteration {int(reached[1])} ({last.name})'
     elif dumped.is_file() and _schedule(load_config(dumped)) != _schedule(cfg):
         why = f'{dumped.name} there has other max_iters / param_scheduler'
     else:
@@ -205,9 +192,8 @@ def recorded_metrics(metrics_json, ckpt):
             path.stat().st_mtime < Path(ckpt).stat().st_mtime:
         return None
     record = json.loads(path.read_text())
-    if record.get('checkpoint') != os.path.abspath(ckpt):
-        return None
-    return record.get('metrics')
+    return (record.get('metrics')
+            if record.get('checkpoint') == os.path.abspath(ckpt) else None)
 
 
 def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
@@ -216,21 +202,16 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
     here takes the metrics of its loop's last validation (the same weights,
     evaluated once), a finished one those its ``metrics.json`` recorded for
     that very checkpoint, any other is evaluated by ``apis.test``; each
-    writes ``metrics.json``.
-
-    Returns:
-        dict: ``checkpoint``, ``metrics`` (dict), ``metrics_json`` (path),
-        ``train_s`` and ``test_s`` (seconds, 0 when skipped),
-        ``max_iters``, ``work_dir``.
-    """
-
+    writes ``metrics.json``. Returns ``dict(checkpoint, metrics (dict),
+    metrics_json (path), train_s, test_s (seconds, 0 when skipped),
+    max_iters, work_dir)``."""
     data_fn()
     cfg = load_config(config, cfg_options)
     max_iters = cfg.train_cfg.max_iters
     work_dir = Path(work_dir)
-    ckpt = _final_checkpoint(work_dir, max_iters)
+    ckpt = work_dir / f'iter_{max_iters}.pth'
     train_s = 0.0
-    if ckpt is None:
+    if not ckpt.is_file():
         resume = last_checkpoint_record(work_dir) is not None
         if resume:
             _check_resumable(work_dir, config, cfg)
@@ -240,18 +221,13 @@ def train_and_evaluate(config, work_dir, data_fn, cfg_options=None):
         apis.train(str(config), work_dir=str(work_dir), resume=resume,
                    cfg_options=cfg_options)
         train_s = time.time() - t0
-        ckpt = _final_checkpoint(work_dir, max_iters)
-        if ckpt is None:
-            raise RuntimeError(f'training finished without {work_dir}/'
-                               f'iter_{max_iters}.pth')
+        if not ckpt.is_file():
+            raise RuntimeError(f'training finished without {ckpt}')
     else:
         log(f'{ckpt} exists: skipping training (delete {work_dir} to '
             'retrain)')
     metrics_json = work_dir / 'metrics.json'
     t0 = time.time()
-    # Just trained: the loop's last validation evaluated these very weights
-    # (the curve's last point); a finished run keeps what was recorded for
-    # its checkpoint; anything else is evaluated anew.
     metrics = (_final_validation(work_dir, max_iters) if train_s else
                recorded_metrics(metrics_json, ckpt))
     if metrics is None:
@@ -286,18 +262,16 @@ def train_model(model, work_dir, det_data, cls_data, options,
 def benchmark_detectors(models, trained, out_dir, rounds=30, threads=2):
     """Interleaved FPS of the trained detectors, each with its own weights,
     on the val images at its config's score threshold, in the deploy form
-    (BN fused, G-Ghost op-lean); the plot
-    has one point per model (mAP from its own metrics file)."""
+    (BN fused, G-Ghost op-lean); the plot has one point per model (mAP
+    from its own metrics file)."""
     out_dir = Path(out_dir)
+    dets = [trained[m.name]['det'] for m in models]
     return run_benchmark(
-        [str(m.det) for m in models],
-        checkpoints=[trained[m.name]['det']['checkpoint'] for m in models],
-        names=[m.name for m in models],
-        data=True, threads=threads, rounds=rounds, warmup=3,
-        deploy=True,
-        eval_results=[trained[m.name]['det']['metrics_json']
-                      for m in models],
-        metric_key='coco/bbox_mAP', out_dir=str(out_dir),
+        [str(m.det) for m in models], names=[m.name for m in models],
+        checkpoints=[d['checkpoint'] for d in dets],
+        eval_results=[d['metrics_json'] for d in dets],
+        data=True, threads=threads, rounds=rounds, warmup=3, deploy=True,
+        metric_key=MAP_KEY, out_dir=str(out_dir),
         plot=str(out_dir / 'map_vs_fps.png'))
 
 
@@ -317,27 +291,15 @@ def example_image(root, min_objects=3):
     coco = json.loads((Path(root) / 'annotations/instances_val2017.json')
                       .read_text())
     counts = Counter(ann['image_id'] for ann in coco['annotations'])
-    image = next(i for i in coco['images']
-                 if counts.get(i['id'], 0) >= min_objects)
+    image = next(i for i in coco['images'] if counts[i['id']] >= min_objects)
     return Path(root) / 'val2017' / image['file_name']
 
 
 MAP_KEY, TOP1_KEY = 'coco/bbox_mAP', 'accuracy/top1'
-_ROW_COLUMNS = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
-                'FPS | FPS ratio vs {ref} | mAP vs {ref}')
 
 
 def mean(values):
     return sum(values) / len(values)
-
-
-def _mix_of(model):
-    """``True``/``False`` for a G-Ghost backbone with/without mix, ``None``
-    for a plain ResNet."""
-    backbone = load_config(model.det).model.backbone
-    if tuple(backbone.get('gghost_stages', (0, ))) == ():
-        return None
-    return bool(backbone.get('mix', True))
 
 
 def _curve(run, key):
@@ -357,9 +319,13 @@ def model_record(model, runs):
     seeds = list(runs)
     det = [runs[s][model.name]['det'] for s in seeds]
     pre = [runs[s][model.name]['pretrain'] for s in seeds]
-    det_curves = [_curve(r, MAP_KEY) for r in det]
-    pre_curves = [_curve(r, TOP1_KEY) for r in pre]
-    record = dict(name=model.name, mix=_mix_of(model), seeds=seeds,
+    curves = dict(det=[_curve(r, MAP_KEY) for r in det],
+                  pretrain=[_curve(r, TOP1_KEY) for r in pre])
+    backbone = load_config(model.det).model.backbone
+    # mix: True / False for G-Ghost with / without it, None for a ResNet
+    mix = (bool(backbone.get('mix', True))
+           if tuple(backbone.get('gghost_stages', (0, ))) else None)
+    record = dict(name=model.name, mix=mix, seeds=seeds,
                   det_iters=det[0]['max_iters'],
                   pretrain_iters=pre[0]['max_iters'])
     for key, col in ((MAP_KEY, 'mAP'), ('coco/bbox_mAP_50', 'AP50'),
@@ -368,11 +334,10 @@ def model_record(model, runs):
         record[col + '_mean'] = mean(record[col])
     record['mAP_spread'] = max(record['mAP']) - min(record['mAP'])
     record['pretrain_top1'] = [r['metrics'].get(TOP1_KEY) for r in pre]
-    record['det_curve'] = [c['curve'] for c in det_curves]
-    record['det_last_quarter_gain'] = [c['gain'] for c in det_curves]
-    record['pretrain_curve'] = [c['curve'] for c in pre_curves]
-    record['pretrain_last_quarter_gain'] = [c['gain'] for c in pre_curves]
-    record['flat'] = all(c['flat'] for c in det_curves + pre_curves)
+    for part, part_curves in curves.items():
+        record[part + '_curve'] = [c['curve'] for c in part_curves]
+        record[part + '_last_quarter_gain'] = [c['gain'] for c in part_curves]
+    record['flat'] = all(c['flat'] for cs in curves.values() for c in cs)
     record['train_s'] = [r['train_s'] for r in pre + det]
     return record
 
@@ -400,16 +365,13 @@ def _fmt(value, spec):
 
 def curve_rows(records):
     """Per model and seed: where each run stopped on its curves."""
-    rows = []
-    for rec in records:
-        for i, seed in enumerate(rec['seeds']):
-            rows.append(' | '.join([
-                rec['name'], 'config' if seed is None else str(seed),
-                _fmt(rec['pretrain_top1'][i], '.1f') + '%',
-                _fmt(rec['pretrain_last_quarter_gain'][i], '+.1f'),
-                f"{rec['mAP'][i]:.3f}", f"{rec['AP50'][i]:.3f}",
-                _fmt(rec['det_last_quarter_gain'][i], '+.3f')]))
-    return rows
+    return [' | '.join([
+        rec['name'], 'config' if seed is None else str(seed),
+        _fmt(rec['pretrain_top1'][i], '.1f') + '%',
+        _fmt(rec['pretrain_last_quarter_gain'][i], '+.1f'),
+        f"{rec['mAP'][i]:.3f}", f"{rec['AP50'][i]:.3f}",
+        _fmt(rec['det_last_quarter_gain'][i], '+.3f')])
+        for rec in records for i, seed in enumerate(rec['seeds'])]
 
 
 def write_summary(work_dir, records, bench, vis=None, cls=None,
@@ -418,7 +380,8 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
     and ``summary.json`` (``records``); returns the Markdown path."""
     from mmengine.fileio import dump
     work_dir = Path(work_dir)
-    header = _ROW_COLUMNS.format(ref=records[0]['name'])
+    header = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
+              'FPS | FPS ratio vs {0} | mAP vs {0}').format(records[0]['name'])
     seeds = records[0]['seeds']
     lines = [
         '# mmdet-gghost demo: mAP vs FPS', '',
@@ -462,8 +425,7 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
         lines += ['', f'Total wall time: {elapsed_s / 60:.1f} min.']
     by_name = {r['name']: r for r in bench['rows']}
     for rec in records:  # the timed speed beside the accuracy
-        rec.update(fps=by_name[rec['name']]['fps'],
-                   fps_ratio=by_name[rec['name']]['fps_ratio'])
+        rec.update({k: by_name[rec['name']][k] for k in ('fps', 'fps_ratio')})
     dump(records, str(work_dir / 'summary.json'), indent=1)
     path = work_dir / 'summary.md'
     path.write_text('\n'.join(lines) + '\n')
@@ -545,7 +507,7 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
             result.get('cls'), time.time() - t0)
         log('=' * 60)
         for line in result['summary'].read_text().splitlines():
-            if line.startswith('|') or line.startswith('Total'):
+            if line.startswith(('|', 'Total')):
                 log(line)
         log(f"summary: {result['summary']}")
     else:
