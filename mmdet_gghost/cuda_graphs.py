@@ -1,7 +1,6 @@
 """CUDA graphs for the network part of a model, captured once per input
 shape and replayed: at batch 1 a GPU backbone mostly waits for the host to
-launch its kernels; a graph launches them all at once (see
-:func:`enable_cuda_graphs`)."""
+launch its kernels; a graph launches them all at once."""
 from typing import Callable, Dict
 
 import torch
@@ -16,54 +15,50 @@ def graph_key(x: torch.Tensor) -> tuple:
             torch.get_autocast_dtype('cuda'))
 
 
-class _TorchGraphs:
-    """The real backend: ``torch.cuda.CUDAGraph``."""
-
-    @staticmethod
-    def capture(fn, static_input, warmup):
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                'CUDA graphs need a CUDA device, and CUDA is not available '
-                'here; run the model without them on the CPU')
-        if static_input.device.type != 'cuda':
-            raise RuntimeError(
-                f'CUDA graphs need the input on a CUDA device, got '
-                f'{static_input.device}; move the model and inputs with '
-                '.cuda()')
-        # warm up on a side stream (cuDNN autotuning, lazy init), as the
-        # PyTorch CUDA-graph docs prescribe
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(warmup):
-                fn(static_input)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_output = fn(static_input)
-        return graph, static_output
+def _capture(fn, static_input, warmup):
+    """``(torch.cuda.CUDAGraph, its static output)`` of ``fn``."""
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            'CUDA graphs need a CUDA device, and CUDA is not available '
+            'here; run the model without them on the CPU')
+    if static_input.device.type != 'cuda':
+        raise RuntimeError(
+            f'CUDA graphs need the input on a CUDA device, got '
+            f'{static_input.device}; move the model and inputs with '
+            '.cuda()')
+    # warm up on a side stream (cuDNN autotuning, lazy init), as the
+    # PyTorch CUDA-graph docs prescribe
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            fn(static_input)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_output = fn(static_input)
+    return graph, static_output
 
 
 class CudaGraphRunner:
     """``runner(x)`` = ``fn(x)``, replayed from a CUDA graph.
 
     The first call with a new :func:`graph_key` copies ``x`` into a static
-    input buffer, warms ``fn`` up and captures it; every call then copies
-    ``x`` into that buffer and replays. Call it under ``torch.no_grad()``
-    (inference only). Each graph keeps its own memory.
-
-    ``fn``: tensor -> tensor(s), with no host synchronisation and no
-    data-dependent shapes; ``warmup``: eager calls before capture. Returns
-    ``fn``'s outputs, in static buffers that the next call overwrites.
+    input buffer, warms ``fn`` up (``warmup`` eager calls) and captures it;
+    every call then copies ``x`` into that buffer and replays. Inference
+    only: call it under ``torch.no_grad()``. Each graph keeps its own
+    memory. ``fn``: tensor -> tensor(s), with no host synchronisation and
+    no data-dependent shapes; its outputs come back in static buffers that
+    the next call overwrites.
     """
 
     def __init__(self, fn: Callable, warmup: int = 3, backend=None):
         if warmup < 1:
             raise ValueError(f'warmup must be >= 1 (cuDNN picks its '
                              f'algorithms there), got {warmup}')
-        self.fn = fn
-        self.warmup = warmup
-        self.backend = backend or _TorchGraphs()
+        self.fn, self.warmup = fn, warmup
+        # ``backend``: a stand-in with ``capture`` (tests without a GPU)
+        self.capture = backend.capture if backend else _capture
         self.graphs: Dict[tuple, tuple] = {}
 
     def __call__(self, x: torch.Tensor):
@@ -71,13 +66,11 @@ class CudaGraphRunner:
             raise RuntimeError('CudaGraphRunner is for inference: call it '
                                'under torch.no_grad()')
         key = graph_key(x)
-        entry = self.graphs.get(key)
-        if entry is None:
+        if key not in self.graphs:
             static_input = x.clone()  # keeps the memory format
-            graph, static_output = self.backend.capture(
-                self.fn, static_input, self.warmup)
-            self.graphs[key] = entry = (graph, static_input, static_output)
-        graph, static_input, static_output = entry
+            self.graphs[key] = (static_input, *self.capture(
+                self.fn, static_input, self.warmup))
+        static_input, graph, static_output = self.graphs[key]
         static_input.copy_(x)
         graph.replay()
         return static_output
@@ -109,9 +102,8 @@ def enable_cuda_graphs(model: nn.Module, task: str = 'full',
     """
     if task == 'backbone':
         target = getattr(model, 'backbone', model)
-        runner = runner_cls(target.forward)
-        target.forward = runner
-        return runner
+        target.forward = runner_cls(target.forward)
+        return target.forward
     if task != 'full':
         raise ValueError(f'task must be "full" or "backbone", got {task!r}')
     if getattr(model, 'rpn_head', None) is not None or \
@@ -121,19 +113,17 @@ def enable_cuda_graphs(model: nn.Module, task: str = 'full',
             'detectors and classifiers (network part = backbone + neck + '
             'head); a two-stage detector\'s RoI stage depends on its '
             'proposals. Use task="backbone" for it')
-    head_name = next((n for n in ('bbox_head', 'head')
-                      if isinstance(getattr(model, n, None), nn.Module)),
-                     None)
-    if head_name is None or not hasattr(model, 'extract_feat'):
+    head = next((getattr(model, n) for n in ('bbox_head', 'head')
+                 if isinstance(getattr(model, n, None), nn.Module)), None)
+    if head is None or not hasattr(model, 'extract_feat'):
         raise ValueError(f'{type(model).__name__} has no extract_feat and '
                          'bbox_head/head: use task="backbone"')
     # bound now, before both are replaced on the instance below
-    extract_feat = model.extract_feat
-    head_forward = getattr(model, head_name).forward
+    extract_feat, head_forward = model.extract_feat, head.forward
     runner = runner_cls(lambda x: head_forward(extract_feat(x)))
     # the head's predict() calls self(feats): feats is the raw tensor now
     model.extract_feat = lambda x: x
-    getattr(model, head_name).forward = runner
+    head.forward = runner
     return runner
 
 

@@ -1,6 +1,5 @@
-"""Inference-speed benchmark for mmdet and mmpretrain configs
-(``tools/benchmark.py`` is its CLI; :mod:`.timing` is the one timing core,
-also used by :func:`.forms.time_forms`)."""
+"""Inference-speed benchmark for mmdet and mmpretrain configs (CLI:
+``tools/benchmark.py``); :mod:`.timing` is the one timing core."""
 from .forms import inference_forms, time_forms
 from .inputs import calibrate_score_thr, make_inputs
 from .models import load_model, make_step_fn, outputs_finite

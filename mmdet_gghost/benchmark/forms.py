@@ -14,24 +14,9 @@ from .timing import (device_of, summarize, sync_for, time_first_call,
                      time_interleaved)
 
 
-def _parse_form(form: str):
-    """A form name -> ``(inference form, channels_last, compiled)``."""
-    base = form.removeprefix('compiled_')
-    inference = base.removesuffix('_channels_last')
-    channels_last = base == 'channels_last' or inference != base
-    if base == 'channels_last':
-        inference = 'eval'
-    if inference not in INFERENCE_FORMS:
-        raise ValueError(
-            f'unknown form {form!r}: expected [compiled_]FORM[_channels_last] '
-            f'with FORM one of {", ".join(INFERENCE_FORMS)}')
-    return inference, channels_last, base != form
-
-
 def inference_forms(model: nn.Module, forms: Sequence[str] = (
         'eval', 'fused', 'channels_last', 'fused_channels_last'),
-                    compile_backend: Optional[str] = None
-                    ) -> Dict[str, nn.Module]:
+        compile_backend: Optional[str] = None) -> Dict[str, nn.Module]:
     """Copies of ``model`` (eval mode) in the requested inference forms.
 
     A form is one of :data:`~mmdet_gghost.models.INFERENCE_FORMS`
@@ -43,11 +28,18 @@ def inference_forms(model: nn.Module, forms: Sequence[str] = (
     """
     out = {}
     for form in forms:
-        inference, channels_last, compiled = _parse_form(form)
+        base = form.removeprefix('compiled_')
+        inference = ('eval' if base == 'channels_last' else
+                     base.removesuffix('_channels_last'))
+        if inference not in INFERENCE_FORMS:
+            raise ValueError(
+                f'unknown form {form!r}: expected '
+                '[compiled_]FORM[_channels_last] with FORM one of '
+                f'{", ".join(INFERENCE_FORMS)}')
         m = inference_form(copy.deepcopy(model), inference)
-        if channels_last:
+        if inference != base:  # a channels-last form
             m = m.to(memory_format=torch.channels_last)
-        if compiled:
+        if base != form:
             m = torch.compile(m, backend=compile_backend or 'inductor')
         out[form] = m
     return out
@@ -56,14 +48,10 @@ def inference_forms(model: nn.Module, forms: Sequence[str] = (
 def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
                rounds: int = 5, warmup: int = 1, seed: int = 0) -> Dict:
     """Latency of inference forms (see :func:`inference_forms`) in interleaved
-    rounds, by :mod:`mmdet_gghost.benchmark.timing`.
-
-    Each form's first call (``first_call_s``: compilation for compiled
-    forms) and ``warmup`` rounds are untimed. Channels-last forms get an
-    NHWC input. The input lives on the device of the first form.
-
-    Args:
-        input_shape: ``(N, C, H, W)`` of the random input.
+    rounds, by :mod:`mmdet_gghost.benchmark.timing`. Each form's first call
+    (``first_call_s``: compilation for compiled forms) and ``warmup`` rounds
+    are untimed. The random input, of shape ``input_shape`` (N, C, H, W),
+    lives on the device of the first form (NHWC for channels-last forms).
 
     Returns:
         dict: form -> the row of :func:`~mmdet_gghost.benchmark.summarize`
@@ -75,8 +63,10 @@ def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
     x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(
         seed)).to(device)
     sync = sync_for(device)
-    fns = [_forward_fn(forms[name], x, 'channels_last' in name)
-           for name in names]
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    fns = [torch.no_grad()(functools.partial(
+        forms[name], nhwc if 'channels_last' in name else x))
+        for name in names]
     firsts, outs = zip(*(time_first_call(fn, sync) for fn in fns))
     lat = time_interleaved(fns, rounds=rounds, warmup=warmup, sync=sync)
     rows = summarize(lat, int(input_shape[0]), names)
@@ -86,10 +76,3 @@ def time_forms(forms: Dict[str, nn.Module], input_shape: Sequence[int],
                    max_rel=max(max_rel_err(a, b)
                                for a, b in zip(ref, flatten_outputs(out))))
     return {row['name']: row for row in rows}
-
-
-def _forward_fn(model: nn.Module, x: torch.Tensor, channels_last: bool):
-    """A zero-argument call of ``model`` on ``x`` (NHWC if asked)."""
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return torch.no_grad()(functools.partial(model, x))

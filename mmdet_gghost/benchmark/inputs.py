@@ -16,18 +16,12 @@ DEFAULT_SHAPES = {'det': (800, 1333), 'cls': (224, 224)}
 
 def make_inputs(task: str, shape: Sequence[int], batch_size: int = 1,
                 num_batches: int = 1, seed: int = 0) -> List[dict]:
-    """Synthetic batches in the format a dataloader hands to ``test_step``.
-
-    Args:
-        task: ``'det'`` (adds ``DetDataSample`` metainfo: ``img_shape`` =
-            ``ori_shape`` = shape, ``scale_factor`` 1) or ``'cls'``.
-        shape: ``(H, W)`` of every image.
-
-    Returns:
-        list of ``num_batches`` dicts ``{'inputs': [uint8 tensor (3, H, W)] *
-        batch_size, 'data_samples': [...] or None}`` on the CPU (the data
-        preprocessor moves them, as in testing).
-    """
+    """``num_batches`` synthetic batches as a dataloader hands them to
+    ``test_step``: dicts ``{'inputs': [uint8 tensor (3, H, W)] *
+    batch_size, 'data_samples'}`` on the CPU (the data preprocessor moves
+    them, as in testing), ``(H, W) = shape``. ``data_samples``: ``None``
+    for ``task='cls'``; for ``'det'``, ``DetDataSample`` objects with
+    ``img_shape`` = ``ori_shape`` = ``shape`` and ``scale_factor`` 1."""
     h, w = int(shape[0]), int(shape[1])
     gen = torch.Generator().manual_seed(seed)
     batches = []
@@ -89,9 +83,8 @@ def calibrate_score_thr(model: nn.Module, batch: dict,
             not hasattr(head, 'cls_out_channels'):
         return None
     with torch.no_grad():
-        data = model.data_preprocessor(batch, False)
-        outs = head(model.extract_feat(data['inputs']))
-    cls_scores = outs[0]
+        x = model.data_preprocessor(batch, False)['inputs']
+        cls_scores = head(model.extract_feat(x))[0]
     if not isinstance(cls_scores, (list, tuple)) or \
             not torch.is_tensor(cls_scores[0]) or cls_scores[0].dim() != 4:
         return None

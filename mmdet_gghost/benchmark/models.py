@@ -18,11 +18,9 @@ from .timing import device_of
 
 
 def override_test_cfg(test_cfg, key: str, value) -> int:
-    """Set ``key`` wherever it already exists in a (nested) test_cfg.
-
-    Returns how many places were set. The ``rpn`` sub-dict of two-stage
-    detectors is skipped (its ``max_per_img`` counts proposals).
-    """
+    """Set ``key`` wherever it already exists in a (nested) test_cfg, but
+    not in the ``rpn`` sub-dict of two-stage detectors (its ``max_per_img``
+    counts proposals). Returns how many places were set."""
     if not isinstance(test_cfg, dict):
         return 0
     n = 0
@@ -41,23 +39,18 @@ def load_model(cfg_path, checkpoint: Optional[str] = None,
                score_thr: Optional[float] = None,
                max_per_img: Optional[int] = None,
                allow_partial_checkpoint: bool = False):
-    """Build a detector/classifier from a config for benchmarking.
+    """Build a detector/classifier from an mmdet or mmpretrain config file
+    (or ``Config``) for benchmarking, in the inference ``form`` (``'eval'``,
+    ``'fused'``, ``'deploy'``: :func:`mmdet_gghost.models.inference_form`),
+    NHWC weights with ``channels_last``; ``score_thr``/``max_per_img``
+    override these keys of ``model.test_cfg`` where present (detectors).
+    ``allow_partial_checkpoint``: load a checkpoint that does not fit (warned;
+    the rest keeps ``init_weights()``).
 
     Without a checkpoint the model gets ``init_weights()`` (pretrained
     ``init_cfg`` removed, fixed seed), not PyTorch's layer defaults: with
     those, eval-mode BN does not normalise, deep features blow up, every
     score is 0 and no box reaches NMS (an unfairly cheap post-processing).
-
-    Args:
-        cfg_path: mmdet or mmpretrain config file (or ``Config``).
-        checkpoint: weights file; ``None``: initialised as above.
-        form: ``'eval'``, ``'fused'`` or ``'deploy'``
-            (:func:`mmdet_gghost.models.inference_form`).
-        channels_last: convert weights to NHWC.
-        score_thr, max_per_img: override these keys of ``model.test_cfg``
-            where present (detectors).
-        allow_partial_checkpoint: load a checkpoint that does not fit
-            the model (warned; the rest keeps ``init_weights()``).
 
     Returns:
         tuple: ``(model, cfg, info)``; model in eval mode on ``device``;
@@ -81,10 +74,11 @@ def load_model(cfg_path, checkpoint: Optional[str] = None,
                         allow_partial_checkpoint=allow_partial_checkpoint)
     cfg = model.cfg
     scope = cfg.get('default_scope', None) or 'mmdet'
-    weights = 'init_weights'
-    if checkpoint is not None:
-        weights = 'checkpoint'
-        if allow_partial_checkpoint and _is_partial(model, checkpoint):
+    weights = 'init_weights' if checkpoint is None else 'checkpoint'
+    if checkpoint is not None and allow_partial_checkpoint:
+        from ..apis.weights import compare_state_dicts, read_state_dict
+        if compare_state_dicts(model.state_dict(),
+                               read_state_dict(checkpoint)):
             weights = 'partial checkpoint'
     model = inference_form(model, form)
     if channels_last:
@@ -97,13 +91,6 @@ def load_model(cfg_path, checkpoint: Optional[str] = None,
                 bn_fused=form != 'eval',
                 test_cfg=to_plain(cfg.model.get('test_cfg', None)))
     return model, cfg, info
-
-
-def _is_partial(model: nn.Module, checkpoint: str) -> bool:
-    """Whether the (allowed) checkpoint left tensors of ``model`` out."""
-    from ..apis.weights import compare_state_dicts, read_state_dict
-    return bool(compare_state_dicts(model.state_dict(),
-                                    read_state_dict(checkpoint)))
 
 
 def compile_parts(model: nn.Module, task: str,
@@ -122,16 +109,11 @@ def compile_parts(model: nn.Module, task: str,
 def make_step_fn(model: nn.Module, batches: Sequence[dict],
                  task: str = 'full', amp: bool = False,
                  channels_last: bool = False) -> Callable[[], Any]:
-    """A zero-argument callable running one inference step per call.
-
-    Successive calls cycle through ``batches``; models called the same
-    number of times therefore see the same batch in the same round.
-
-    Args:
-        task: ``'full'`` -> ``model.test_step(batch)`` (returns data
-            samples); ``'backbone'`` -> ``model.backbone(x)`` on the
-            preprocessed tensor (prepared here, outside the timing).
-    """
+    """A zero-argument callable running one inference step per call:
+    ``model.test_step(batch)`` (``task='full'``: data samples) or
+    ``model.backbone(x)`` (``'backbone'``) on the preprocessed tensor
+    (prepared here, outside the timing). Successive calls cycle through
+    ``batches``: models called as often see the same batch per round."""
     if task == 'backbone':
         backbone = getattr(model, 'backbone', None)
         if backbone is None:
@@ -174,9 +156,7 @@ def outputs_finite(outputs) -> bool:
     if isinstance(outputs, dict):
         return all(outputs_finite(o) for o in outputs.values())
     for name in ('pred_instances', 'pred_score'):
-        field = getattr(outputs, name, None)
-        if field is None:
-            continue
+        field = getattr(outputs, name, None)  # None: no tensor to check
         values = field.values() if hasattr(field, 'values') else [field]
         if not all(outputs_finite(v) for v in values if torch.is_tensor(v)):
             return False

@@ -21,17 +21,11 @@ def onnxruntime_entry(entry: dict, cfg_path: str, checkpoint: Optional[str],
                       max_per_img: Optional[int] = None,
                       work_dir: Optional[str] = None) -> dict:
     """A benchmark entry (``name``, ``model``, ``info``, ``fn``, ...) timing
-    the ONNX Runtime form of the PyTorch entry ``entry``.
-
-    Args:
-        entry: the PyTorch entry built from ``cfg_path`` / ``checkpoint``
-            (its ``in_shape``, ``report`` and ``score_thr`` are reused).
-        batches: the PyTorch entry's inputs (``test_step`` batches).
-        score_thr, max_per_img: the ``test_cfg`` values the PyTorch model
-            runs with.
-        work_dir: where ``end2end.onnx`` goes (default: a temporary folder,
-            removed once ONNX Runtime has loaded the graph).
-    """
+    the ONNX Runtime form of the PyTorch ``entry`` built from ``cfg_path``,
+    ``checkpoint``, ``test_cfg`` values ``score_thr``/``max_per_img`` and
+    fed ``batches`` (its ``in_shape``, ``report`` and ``score_thr`` are
+    reused). ``end2end.onnx`` goes to ``work_dir`` (default: a temporary
+    folder, removed once ONNX Runtime has loaded the graph)."""
     model, cfg, info = load_model(cfg_path, checkpoint, score_thr=score_thr,
                                   max_per_img=max_per_img)
     with (nullcontext(work_dir) if work_dir else

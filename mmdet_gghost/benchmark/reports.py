@@ -132,11 +132,9 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
     """Print the results as a rich table."""
     from rich.table import Table
     cells = table_rows(rows)
-    table = Table(
-        title=_title(settings),
-        caption='ratio: median of per-round FPS ratios to the first model; '
-        'GFLOP/s = 2 x MACs x batch / median latency',
-        caption_justify='left')
+    table = Table(title=_title(settings), caption_justify='left',
+                  caption='ratio: median of per-round FPS ratios to the '
+                  'first model; GFLOP/s = 2 x MACs x batch / median latency')
     for i, h in enumerate(cells[0]):
         table.add_column(h, justify='left' if i == 0 else 'right')
     for r in cells[1:]:
@@ -151,24 +149,21 @@ def _title(settings: dict) -> str:
         flags.insert(0, settings['form'])
     if settings.get('compile_mode'):
         flags.append(f'mode={settings["compile_mode"]}')
-    return (f'{settings.get("task", "full")} inference on '
-            f'{settings.get("device", "?")}, batch '
-            f'{settings.get("batch_size", "?")}, '
-            f'{settings.get("rounds", "?")} rounds'
+    fields = dict(task='full', device='?', batch_size='?', rounds='?')
+    return ('{task} inference on {device}, batch {batch_size}, {rounds} '
+            'rounds'.format_map({**fields, **settings})
             + (f' [{", ".join(flags)}]' if flags else ''))
 
 
 def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
                   settings: dict,
                   extra: Optional[dict] = None) -> Dict[str, str]:
-    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``.
+    """Write ``benchmark.json``, ``benchmark.csv`` and ``benchmark.md``;
+    return their paths, ``{'json': path, 'csv': path, 'md': path}``.
 
     The JSON holds everything (rows with their ``latencies_ms``, env,
     settings, ``extra``); the CSV :data:`CSV_FIELDS` at full precision; the
     Markdown file the console table, notes, environment and settings.
-
-    Returns:
-        dict: ``{'json': path, 'csv': path, 'md': path}``.
     """
     os.makedirs(out_dir, exist_ok=True)
     paths = {k: osp.join(out_dir, f'benchmark.{k}')
@@ -178,8 +173,7 @@ def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
     with open(paths['json'], 'w') as f:
         json.dump(doc, f, indent=2)
     with open(paths['csv'], 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS,
-                                extrasaction='ignore')
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for r in rows:
             writer.writerow({k: _fmt_shape(r[k]) if isinstance(
@@ -203,10 +197,9 @@ def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
                      f', input {_fmt_shape(r.get("input_shape"))}'
                      + (f', first call {r["first_call_s"]:.2f} s'
                         if r.get('first_call_s') is not None else ''))
-    lines += ['', '## Settings', '']
-    lines += [f'- {k}: `{v}`' for k, v in settings.items()]
-    lines += ['', '## Environment', '']
-    lines += [f'- {k}: `{v}`' for k, v in env.items()]
+    for title, items in (('Settings', settings), ('Environment', env)):
+        lines += ['', f'## {title}', '']
+        lines += [f'- {k}: `{v}`' for k, v in items.items()]
     with open(paths['md'], 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return paths
@@ -219,12 +212,9 @@ def _fmt_shape(shape) -> str:
 def plot_map_vs_fps(names: Sequence[str], fps: Sequence[float],
                     metrics: Sequence[float], out_path: Optional[str] = None,
                     metric_name: str = 'mAP', title: Optional[str] = None):
-    """Accuracy vs speed scatter, one labelled point per model, on a bare
-    ``Figure`` (no pyplot: no global backend switch, no display needed).
-
-    Returns:
-        tuple: ``(fig, ax)``; ``ax.collections[0]`` holds the points.
-    """
+    """``(fig, ax)``: accuracy vs speed scatter (``ax.collections[0]``),
+    one labelled point per model, on a bare ``Figure`` (no pyplot: no global
+    backend switch, no display needed), saved to ``out_path`` if given."""
     from matplotlib.figure import Figure
     if not (len(names) == len(fps) == len(metrics)):
         raise ValueError('names, fps and metrics must have the same length')
@@ -235,8 +225,7 @@ def plot_map_vs_fps(names: Sequence[str], fps: Sequence[float],
     for name, x, y in zip(names, fps, metrics):
         ax.annotate(name, (x, y), textcoords='offset points', xytext=(6, 6),
                     fontsize=9)
-    ax.set_xlabel('FPS (images / s, higher is better)')
-    ax.set_ylabel(metric_name)
+    ax.set(xlabel='FPS (images / s, higher is better)', ylabel=metric_name)
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.25, y=0.25)
     if title:
@@ -255,11 +244,10 @@ _DROPPED = ('PyTorch compiling details', 'numpy_random_seed')
 
 def collect_env(device: str = 'cpu') -> dict:
     """Hardware and software the numbers were measured with: mmengine's
-    ``collect_env()`` without its build details and numpy seed, plus
-    ``date``, ``platform``, ``cpu`` (model), ``cpu_count``, torch's thread
-    counts, ``device``, the toolbox and numpy versions (``None`` if absent)
-    and, on CUDA, ``gpu`` (the one used), ``cuda``, ``cudnn``,
-    ``cudnn_benchmark``."""
+    ``collect_env()`` (less :data:`_DROPPED`) plus ``date``, ``platform``,
+    ``cpu`` (model), ``cpu_count``, torch's thread counts, ``device``, the
+    toolbox and numpy versions (``None`` if absent) and, on CUDA, ``gpu``
+    (the one used), ``cuda``, ``cudnn``, ``cudnn_benchmark``."""
     from mmengine.utils.dl_utils import collect_env as mmengine_env
     env = {k: v for k, v in mmengine_env().items() if k not in _DROPPED}
     now = datetime.datetime.now().astimezone()
@@ -285,9 +273,7 @@ def collect_env(device: str = 'cpu') -> dict:
 def _cpu_model() -> str:
     try:
         with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.lower().startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+            return next(line.split(':', 1)[1].strip() for line in f
+                        if line.lower().startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()

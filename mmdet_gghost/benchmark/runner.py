@@ -23,9 +23,8 @@ from .timing import summarize, sync_for, time_first_call, time_interleaved
 
 
 def _restores_torch_settings(fn):
-    """Run ``fn`` and put back what it may change process-wide: torch's
-    thread count and ``cudnn.benchmark`` (a caller such as the demo trains
-    afterwards in the same process)."""
+    """Put back torch's thread count and ``cudnn.benchmark`` after ``fn``
+    (a caller such as the demo trains afterwards in the same process)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -43,15 +42,11 @@ def _restores_torch_settings(fn):
 def run_benchmark(configs: Sequence[str],
                   settings: Optional[BenchmarkSettings] = None, *,
                   console=None, **overrides) -> dict:
-    """Benchmark several configs against each other, interleaved.
-
-    Args:
-        configs: mmdet/mmpretrain config files; the first one is the
-            reference of the FPS ratio.
-        settings: the run's options (default ``BenchmarkSettings()``).
-        console: a rich console for the log and table.
-        **overrides: fields of :class:`BenchmarkSettings` replacing those
-            of ``settings`` (``run_benchmark(configs, rounds=3)``).
+    """Benchmark mmdet/mmpretrain configs against each other, interleaved
+    (the first is the reference of the FPS ratio), with ``settings``
+    (default ``BenchmarkSettings()``) whose fields ``overrides`` replace
+    (``run_benchmark(configs, rounds=3)``), logging to the rich
+    ``console``.
 
     Returns:
         dict(rows=[...], env={...}, settings={...}, paths={...},
@@ -63,7 +58,12 @@ def run_benchmark(configs: Sequence[str],
         UsageError: inconsistent options (a ``ValueError``).
         CheckpointMismatchError: a checkpoint does not fit its model.
     """
-    s = _merge(settings, overrides).validate(configs)
+    unknown = sorted(set(overrides) - {
+        f.name for f in dataclasses.fields(BenchmarkSettings)})
+    if unknown:
+        raise TypeError(f'run_benchmark: unknown option(s) {unknown}')
+    s = dataclasses.replace(settings or BenchmarkSettings(), **overrides)
+    s = s.validate(configs)
     console = console or make_console()
     if s.threads:
         torch.set_num_threads(int(s.threads))
@@ -82,15 +82,6 @@ def run_benchmark(configs: Sequence[str],
     if s.task == 'full' and any(r['dets_per_img'] is not None for r in rows):
         record['detections_note'] = _detections_note(s)
     return _report(rows, entries, record, s, console)
-
-
-def _merge(settings: Optional[BenchmarkSettings],
-           overrides: dict) -> BenchmarkSettings:
-    fields = {f.name for f in dataclasses.fields(BenchmarkSettings)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise TypeError(f'run_benchmark: unknown option(s) {unknown}')
-    return dataclasses.replace(settings or BenchmarkSettings(), **overrides)
 
 
 def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
@@ -125,7 +116,14 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
                     f'{_fmt_shape(in_shape)}')
         target = model.backbone if s.task == 'backbone' else model
         report = complexity_report(target, in_shape, bn_fused=s.form != 'eval')
-    _runtime_form(model, s)
+    if s.compile:
+        compile_parts(model, s.task, s.compile_mode)
+    if s.cuda_graphs:
+        from ..cuda_graphs import enable_cuda_graphs
+        try:
+            enable_cuda_graphs(model, s.task)
+        except ValueError as e:
+            raise UsageError(f'--cuda-graphs: {e}') from None
     entry = dict(name=name, model=model, info=info, in_shape=in_shape,
                  score_thr=thr, report=report,
                  fn=make_step_fn(model, batches, s.task, s.amp,
@@ -137,18 +135,6 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
     return [entry, onnxruntime_entry(
         entry, cfg_path, s.checkpoints[i], batches, thr, s.max_per_img,
         s.out_dir and osp.join(s.out_dir, 'onnx', name))]
-
-
-def _runtime_form(model, s: BenchmarkSettings) -> None:
-    """``torch.compile`` or CUDA graphs on the network part, in place."""
-    if s.compile:
-        compile_parts(model, s.task, s.compile_mode)
-    if s.cuda_graphs:
-        from ..cuda_graphs import enable_cuda_graphs
-        try:
-            enable_cuda_graphs(model, s.task)
-        except ValueError as e:
-            raise UsageError(f'--cuda-graphs: {e}') from None
 
 
 def _first_calls(entries: List[dict], task: str, sync, console) -> None:
@@ -189,14 +175,14 @@ def _time_rounds(fns, s: BenchmarkSettings, sync, console):
 
 def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
     """One result row per entry: :func:`summarize`'s and the entry's."""
-    macs = [e['report']['total']['macs'] if e['report'] else None
-            for e in entries]
+    totals = [e['report']['total'] if e['report'] else {} for e in entries]
     eval_results = s.eval_results
     if s.onnxruntime:  # ONNX Runtime rows: no metric of their own
         eval_results = [x for ev in eval_results for x in (ev, None)]
-    rows = summarize(lats, s.batch_size, [e['name'] for e in entries], macs)
-    for e, r, lat, ev in zip(entries, rows, lats, eval_results):
-        total = e['report']['total'] if e['report'] else {}
+    rows = summarize(lats, s.batch_size, [e['name'] for e in entries],
+                     [t.get('macs') for t in totals])
+    for e, r, lat, ev, total in zip(entries, rows, lats, eval_results,
+                                    totals):
         r.update(
             config=e['info']['config'], checkpoint=e['info']['checkpoint'],
             task=s.task, input_shape=e['in_shape'],

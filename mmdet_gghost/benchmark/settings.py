@@ -2,7 +2,7 @@
 defaults, and validation with one message naming the option."""
 import dataclasses
 import os.path as osp
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -85,9 +85,8 @@ class BenchmarkSettings:
 
     @property
     def form(self) -> str:
-        """The timed inference form (``'deploy'`` with ``deploy``, else
-        ``'fused'`` with ``fuse_conv_bn``, else ``'eval'``), as
-        :func:`mmdet_gghost.models.inference_form` names it."""
+        """The timed form, as :func:`mmdet_gghost.models.inference_form`
+        names it."""
         return ('deploy' if self.deploy else
                 'fused' if self.fuse_conv_bn else 'eval')
 
@@ -121,7 +120,10 @@ class BenchmarkSettings:
         self._check_modes(compile)
         if self.plot and not any(e is not None for e in eval_results):
             raise UsageError('--plot draws mAP vs FPS: give --eval-results')
-        names = list(self.names) if self.names else _unique_names(configs)
+        base = [osp.splitext(osp.basename(str(c)))[0] for c in configs]
+        names = list(self.names or [  # '#i' tells equal file names apart
+            b if base.count(b) == 1 else f'{b}#{i}'
+            for i, b in enumerate(base)])
         if len(names) != n:
             raise UsageError(f'--names: give one per config ({n})')
         if self.calibrate and not 0 < self.candidate_fraction <= 1:
@@ -157,8 +159,6 @@ class BenchmarkSettings:
         if self.task not in ('full', 'backbone'):
             raise UsageError(
                 f'task must be "full" or "backbone", got {self.task!r}')
-        # --cuda-graphs needs CUDA and excludes --compile (whose
-        # ``reduce-overhead`` mode is the compiler's own CUDA-graph route)
         if self.cuda_graphs and not self.is_cuda:
             raise UsageError(
                 f'--cuda-graphs needs a CUDA device (got --device '
@@ -210,13 +210,6 @@ class BenchmarkSettings:
         if self.score_thr == 'auto':
             return None if self.data else 0.0
         return self.score_thr
-
-
-def _unique_names(configs: Sequence[str]) -> List[str]:
-    base = [osp.splitext(osp.basename(str(c)))[0] for c in configs]
-    return [
-        b if base.count(b) == 1 else f'{b}#{i}' for i, b in enumerate(base)
-    ]
 
 
 def _per_config(values, n, what):

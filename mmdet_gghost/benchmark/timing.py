@@ -11,15 +11,12 @@ import torch
 
 def device_of(model: torch.nn.Module) -> torch.device:
     """The device of ``model``'s parameters (CPU for a parameterless one)."""
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device('cpu')
+    return next((p.device for p in model.parameters()), torch.device('cpu'))
 
 
 def sync_for(device) -> Optional[Callable[[], None]]:
-    """``torch.cuda.synchronize`` when ``device`` is a CUDA device (a
-    ``torch.device`` or a string such as ``'cuda:0'``), else ``None``."""
+    """``torch.cuda.synchronize`` for a CUDA ``device`` (``'cuda:0'`` or a
+    ``torch.device``), else ``None``."""
     return torch.cuda.synchronize if str(device).startswith('cuda') else None
 
 
@@ -43,15 +40,11 @@ def time_interleaved(callables: Sequence[Callable[[], Any]], rounds: int,
                      sync: Optional[Callable[[], None]] = None,
                      on_round: Optional[Callable[[int], None]] = None
                      ) -> List[np.ndarray]:
-    """Time callables in interleaved rounds: A B C, A B C, ...
+    """Time zero-argument callables in interleaved rounds: A B C, A B C...
 
-    Args:
-        callables: zero-argument functions (one per model).
-        rounds: timed rounds; each round times one call of every callable.
-        warmup: untimed rounds run first (same interleaving).
-        sync: called right before starting and stopping each timer
-            (:func:`sync_for`).
-        on_round: called with the round index after each round (progress).
+    ``warmup`` untimed rounds come first; ``sync`` (:func:`sync_for`) is
+    called right before starting and stopping each timer, ``on_round(r)``
+    after each timed round (progress).
 
     Returns:
         list (one per callable) of float64 arrays of shape ``(rounds,)``:
@@ -68,7 +61,7 @@ def time_interleaved(callables: Sequence[Callable[[], Any]], rounds: int,
             lat[i, r] = time_first_call(fn, sync)[0]
         if on_round is not None:
             on_round(r)
-    return [lat[i] for i in range(len(callables))]
+    return list(lat)
 
 
 def summarize(latencies: Sequence[np.ndarray],
@@ -76,13 +69,10 @@ def summarize(latencies: Sequence[np.ndarray],
               names: Optional[Sequence[str]] = None,
               macs: Optional[Sequence[Optional[float]]] = None
               ) -> List[dict]:
-    """Per-model statistics of interleaved latencies.
-
-    Args:
-        latencies: per model, seconds per call, shape ``(rounds,)``, all
-            aligned by round (as :func:`time_interleaved` returns them).
-        batch_sizes: images per call (one int for all, or one per model).
-        macs: MACs per image of each model's timed network (or ``None``).
+    """Per-model statistics of ``latencies`` (per model, seconds per call,
+    aligned by round, as :func:`time_interleaved` returns them), with
+    ``batch_sizes`` images per call (one int for all, or one per model) and
+    ``macs`` per image of each model's timed network (or ``None``).
 
     Returns:
         list of dicts (one per model): ``name, batch_size, rounds,
@@ -95,30 +85,24 @@ def summarize(latencies: Sequence[np.ndarray],
     """
     lat = [np.asarray(x, dtype=np.float64) for x in latencies]
     n = len(lat)
-    if n == 0:
-        return []
-    rounds = len(lat[0])
-    if any(len(x) != rounds for x in lat):
+    if any(len(x) != len(lat[0]) for x in lat):
         raise ValueError('latency arrays must be aligned by round '
                          '(same length)')
-    bs = ([int(batch_sizes)] * n if np.isscalar(batch_sizes) else
-          [int(b) for b in batch_sizes])
-    names = list(names) if names is not None else [f'model{i}'
-                                                   for i in range(n)]
-    macs = list(macs) if macs is not None else [None] * n
-    ref_fps = bs[0] / lat[0]  # per round
+    bs = [int(b) for b in np.broadcast_to(batch_sizes, n)]
+    names = list(names or [f'model{i}' for i in range(n)])
+    macs = list(macs or [None] * n)
     rows = []
     for i in range(n):
         med = float(np.median(lat[i]))
-        ratios = (bs[i] / lat[i]) / ref_fps
+        p10, p90 = np.percentile(lat[i], [10, 90]) * 1e3
+        ratios = (bs[i] / lat[i]) / (bs[0] / lat[0])  # per round
+        r10, r90 = np.percentile(ratios, [10, 90])
         rows.append(dict(
-            name=names[i], batch_size=bs[i], rounds=rounds,
+            name=names[i], batch_size=bs[i], rounds=len(lat[i]),
             median_ms=med * 1e3, mean_ms=float(np.mean(lat[i])) * 1e3,
-            p10_ms=float(np.percentile(lat[i], 10)) * 1e3,
-            p90_ms=float(np.percentile(lat[i], 90)) * 1e3,
-            fps=bs[i] / med, fps_ratio=float(np.median(ratios)),
-            fps_ratio_p10=float(np.percentile(ratios, 10)),
-            fps_ratio_p90=float(np.percentile(ratios, 90)),
+            p10_ms=float(p10), p90_ms=float(p90), fps=bs[i] / med,
+            fps_ratio=float(np.median(ratios)), fps_ratio_p10=float(r10),
+            fps_ratio_p90=float(r90),
             gflops_per_s=(None if macs[i] is None else
                           2.0 * float(macs[i]) * bs[i] / med / 1e9)))
     return rows

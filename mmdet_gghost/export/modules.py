@@ -32,17 +32,11 @@ def randomize_bn_stats(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def build_export_model(config, checkpoint: Optional[str] = None,
                        seed: int = 0, allow_partial_checkpoint: bool = False):
-    """The model of an mmdet or mmpretrain config, ready to export.
-
-    Built by :func:`mmdet_gghost.apis.build.build_model`. Without a
+    """``(model, cfg, scope)`` of an mmdet or mmpretrain config (``scope``
+    ``'mmdet'`` or ``'mmpretrain'``), built by
+    :func:`mmdet_gghost.apis.build.build_model` (eval mode, CPU). Without a
     checkpoint every BN also gets random statistics
-    (:func:`randomize_bn_stats`), so that parity checks on the model
-    exercise the BN folding.
-
-    Returns:
-        tuple: ``(model, cfg, scope)``; model in eval mode on the CPU;
-        ``scope`` is ``'mmdet'`` or ``'mmpretrain'``.
-    """
+    (:func:`randomize_bn_stats`): parity checks exercise the BN folding."""
     from ..apis.build import build_model
     model = build_model(config, checkpoint, init_seed=seed,
                         allow_partial_checkpoint=allow_partial_checkpoint)
@@ -56,8 +50,7 @@ class _Exportable(nn.Module):
 
     def __init__(self, model: nn.Module, kind: str):
         super().__init__()
-        self.model = model
-        self.kind = kind
+        self.model, self.kind = model, kind
 
     def raw(self, x):
         """The model's own (nested) tensor outputs."""
@@ -74,10 +67,7 @@ class _Exportable(nn.Module):
 def flatten_outputs(out) -> List[torch.Tensor]:
     if torch.is_tensor(out):
         return [out]
-    flat = []
-    for o in out:
-        flat.extend(flatten_outputs(o))
-    return flat
+    return [t for o in out for t in flatten_outputs(o)]
 
 
 def _output_names(kind: str, raw_out) -> List[str]:
@@ -98,22 +88,17 @@ def _output_names(kind: str, raw_out) -> List[str]:
 
 def export_module(model: nn.Module, scope: Optional[str] = None,
                   target: str = 'model') -> Tuple[nn.Module, str]:
-    """The part of ``model`` to export, wrapped to return a flat tuple.
-
-    The input is the *preprocessed* tensor (normalised; for detectors
-    padded to a multiple of 32, which H and W must stay, for FPN).
+    """``(module, kind)``: the part of ``model`` to export, wrapped to
+    return a flat tuple; ``kind`` is ``'backbone'``, ``'classifier'`` or
+    ``'detector'``. The input is the *preprocessed* tensor (normalised; for
+    detectors padded to a multiple of 32, which H and W must stay, for FPN).
     ``target='backbone'`` (or a bare backbone ``model``): the feature maps
     of ``out_indices`` (``feat_0`` ...). ``target='model'``: a classifier's
     ``model(x, mode='tensor')`` -> ``logits``; a single-stage detector's
     ``model._forward(x)`` -> raw head outputs per level (``cls_score_*``,
     ``bbox_pred_*``, ``centerness_*``), decoding and NMS left out.
     Two-stage detectors are refused (RPN proposals need data samples).
-    ``scope`` (``'mmdet'`` / ``'mmpretrain'``) is only used in messages.
-
-    Returns:
-        tuple: ``(module, kind)``, ``kind`` in ``'backbone'``,
-        ``'classifier'``, ``'detector'``.
-    """
+    ``scope`` (``'mmdet'`` / ``'mmpretrain'``) is only used in messages."""
     if target not in ('backbone', 'model'):
         raise ValueError(f"target must be 'backbone' or 'model', got "
                          f'{target!r}')

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..analysis import count_bn_layers
+from ..models import fuse_model
 from .modules import (flatten_outputs, _output_names, build_export_model,
                       export_module)
 
@@ -23,25 +24,18 @@ DEFAULT_TOL = 1e-4
 DEFAULT_OPSET = 17
 
 
-def _require(module: str, need: str, hint: str = ''):
+def require_onnx(module: str = 'onnx'):
+    """``import onnx`` (or ``onnxruntime``), or an ImportError that says
+    how to install it."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
+        need, hint = (('ONNX export needs the onnx package', '')
+                      if module == 'onnx' else
+                      ('verifying an ONNX export needs onnxruntime',
+                       ' (or skip the check with --no-verify)'))
         raise ImportError(f'{need} ({e}); install the deploy extra: '
                           f'pip install -e .[deploy]{hint}') from e
-
-
-def require_onnx():
-    """``import onnx``, or an ImportError that says how to install it."""
-    return _require('onnx', 'ONNX export needs the onnx package')
-
-
-def require_onnxruntime():
-    """``import onnxruntime``, or an ImportError that says how to install
-    it."""
-    return _require('onnxruntime',
-                    'verifying an ONNX export needs onnxruntime',
-                    ' (or skip the check with --no-verify)')
 
 
 def export_onnx(module: nn.Module, out_file: str,
@@ -49,11 +43,9 @@ def export_onnx(module: nn.Module, out_file: str,
                 opset: int = DEFAULT_OPSET, dynamic_hw: bool = True,
                 output_names=None) -> Dict:
     """Export ``module`` (tensor -> tuple of tensors) with the TorchScript
-    exporter and check the file with ``onnx.checker``.
-
-    Dynamic axes: the batch axis; with ``dynamic_hw`` also the spatial axes
-    of the input and of every 4-D output (every graph here is
-    shape-agnostic).
+    exporter and check the file with ``onnx.checker``. Dynamic axes: the
+    batch axis; with ``dynamic_hw`` also the spatial axes of the input and
+    of every 4-D output (every graph here is shape-agnostic).
 
     Returns:
         dict: ``input_name``, ``output_names``, ``dynamic_axes``,
@@ -64,9 +56,8 @@ def export_onnx(module: nn.Module, out_file: str,
     x = torch.randn(*input_shape)
     with torch.no_grad():
         raw = module(x)
-    if output_names is None:
-        output_names = [f'output_{i}' for i in range(len(raw))]
-    output_names = list(output_names)
+    output_names = list(output_names) if output_names is not None else [
+        f'output_{i}' for i in range(len(raw))]
     if len(output_names) != len(raw):
         raise ValueError(f'{len(output_names)} output names for {len(raw)} '
                          'outputs')
@@ -95,7 +86,7 @@ def export_onnx(module: nn.Module, out_file: str,
 
 def _ort_session(onnx_file: str):
     """An onnxruntime session on the CPU, with torch's thread count."""
-    ort = require_onnxruntime()
+    ort = require_onnx('onnxruntime')
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = torch.get_num_threads()
     return ort.InferenceSession(onnx_file, opts,
@@ -120,36 +111,14 @@ def max_rel_err(ref, out) -> float:
 
     One scale per tensor, so that near-zero elements do not blow it up.
     """
-    ref, out = _numpy(ref), _numpy(out)
+    ref, out = _numpy(ref).astype(np.float64), _numpy(out)
     if ref.shape != out.shape:
         return float('inf')
-    ref = ref.astype(np.float64)
-    diff = np.abs(ref - out.astype(np.float64)).max() if ref.size else 0.0
+    diff = np.abs(ref - out).max() if ref.size else 0.0
     scale = np.abs(ref).max() if ref.size else 0.0
     if not np.isfinite(diff) or not np.isfinite(scale):
         return float('inf')
     return float(diff / scale) if scale > 0 else float(diff)
-
-
-def compare_outputs(refs, outs, names=None, tol: float = DEFAULT_TOL
-                    ) -> List[Dict]:
-    """Per-output parity rows: name, shape, max_abs, max_abs_ref, max_rel,
-    ok (``max_rel <= tol``)."""
-    refs, outs = list(refs), list(outs)
-    if len(refs) != len(outs):
-        raise ValueError(f'{len(refs)} reference outputs vs {len(outs)}')
-    names = names or [f'output_{i}' for i in range(len(refs))]
-    rows = []
-    for name, a, b in zip(names, refs, outs):
-        a, b = _numpy(a), _numpy(b)
-        rel = max_rel_err(a, b)
-        same = a.shape == b.shape and a.size
-        rows.append(dict(
-            name=name, shape=tuple(a.shape),
-            max_abs=float(np.abs(a - b).max()) if same else float('inf'),
-            max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
-            max_rel=rel, ok=rel <= tol))
-    return rows
 
 
 def verify_onnx(onnx_file: str, reference: nn.Module,
@@ -160,8 +129,9 @@ def verify_onnx(onnx_file: str, reference: nn.Module,
     same random inputs, one per shape in ``input_shapes``.
 
     Returns:
-        list: one dict per input shape: ``input_shape``, ``rows``
-        (:func:`compare_outputs`), ``ok``.
+        list: one dict per input shape: ``input_shape``, ``ok`` and
+        ``rows``, one per output: ``name``, ``shape``, ``max_abs``,
+        ``max_abs_ref``, ``max_rel``, ``ok`` (``max_rel <= tol``).
     """
     session = _ort_session(onnx_file)
     g = torch.Generator().manual_seed(seed)
@@ -171,7 +141,19 @@ def verify_onnx(onnx_file: str, reference: nn.Module,
         with torch.no_grad():
             ref = flatten_outputs(reference(x))
         out = run_onnxruntime(onnx_file, x, session=session)
-        rows = compare_outputs(ref, out, output_names, tol)
+        if len(ref) != len(out):
+            raise ValueError(f'{len(ref)} reference outputs vs {len(out)}')
+        names = output_names or [f'output_{i}' for i in range(len(ref))]
+        rows = []
+        for name, a, b in zip(names, ref, out):
+            a, b = _numpy(a), _numpy(b)
+            rel = max_rel_err(a, b)
+            same = a.shape == b.shape and a.size
+            rows.append(dict(
+                name=name, shape=tuple(a.shape),
+                max_abs=float(np.abs(a - b).max()) if same else float('inf'),
+                max_abs_ref=float(np.abs(a).max()) if a.size else 0.0,
+                max_rel=rel, ok=rel <= tol))
         results.append(dict(input_shape=tuple(shape), rows=rows,
                             ok=all(r['ok'] for r in rows)))
     return results
@@ -198,11 +180,9 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
         folded), ``unfused_bn``, ``tol``, ``checks`` (see
         :func:`verify_onnx`; empty without ``verify``), ``ok``.
     """
-    from ..models import fuse_model
-
     require_onnx()
     if verify:
-        require_onnxruntime()
+        require_onnx('onnxruntime')
     if model is None:
         model, _, scope = build_export_model(
             config, checkpoint, seed=seed,
@@ -210,9 +190,7 @@ def export_config(config, out_file: str, checkpoint: Optional[str] = None,
     else:
         model, scope = model
     reference, kind = export_module(model, scope, target)
-    if shape is None:
-        shape = (800, 1216) if kind == 'detector' else (224, 224)
-    h, w = shape
+    h, w = shape or ((800, 1216) if kind == 'detector' else (224, 224))
     if kind == 'detector' and (h % 32 or w % 32):
         raise ValueError(f'detector input {h}x{w}: H and W must be multiples '
                          "of 32 (what the data preprocessor's padding gives)")
