@@ -136,11 +136,8 @@ def _random_pose(rng, kind, size_range, img_size, square_max_angle):
     else:
         angle = rng.uniform(0, 2 * np.pi)
     verts = _shape_vertices(kind, size, angle, rng)
-    if verts is None:
-        x0 = y0 = -size / 2
-        x1 = y1 = size / 2
-    else:
-        x0, y0, x1, y1 = (*verts.min(0), *verts.max(0))
+    x0, y0, x1, y1 = ((-size / 2, -size / 2, size / 2, size / 2)
+                      if verts is None else (*verts.min(0), *verts.max(0)))
     # A rotated shape may be wider than the image: shrink it to fit.
     span = max(x1 - x0, y1 - y0)
     if span > img_size - 2:
@@ -188,19 +185,12 @@ def place_shapes(rng, img, num_shapes, size_range, min_visible):
         visible = list(after) + [area]
         full_area.append(area)
         kinds.append(kind)
+        # Stand out from the segment between the 10th and 90th percentile
+        # (by luminance) colours of what is drawn under the shape so far.
+        under = img[mask][np.argsort(img[mask].mean(1))].astype(np.float32)
         img[mask] = _contrasting_colour(
-            rng, _background_colours_under(img, mask))
+            rng, [(under[len(under) // 10], under[len(under) * 9 // 10])])
     return owner, kinds, full_area
-
-
-def _background_colours_under(img, mask):
-    """Colours a shape must stand out from: the 10th and 90th percentile
-    colour of what is currently drawn under it, as one RGB segment."""
-    under = img[mask]
-    order = np.argsort(under.mean(1))  # by luminance
-    lo = under[order[len(order) // 10]]
-    hi = under[order[(len(order) * 9) // 10]]
-    return [(lo.astype(np.float32), hi.astype(np.float32))]
 
 
 def _mask_annotation(mask):
@@ -229,12 +219,10 @@ def det_image(seed, split, index, img_size, size_range, empty, min_visible):
     with ``category``, ``bbox``, ``area``, ``segmentation``."""
     rng = _rng(seed, _SPLIT_CODES[split], index)
     img, _ = _background(rng, img_size)
-    if empty:
-        _add_grain(rng, img)
-        return img, []
-    num_shapes = int(rng.integers(1, 7))  # 1-6 objects
-    owner, kinds, _ = place_shapes(rng, img, num_shapes, size_range,
-                                    min_visible)
+    kinds = []
+    if not empty:  # 1-6 objects
+        owner, kinds, _ = place_shapes(rng, img, int(rng.integers(1, 7)),
+                                        size_range, min_visible)
     # Grain goes over the finished image: it changes no pixel's owner, so
     # the masks (and boxes) stay exact.
     _add_grain(rng, img)

@@ -102,15 +102,12 @@ def _write_det_split(out, split, num, first_id, p):
         info=dict(description='mmdet-gghost synthetic shapes '
                   f'({split}, seed {p["seed"]})',
                   version=str(GENERATOR_VERSION)),
-        licenses=[],
-        images=images,
-        annotations=annotations,
+        licenses=[], images=images, annotations=annotations,
         categories=[dict(id=DET_CATEGORY_IDS[n], name=n,
                          supercategory='shape') for n in DET_CLASSES])
-    ann_dir = out / 'annotations'
-    ann_dir.mkdir(exist_ok=True)
-    with open(ann_dir / f'instances_{split}2017.json', 'w') as f:
-        json.dump(coco, f, separators=(',', ':'))
+    (out / 'annotations').mkdir(exist_ok=True)
+    (out / 'annotations' / f'instances_{split}2017.json').write_text(
+        json.dumps(coco, separators=(',', ':')))
     return dict(images=num, annotations=len(annotations),
                 empty_images=len(empties), per_class=per_class)
 
@@ -171,8 +168,9 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
             train=_write_det_split(out, 'train', num_train, 1, params),
             val=_write_det_split(out, 'val', num_val, num_train + 1, params))
 
-    info = build_atomically(root, 'det', params, build, overwrite,
-                            dict(classes=list(DET_CLASSES)))
+    info = build_atomically(
+        root, 'det', params, build, overwrite, DET_CLASSES,
+        '{images} images ({empty_images} empty), {annotations} boxes')
     root = Path(info['root'])
     info.update(
         train_ann=str(root / 'annotations' / 'instances_train2017.json'),
@@ -245,7 +243,7 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
         return stats
 
     info = build_atomically(root, 'cls', params, build, overwrite,
-                            dict(classes=list(CLS_CLASSES)))
+                            CLS_CLASSES, '{images} images ({per_class}/class)')
     root = Path(info['root'])
     info.update(train_dir=str(root / 'train'), val_dir=str(root / 'val'),
                 classes_file=str(root / 'classes.txt'), classes=CLS_CLASSES)
@@ -280,20 +278,41 @@ def _remove_stale_work_dirs(root):
             pass
 
 
-def build_atomically(root, kind, params, build, overwrite, extra_meta):
-    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically;
-    returns ``root`` (absolute str), ``created``, ``message``, ``stats``."""
+def build_atomically(root, kind, params, build, overwrite, classes,
+                     summary):
+    """Run ``build(tmp_dir)`` (returns the stats per split) and move the
+    result to ``root`` atomically; ``summary`` formats one split's stats
+    for the message.  Returns ``root`` (absolute str), ``created``,
+    ``message``, ``stats``.  Refuses to replace a non-empty ``root`` that is
+    not ours unless ``overwrite``."""
     root = Path(root).absolute()
     params = dict(params, version=GENERATOR_VERSION)
     meta = read_meta(root)
-    if meta is not None and meta.get('kind') == kind and \
-            meta.get('params') == params:
-        msg = (f'{root} already holds this {kind} data set '
-               f'(same parameters in meta.json); nothing to do')
-        logger.info(msg)
-        return dict(root=str(root), created=False, message=msg,
-                    stats=meta.get('stats'))
-    _check_may_replace(root, kind, meta, overwrite)
+    if meta is not None and meta.get('kind') == kind:
+        if meta.get('params') == params:
+            msg = (f'{root} already holds this {kind} data set '
+                   f'(same parameters in meta.json); nothing to do')
+            logger.info(msg)
+            return dict(root=str(root), created=False, message=msg,
+                        stats=meta.get('stats'))
+        logger.info(f'{root} holds a {kind} data set with other '
+                    f'parameters ({meta.get("params")}); regenerating')
+    if root.exists() and not root.is_dir():
+        raise SyntheticDataError(f'{root} exists and is not a folder; '
+                                 f'choose another output path')
+    if meta is None and not overwrite and root.is_dir() and any(
+            root.iterdir()):
+        raise SyntheticDataError(
+            f'{root} is a non-empty folder that was not written by '
+            f'make_{"detection" if kind == "det" else "classification"}'
+            f'_dataset (no meta.json of ours); refusing to overwrite '
+            f'it. Choose another output folder, delete it, or pass '
+            f'overwrite=True (--overwrite on the command line).')
+    if meta is not None and meta.get('kind') != kind and not overwrite:
+        raise SyntheticDataError(
+            f'{root} holds a synthetic {meta.get("kind")!r} data set, '
+            f'not {kind!r}; choose another output folder or pass '
+            f'overwrite=True (--overwrite on the command line).')
 
     root.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_work_dirs(root)
@@ -304,7 +323,7 @@ def build_atomically(root, kind, params, build, overwrite, extra_meta):
     try:
         stats = build(tmp)
         meta = dict(generator=GENERATOR, kind=kind, params=params,
-                    stats=stats, **extra_meta)
+                    stats=stats, classes=list(classes))
         # meta.json is written last, but what makes the set visible is the
         # rename below: ``root`` never exists half written.
         (tmp / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
@@ -315,41 +334,7 @@ def build_atomically(root, kind, params, build, overwrite, extra_meta):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
-    msg = f'wrote {kind} data set to {root}: {_describe(kind, stats)}'
+    msg = f'wrote {kind} data set to {root}: ' + ', '.join(
+        f'{split}: ' + summary.format(**v) for split, v in stats.items())
     logger.info(msg)
     return dict(root=str(root), created=True, message=msg, stats=stats)
-
-
-def _check_may_replace(root, kind, meta, overwrite):
-    """Refuse to replace ``root`` unless it is empty, ours or
-    ``overwrite`` is set (``meta``: its meta.json, None if not ours); log
-    when a set of ours with other parameters gets regenerated."""
-    if root.exists() and not root.is_dir():
-        raise SyntheticDataError(f'{root} exists and is not a folder; '
-                                 f'choose another output path')
-    not_empty = root.is_dir() and any(root.iterdir())
-    if not_empty and not overwrite:
-        if meta is None:
-            raise SyntheticDataError(
-                f'{root} is a non-empty folder that was not written by '
-                f'make_{"detection" if kind == "det" else "classification"}'
-                f'_dataset (no meta.json of ours); refusing to overwrite '
-                f'it. Choose another output folder, delete it, or pass '
-                f'overwrite=True (--overwrite on the command line).')
-        if meta.get('kind') != kind:
-            raise SyntheticDataError(
-                f'{root} holds a synthetic {meta.get("kind")!r} data set, '
-                f'not {kind!r}; choose another output folder or pass '
-                f'overwrite=True (--overwrite on the command line).')
-    if meta is not None and meta.get('kind') == kind:
-        logger.info(f'{root} holds a {kind} data set with other '
-                    f'parameters ({meta.get("params")}); regenerating')
-
-
-def _describe(kind, stats):
-    if kind == 'det':
-        return ', '.join(
-            f'{s}: {v["images"]} images ({v["empty_images"]} empty), '
-            f'{v["annotations"]} boxes' for s, v in stats.items())
-    return ', '.join(f'{s}: {v["images"]} images ({v["per_class"]}/class)'
-                     for s, v in stats.items())
