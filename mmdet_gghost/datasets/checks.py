@@ -8,7 +8,7 @@ from pathlib import Path
 from .coco_checks import check_coco
 from .common import (CorruptImageError, DatasetError,  # noqa: F401
                      DatasetNotFoundError, classes_from_cfg, is_remote,
-                     join_root, require_dir, show_path)
+                     join_root, require_dir)
 from .images import (CheckedLoadImageFromFile, check_image_file,  # noqa: F401
                      use_checked_image_loader)
 
@@ -105,12 +105,10 @@ def check_image_folder(cfg, type_name, check_images):
     ann_file = cfg.get('ann_file') or ''
     if ann_file:  # a text list "<path> <label>": files relative to folder
         ann_path = join_root(data_root, ann_file)
-        if not ann_path.is_file():
-            raise DatasetNotFoundError(
-                f'annotation list {show_path(ann_path)} does not exist; '
-                f'either create it (lines "<image path relative to '
-                f'{folder}> <label>") or drop ann_file to read class '
-                f'sub-folders; {layout}. {CLS_FIX}')
+        require_dir(ann_path, 'annotation list', f'either create it (lines '
+                    f'"<image path relative to {folder}> <label>") or drop '
+                    f'ann_file to read class sub-folders; {layout}', CLS_FIX,
+                    kind='file')
         require_dir(folder, 'image folder', layout, CLS_FIX)
         return dict(kind='image_list', type=type_name,
                     ann_file=str(ann_path), img_dir=str(folder))

@@ -49,20 +49,17 @@ def classes_from_cfg(cfg):
     return None if classes is None else list(classes)
 
 
-def show_path(path):
-    """The path as configured, plus where it resolves to if relative (the
-    usual mistake is running from another working directory)."""
-    path = Path(path)
-    return str(path) if path.is_absolute() else f'{path} (= {path.absolute()})'
-
-
 def require_dir(path, what, layout, fix, kind='folder'):
     """Raise a :class:`DatasetError` naming ``what`` unless ``path`` (``~``
     expanded) is a folder (``kind='file'``: a file)."""
     path = Path(os.path.expanduser(path))
     if not path.exists():
+        # A relative path also shows where it resolves to: the usual
+        # mistake is running from another working directory.
+        shown = path if path.is_absolute() else \
+            f'{path} (= {path.absolute()})'
         raise DatasetNotFoundError(
-            f'{what} {show_path(path)} does not exist; {layout}. {fix}')
+            f'{what} {shown} does not exist; {layout}. {fix}')
     if not (path.is_dir() if kind == 'folder' else path.is_file()):
         raise DatasetError(
             f'{what} {path} is not a {kind}; {layout}. {fix}')

@@ -98,38 +98,21 @@ def _shape_vertices(kind, size, angle, rng):
     if kind == 'square':
         h = size / 2
         pts = np.array([[-h, -h], [h, -h], [h, h], [-h, h]])
-    elif kind == 'triangle':
-        # Equilateral with side ``size``.
-        r = size / np.sqrt(3)
-        a = np.deg2rad([90, 210, 330])
-        pts = np.stack([r * np.cos(a), r * np.sin(a)], 1)
-    else:  # star
-        outer = size / 2
-        inner = outer * rng.uniform(0.4, 0.5)
-        a = np.deg2rad(np.arange(10) * 36 - 90)
-        r = np.where(np.arange(10) % 2 == 0, outer, inner)
+    else:
+        if kind == 'triangle':  # equilateral with side ``size``
+            r, a = size / np.sqrt(3), np.deg2rad([90, 210, 330])
+        else:  # star
+            inner = size / 2 * rng.uniform(0.4, 0.5)
+            r = np.where(np.arange(10) % 2 == 0, size / 2, inner)
+            a = np.deg2rad(np.arange(10) * 36 - 90)
         pts = np.stack([r * np.cos(a), r * np.sin(a)], 1)
     c, s = np.cos(angle), np.sin(angle)
     return pts @ np.array([[c, s], [-s, c]])
 
 
-def _shape_mask(kind, size, verts, centre, img_size):
-    """Rasterise a shape (no anti-aliasing, so its mask is exact)."""
-    mask = np.zeros((img_size, img_size), np.uint8)
-    cx, cy = centre
-    # shift=4: 1/16-pixel sub-pixel precision for the vertices.
-    if verts is None:
-        cv2.circle(mask, (round(cx * 16), round(cy * 16)),
-                   max(1, round(size / 2 * 16)), 1, -1, cv2.LINE_8, 4)
-    else:
-        pts = np.round((verts + [cx, cy]) * 16).astype(np.int32)
-        cv2.fillPoly(mask, [pts], 1, cv2.LINE_8, 4)
-    return mask.astype(bool)
-
-
-def _random_pose(rng, kind, size_range, img_size, square_max_angle):
-    """``(size, verts, centre)``: a random size and rotation, and a centre
-    that keeps the shape in the image."""
+def _random_mask(rng, kind, size_range, img_size, square_max_angle):
+    """The boolean mask of a ``kind`` shape at a random size, rotation and
+    position that keep it in the image (no anti-aliasing: it is exact)."""
     size = rng.uniform(*size_range)
     if kind == 'square':
         angle = np.deg2rad(rng.uniform(-square_max_angle, square_max_angle))
@@ -147,7 +130,15 @@ def _random_pose(rng, kind, size_range, img_size, square_max_angle):
         x0, y0, x1, y1 = (v * scale for v in (x0, y0, x1, y1))
     cx = rng.uniform(-x0, img_size - 1 - x1)
     cy = rng.uniform(-y0, img_size - 1 - y1)
-    return size, verts, (cx, cy)
+    mask = np.zeros((img_size, img_size), np.uint8)
+    # shift=4: 1/16-pixel sub-pixel precision for the vertices.
+    if verts is None:
+        cv2.circle(mask, (round(cx * 16), round(cy * 16)),
+                   max(1, round(size / 2 * 16)), 1, -1, cv2.LINE_8, 4)
+    else:
+        pts = np.round((verts + [cx, cy]) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 1, cv2.LINE_8, 4)
+    return mask.astype(bool)
 
 
 def place_shapes(rng, img, num_shapes, size_range, min_visible):
@@ -166,9 +157,7 @@ def place_shapes(rng, img, num_shapes, size_range, min_visible):
     for _ in range(num_shapes):
         kind = DET_CLASSES[rng.integers(len(DET_CLASSES))]
         for _ in range(_PLACEMENT_TRIES):
-            size, verts, centre = _random_pose(rng, kind, size_range,
-                                               img_size, 15)
-            mask = _shape_mask(kind, size, verts, centre, img_size)
+            mask = _random_mask(rng, kind, size_range, img_size, 15)
             area = int(mask.sum())
             if area == 0:
                 continue
@@ -249,8 +238,7 @@ def cls_image(seed, split, class_index, index, img_size, size_range):
     shape, fill = CLS_CLASSES[class_index].split('_')
     rng = _rng(seed, _SPLIT_CODES[split], class_index, index)
     img, (c1, c2) = _background(rng, img_size, kinds=('noise', 'gradient'))
-    size, verts, centre = _random_pose(rng, shape, size_range, img_size, 45)
-    mask = _shape_mask(shape, size, verts, centre, img_size)
+    mask = _random_mask(rng, shape, size_range, img_size, 45)
     colour = _contrasting_colour(rng, [(c1, c2)])
     if fill == 'striped':
         # The second stripe colour must differ from the first and from the

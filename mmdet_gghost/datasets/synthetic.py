@@ -28,9 +28,6 @@ GENERATOR = 'mmdet_gghost.datasets.synthetic'
 DEFAULT_DET_ROOT = 'data/demo_det'
 DEFAULT_CLS_ROOT = 'data/demo_cls'
 
-# COCO category ids are 1-based, in the order of DET_CLASSES.
-DET_CATEGORY_IDS = {name: i + 1 for i, name in enumerate(DET_CLASSES)}
-
 
 class SyntheticDataError(ValueError):
     """Bad arguments or an output folder that must not be overwritten."""
@@ -95,7 +92,7 @@ def _write_det_split(out, split, num, first_id, p):
             per_class[obj['category']] += 1
             annotations.append(dict(
                 id=len(annotations) + 1, image_id=image_id,
-                category_id=DET_CATEGORY_IDS[obj['category']],
+                category_id=DET_CLASSES.index(obj['category']) + 1,
                 bbox=obj['bbox'], area=obj['area'],
                 segmentation=obj['segmentation'], iscrowd=0))
     coco = dict(
@@ -103,8 +100,8 @@ def _write_det_split(out, split, num, first_id, p):
                   f'({split}, seed {p["seed"]})',
                   version=str(GENERATOR_VERSION)),
         licenses=[], images=images, annotations=annotations,
-        categories=[dict(id=DET_CATEGORY_IDS[n], name=n,
-                         supercategory='shape') for n in DET_CLASSES])
+        categories=[dict(id=i + 1, name=n, supercategory='shape')
+                    for i, n in enumerate(DET_CLASSES)])
     (out / 'annotations').mkdir(exist_ok=True)
     (out / 'annotations' / f'instances_{split}2017.json').write_text(
         json.dumps(coco, separators=(',', ':')))
@@ -253,14 +250,12 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
 def read_meta(root):
     """Return the parsed ``root/meta.json`` of a generated set, or None if
     there is none (or it is not ours / not readable)."""
-    path = Path(root) / 'meta.json'
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads((Path(root) / 'meta.json').read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get('generator') != GENERATOR:
-        return None
-    return meta
+    ours = isinstance(meta, dict) and meta.get('generator') == GENERATOR
+    return meta if ours else None
 
 
 def _remove_stale_work_dirs(root):
