@@ -66,16 +66,14 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
 
-CLS_LAYOUT = (
-    'expected one sub-folder per class holding its images, e.g. '
-    '{root}/<class_name>/0001.png (the layout mmpretrain\'s CustomDataset '
-    'reads without ann_file)')
-CLS_FIX = (
-    'For the synthetic demo data run `make demo-cls` or `python '
-    'tools/make_synthetic_data.py cls --out data/demo_cls` and set '
-    "data_root='data/demo_cls/', data_prefix='train' (or 'val'); for "
-    'ImageNet put it at data/imagenet/train/<wnid>/*.JPEG and '
-    'data/imagenet/val/<wnid>/*.JPEG.')
+CLS_LAYOUT = ('expected one sub-folder per class holding its images, e.g. '
+              "{root}/<class_name>/0001.png (the layout mmpretrain's "
+              'CustomDataset reads without ann_file)')
+CLS_FIX = ('For the synthetic demo data run `make demo-cls` or `python '
+           'tools/make_synthetic_data.py cls --out data/demo_cls` and set '
+           "data_root='data/demo_cls/', data_prefix='train' (or 'val'); for "
+           'ImageNet put it at data/imagenet/train/<wnid>/*.JPEG and '
+           'data/imagenet/val/<wnid>/*.JPEG.')
 
 
 def check_image_folder(cfg, type_name, check_images):
@@ -124,16 +122,13 @@ def check_image_folder(cfg, type_name, check_images):
                  if loose else 'it has no class sub-folders')
         raise DatasetError(f'image folder {folder}: {found}; {layout}. '
                            f'{CLS_FIX}')
-    first_images = []
-    for class_dir in class_dirs:
-        image = _first_image(class_dir, extensions)
-        if image is None:
-            raise DatasetError(
-                f'class folder {class_dir} has no images '
-                f'({"/".join(extensions)}); mmpretrain would only warn and '
-                f'every class after it would get a shifted label. Add '
-                f'images to it or delete the folder; {layout}. {CLS_FIX}')
-        first_images.append(image)
+    first_images = [_first_image(d, extensions) for d in class_dirs]
+    if None in first_images:
+        raise DatasetError(
+            f'class folder {class_dirs[first_images.index(None)]} has no '
+            f'images ({"/".join(extensions)}); mmpretrain would only warn '
+            f'and every class after it would get a shifted label. Add '
+            f'images to it or delete the folder; {layout}. {CLS_FIX}')
     classes = classes_from_cfg(cfg)
     if classes is not None and len(classes) != len(class_dirs):
         raise DatasetError(

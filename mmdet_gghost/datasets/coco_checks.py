@@ -13,17 +13,16 @@ from .images import check_image_file
 # several GB to parse, and mmdet parses it again right after.
 MAX_PARSED_JSON_BYTES = 256 * 2**20
 
-DET_LAYOUT = (
-    'expected the COCO 2017 layout: {root}/annotations/'
-    'instances_train2017.json, {root}/annotations/instances_val2017.json, '
-    '{root}/train2017/ and {root}/val2017/ (images)')
-DET_FIX = (
-    'For the synthetic demo data run `make demo` or `python '
-    'tools/make_synthetic_data.py det --out data/demo_det` and set '
-    "data_root='data/demo_det/'; for real COCO 2017 download it from "
-    'https://cocodataset.org and put (or symlink) it at data/coco/ so that '
-    'data/coco/annotations/instances_train2017.json and '
-    'data/coco/train2017/ exist.')
+DET_LAYOUT = ('expected the COCO 2017 layout: {root}/annotations/'
+              'instances_train2017.json, {root}/annotations/'
+              'instances_val2017.json, {root}/train2017/ and {root}/val2017/'
+              ' (images)')
+DET_FIX = ('For the synthetic demo data run `make demo` or `python '
+           'tools/make_synthetic_data.py det --out data/demo_det` and set '
+           "data_root='data/demo_det/'; for real COCO 2017 download it from "
+           'https://cocodataset.org and put (or symlink) it at data/coco/ so '
+           'that data/coco/annotations/instances_train2017.json and '
+           'data/coco/train2017/ exist.')
 
 
 def _load_coco_json(path, layout, test_mode):
@@ -201,8 +200,11 @@ def _check_mmengine_format(content, ann_path, img_dir, summary,
     return summary
 
 
-def _drop_reason(ann, image, cat_ids):
-    """Why mmdet's CocoDataset.parse_data_info would skip ``ann``."""
+def _drop_reason(ann, images, cat_ids):
+    """Why mmdet's CocoDataset.parse_data_info would skip ``ann``, or None."""
+    image = isinstance(ann, dict) and images.get(ann.get('image_id'))
+    if not image or ann.get('ignore', False):
+        return None
     try:
         x, y, w, h = (float(v) for v in ann['bbox'])
         inter_w = max(0, min(x + w, image['width']) - max(x, 0))
@@ -224,25 +226,18 @@ def _warn_dropped_annotations(content, ann_path, classes):
                if c.get('name') in set(classes)}
     images = {i.get('id'): i for i in content['images']
               if isinstance(i, dict)}
-    dropped, example = Counter(), None
-    for ann in content.get('annotations', []):
-        image = images.get(ann.get('image_id')) if isinstance(
-            ann, dict) else None
-        if image is None or ann.get('ignore', False):
-            continue
-        reason = _drop_reason(ann, image, cat_ids)
-        if reason:
-            dropped[reason] += 1
-            example = example or (ann, reason)
+    dropped = [(ann, reason) for ann in content.get('annotations', [])
+               if (reason := _drop_reason(ann, images, cat_ids))]
     if dropped:
         from mmengine.logging import print_log
-        counts = ', '.join(f'{n} {r}' for r, n in dropped.items())
-        ann, reason = example
+        counts = ', '.join(f'{n} {r}' for r, n in
+                           Counter(r for _, r in dropped).items())
+        ann, reason = dropped[0]
         print_log(
-            f'{dropped.total()} of {len(content["annotations"])} '
+            f'{len(dropped)} of {len(content["annotations"])} '
             f'annotations in {ann_path} will be dropped by mmdet ({counts}); '
             f'e.g. annotation id {ann.get("id")} of image '
             f'{ann.get("image_id")}: bbox {ann.get("bbox")}, category '
             f'{ann.get("category_id")} ({reason}).',
             logger='current', level=logging.WARNING)
-    return dropped.total()
+    return len(dropped)
