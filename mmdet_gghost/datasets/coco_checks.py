@@ -57,7 +57,12 @@ def _load_coco_json(path, layout, test_mode):
             f'annotation file {path} holds a JSON {type(content).__name__}, '
             f'not a COCO object with images/annotations/categories; '
             f'{layout}. {DET_FIX}')
-    if 'data_list' in content:  # mmengine format, checked by the caller
+    if 'data_list' in content:  # mmengine format, images checked by caller
+        if not isinstance(content['data_list'], list) or \
+                not content['data_list']:
+            raise DatasetError(
+                f'annotation file {path} (mmengine format) has an empty or '
+                'invalid data_list; it must list one dict per image.')
         return content
     keys = ('images', 'annotations', 'categories')
     if test_mode and 'annotations' not in content:
@@ -106,8 +111,14 @@ def check_coco(cfg, type_name, check_images):
         # mmengine's BaseDataset: data_root + data_prefix['img_path']
         img_dir = join_root(data_root, prefix if isinstance(prefix, str)
                             else prefix.get('img_path', ''))
-        return _check_mmengine_format(content, ann_path, img_dir, summary,
-                                      check_images)
+        first = content['data_list'][0]
+        img_path = first.get('img_path') if isinstance(first, dict) else None
+        if img_path:  # anything else: mmengine's parse_data_info decides
+            _check_listed_image(join_root(img_dir, img_path), ann_path,
+                                check_images, "are data_root and "
+                                "data_prefix['img_path'] right?")
+        return dict(summary, kind='mmengine',
+                    num_images=len(content['data_list']))
     if isinstance(prefix, str):
         prefix = dict(img=prefix)
     if 'img' not in prefix:
@@ -123,13 +134,12 @@ def check_coco(cfg, type_name, check_images):
     if content is None:  # huge file: structure not parsed
         return summary
 
-    classes = _pinned_classes(cfg, type_name, content, ann_path)
-    images = content['images']
-    summary.update(num_images=len(images),
-                   num_annotations=len(content.get('annotations', [])))
-    summary['dropped_annotations'] = _warn_dropped_annotations(
-        content, ann_path, classes)
-    for info in images[:max(1, check_images)]:
+    dropped = _warn_dropped_annotations(
+        content, ann_path, _pinned_classes(cfg, type_name, content, ann_path))
+    summary.update(num_images=len(content['images']),
+                   num_annotations=len(content.get('annotations', [])),
+                   dropped_annotations=dropped)
+    for info in content['images'][:max(1, check_images)]:
         file_name = info.get('file_name') if isinstance(info, dict) else None
         if not file_name:
             raise DatasetError(
@@ -178,26 +188,6 @@ def _check_listed_image(image, ann_path, check_images, hint):
             f'image {image} listed in {ann_path} does not exist; {hint}')
     if check_images:
         check_image_file(image)
-
-
-def _check_mmengine_format(content, ann_path, img_dir, summary,
-                           check_images):
-    """An mmengine-format file: ``data_list`` of dicts with ``img_path``
-    (relative to ``data_root`` + ``data_prefix['img_path']``)."""
-    data_list = content['data_list']
-    if not isinstance(data_list, list) or not data_list:
-        raise DatasetError(
-            f'annotation file {ann_path} (mmengine format) has an empty or '
-            'invalid data_list; it must list one dict per image.')
-    summary.update(kind='mmengine', num_images=len(data_list))
-    first = data_list[0]
-    img_path = first.get('img_path') if isinstance(first, dict) else None
-    if img_path:  # anything else: mmengine's parse_data_info decides
-        _check_listed_image(join_root(img_dir, img_path), ann_path,
-                            check_images,
-                            "are data_root and data_prefix['img_path'] "
-                            'right?')
-    return summary
 
 
 def _drop_reason(ann, images, cat_ids):

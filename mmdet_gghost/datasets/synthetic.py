@@ -178,19 +178,6 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
     return info
 
 
-def _write_cls_split(out, split, num, p):
-    """Write ``<out>/<split>/<class>/*.png``, ``num`` images per class;
-    returns the counts for meta.json."""
-    for class_index, name in enumerate(CLS_CLASSES):
-        class_dir = out / split / name
-        class_dir.mkdir(parents=True)
-        for index in range(num):
-            img = cls_image(p['seed'], split, class_index, index,
-                            p['img_size'], tuple(p['size_range']))
-            _write_png(class_dir / f'{index:05d}.png', img)
-    return dict(images=num * len(CLS_CLASSES), per_class=num)
-
-
 def make_classification_dataset(root=DEFAULT_CLS_ROOT,
                                 num_train_per_class=200,
                                 num_val_per_class=50, img_size=64, seed=0,
@@ -209,16 +196,13 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
     circle/square/star/triangle, each ``solid`` or ``striped``, one shape
     per image on a smooth background.
 
-    Args:
-        root (str | Path): Output folder.
+    Args (``root``, ``seed`` and ``overwrite`` as in
+    :func:`make_detection_dataset`):
         num_train_per_class (int): Training images per class (>= 1).
         num_val_per_class (int): Validation images per class (>= 1).
         img_size (int): Side of the square images, 32-1024.
-        seed (int): Random seed (>= 0); same seed, same bytes.
         size_range (tuple[int, int] | None): Min/max shape extent in
             pixels; None means 45-85 % of ``img_size``.
-        overwrite (bool): Replace ``root`` even if it is a non-empty folder
-            this function did not write.
 
     Returns:
         dict: ``root``, ``created``, ``message``, ``train_dir``,
@@ -233,11 +217,19 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
     params = dict(num_train_per_class=n_train, num_val_per_class=n_val,
                   img_size=img_size, seed=seed, size_range=[lo, hi])
 
+    splits = dict(train=n_train, val=n_val)
+
     def build(out):
-        stats = {split: _write_cls_split(out, split, num, params)
-                 for split, num in (('train', n_train), ('val', n_val))}
+        for split, num in splits.items():
+            for class_index, name in enumerate(CLS_CLASSES):
+                (out / split / name).mkdir(parents=True)
+                for index in range(num):
+                    img = cls_image(seed, split, class_index, index,
+                                    img_size, (lo, hi))
+                    _write_png(out / split / name / f'{index:05d}.png', img)
         (out / 'classes.txt').write_text('\n'.join(CLS_CLASSES) + '\n')
-        return stats
+        return {split: dict(images=num * len(CLS_CLASSES), per_class=num)
+                for split, num in splits.items()}
 
     info = build_atomically(root, 'cls', params, build, overwrite,
                             CLS_CLASSES, '{images} images ({per_class}/class)')
