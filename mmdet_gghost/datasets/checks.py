@@ -50,10 +50,8 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
     if isinstance(dataset_cfg.get('dataset'), Mapping):
         return check_dataset_cfg(dataset_cfg['dataset'], check_images)
 
-    type_name = dataset_cfg.get('type', '')
-    if not isinstance(type_name, str):  # a class
-        type_name = getattr(type_name, '__name__', str(type_name))
-    type_name = type_name.rsplit('.', 1)[-1]  # 'mmdet.CocoDataset'
+    type_name = dataset_cfg.get('type', '')  # a class or 'mmdet.CocoDataset'
+    type_name = getattr(type_name, '__name__', str(type_name)).rsplit('.')[-1]
     ann_file = str(dataset_cfg.get('ann_file') or '')
     if 'Coco' in type_name or ann_file.endswith('.json'):
         return [check_coco(dataset_cfg, type_name, check_images)]

@@ -123,9 +123,9 @@ def check_coco(cfg, type_name, check_images):
         prefix = dict(img=prefix)
     if 'img' not in prefix:
         raise DatasetError(
-            f'{type_name} config for {ann_path} has no data_prefix[\'img\'] '
-            f'(mmdet reads images from data_root + data_prefix[\'img\'] + '
-            f'file_name); set e.g. data_prefix=dict(img=\'train2017/\'); '
+            f"{type_name} config for {ann_path} has no data_prefix['img'] "
+            f"(mmdet reads images from data_root + data_prefix['img'] + "
+            f"file_name); set e.g. data_prefix=dict(img='train2017/'); "
             f'{layout}.')
     img_dir = join_root(data_root, prefix['img'])
     require_dir(img_dir, f'image folder (data_prefix[\'img\'] of '
@@ -214,8 +214,7 @@ def _warn_dropped_annotations(content, ann_path, classes):
     """Count (and warn about) annotations mmdet drops without a word."""
     cat_ids = {c.get('id') for c in content['categories']
                if c.get('name') in set(classes)}
-    images = {i.get('id'): i for i in content['images']
-              if isinstance(i, dict)}
+    images = {i.get('id'): i for i in content['images'] if isinstance(i, dict)}
     dropped = [(ann, reason) for ann in content.get('annotations', [])
                if (reason := _drop_reason(ann, images, cat_ids))]
     if dropped:

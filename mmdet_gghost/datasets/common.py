@@ -9,8 +9,7 @@ class DatasetError(ValueError):
 
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """A data set file or folder does not exist (also a
-    ``FileNotFoundError``)."""
+    """A data set file or folder does not exist (a FileNotFoundError too)."""
 
 
 class CorruptImageError(DatasetError):
@@ -38,14 +37,12 @@ def classes_from_cfg(cfg):
         classes = cfg.get('classes')
     if isinstance(classes, (str, Path)):  # mmpretrain: a file of names
         try:
-            classes = [line.strip() for line in
-                       Path(classes).read_text().splitlines()
-                       if line.strip()]
+            lines = Path(classes).read_text().splitlines()
         except OSError:
             raise DatasetNotFoundError(
-                f'classes file {classes} (from the dataset config) does '
-                f'not exist; give classes as a list or fix the path') \
-                from None
+                f'classes file {classes} (from the dataset config) does not '
+                f'exist; give classes as a list or fix the path') from None
+        classes = [line.strip() for line in lines if line.strip()]
     return None if classes is None else list(classes)
 
 

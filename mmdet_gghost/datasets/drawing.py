@@ -167,8 +167,7 @@ def place_shapes(rng, img, num_shapes, size_range, min_visible):
                 break
         else:
             continue  # no acceptable place: skip this shape
-        idx = len(kinds)
-        owner[mask] = idx
+        owner[mask] = len(kinds)
         visible = list(after) + [area]
         full_area.append(area)
         kinds.append(kind)
@@ -191,14 +190,12 @@ def _mask_annotation(mask):
     y0, y1 = int(ys.min()), int(ys.max()) + 1
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
-    polys = [c.reshape(-1).astype(float).tolist() for c in contours
-             if len(c) >= 3]
-    if not polys:  # a sliver: fall back to the box as a polygon
-        polys = [[x0, y0, x1, y0, x1, y1, x0, y1]]
-    return dict(
-        bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-        area=float(mask.sum()),
-        segmentation=[[float(v) for v in p] for p in polys])
+    # A sliver (no contour of 3+ points): the box as a polygon.
+    polys = [c.reshape(-1).tolist() for c in contours if len(c) >= 3] or [
+        [x0, y0, x1, y0, x1, y1, x0, y1]]
+    return dict(bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                area=float(mask.sum()),
+                segmentation=[[float(v) for v in p] for p in polys])
 
 
 def det_image(seed, split, index, img_size, size_range, empty, min_visible):

@@ -5,8 +5,7 @@ Both writers are idempotent and atomic: a data set is built in a hidden
 folder next to ``root``, renamed into place when complete, and
 ``root/meta.json`` records the parameters.  Same parameters: nothing to do;
 other parameters on a folder we generated: rebuilt; a non-empty folder we
-did not generate is never touched unless ``overwrite=True``.
-"""
+did not generate is never touched unless ``overwrite=True``."""
 import glob
 import json
 import logging
@@ -36,9 +35,8 @@ class SyntheticDataError(ValueError):
 def _check_int(name, value, minimum, maximum=None):
     # bool is an int subclass; num_train=True is certainly a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SyntheticDataError(
-            f'{name} must be an integer, got {value!r} '
-            f'({type(value).__name__})')
+        raise SyntheticDataError(f'{name} must be an integer, got '
+                                 f'{value!r} ({type(value).__name__})')
     if value < minimum or (maximum is not None and value > maximum):
         bound = f'>= {minimum}' if maximum is None else \
             f'between {minimum} and {maximum}'
@@ -53,9 +51,8 @@ def _check_size_range(size_range, img_size, default):
     try:
         lo, hi = (int(v) for v in size_range)
     except (TypeError, ValueError):
-        raise SyntheticDataError(
-            f'size_range must be a pair of integers (min, max), '
-            f'got {size_range!r}') from None
+        raise SyntheticDataError(f'size_range must be a pair of integers '
+                                 f'(min, max), got {size_range!r}') from None
     if not 8 <= lo <= hi <= img_size:
         raise SyntheticDataError(
             f'size_range must satisfy 8 <= min <= max <= img_size '
@@ -152,9 +149,8 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
     seed = _check_int('seed', seed, 0)
     if isinstance(empty_fraction, bool) or not isinstance(
             empty_fraction, (int, float)) or not 0 <= empty_fraction <= 0.5:
-        raise SyntheticDataError(
-            f'empty_fraction must be a number in [0, 0.5], '
-            f'got {empty_fraction!r}')
+        raise SyntheticDataError(f'empty_fraction must be a number in '
+                                 f'[0, 0.5], got {empty_fraction!r}')
     lo, hi = _check_size_range(size_range, img_size, (24 / 256, 110 / 256))
     params = dict(num_train=num_train, num_val=num_val, img_size=img_size,
                   seed=seed, empty_fraction=float(empty_fraction),
@@ -173,8 +169,7 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
         train_ann=str(root / 'annotations' / 'instances_train2017.json'),
         val_ann=str(root / 'annotations' / 'instances_val2017.json'),
         train_img_dir=str(root / 'train2017'),
-        val_img_dir=str(root / 'val2017'),
-        classes=DET_CLASSES)
+        val_img_dir=str(root / 'val2017'), classes=DET_CLASSES)
     return info
 
 
