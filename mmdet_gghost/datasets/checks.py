@@ -8,7 +8,7 @@ from pathlib import Path
 from .coco_checks import check_coco
 from .common import (CorruptImageError, DatasetError,  # noqa: F401
                      DatasetNotFoundError, classes_from_cfg, is_remote,
-                     join_root, require_dir, show_path)
+                     join_root, require_dir)
 from .images import (CheckedLoadImageFromFile, check_image_file,  # noqa: F401
                      use_checked_image_loader)
 
@@ -50,10 +50,8 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
     if isinstance(dataset_cfg.get('dataset'), Mapping):
         return check_dataset_cfg(dataset_cfg['dataset'], check_images)
 
-    type_name = dataset_cfg.get('type', '')
-    if not isinstance(type_name, str):  # a class
-        type_name = getattr(type_name, '__name__', str(type_name))
-    type_name = type_name.rsplit('.', 1)[-1]  # 'mmdet.CocoDataset'
+    type_name = dataset_cfg.get('type', '')  # a class or 'mmdet.CocoDataset'
+    type_name = getattr(type_name, '__name__', str(type_name)).rsplit('.')[-1]
     ann_file = str(dataset_cfg.get('ann_file') or '')
     if 'Coco' in type_name or ann_file.endswith('.json'):
         return [check_coco(dataset_cfg, type_name, check_images)]
@@ -66,16 +64,14 @@ def check_dataset_cfg(dataset_cfg, check_images=1):
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
 
-CLS_LAYOUT = (
-    'expected one sub-folder per class holding its images, e.g. '
-    '{root}/<class_name>/0001.png (the layout mmpretrain\'s CustomDataset '
-    'reads without ann_file)')
-CLS_FIX = (
-    'For the synthetic demo data run `make demo-cls` or `python '
-    'tools/make_synthetic_data.py cls --out data/demo_cls` and set '
-    "data_root='data/demo_cls/', data_prefix='train' (or 'val'); for "
-    'ImageNet put it at data/imagenet/train/<wnid>/*.JPEG and '
-    'data/imagenet/val/<wnid>/*.JPEG.')
+CLS_LAYOUT = ('expected one sub-folder per class holding its images, e.g. '
+              "{root}/<class_name>/0001.png (the layout mmpretrain's "
+              'CustomDataset reads without ann_file)')
+CLS_FIX = ('For the synthetic demo data run `make demo-cls` or `python '
+           'tools/make_synthetic_data.py cls --out data/demo_cls` and set '
+           "data_root='data/demo_cls/', data_prefix='train' (or 'val'); for "
+           'ImageNet put it at data/imagenet/train/<wnid>/*.JPEG and '
+           'data/imagenet/val/<wnid>/*.JPEG.')
 
 
 def check_image_folder(cfg, type_name, check_images):
@@ -105,12 +101,10 @@ def check_image_folder(cfg, type_name, check_images):
     ann_file = cfg.get('ann_file') or ''
     if ann_file:  # a text list "<path> <label>": files relative to folder
         ann_path = join_root(data_root, ann_file)
-        if not ann_path.is_file():
-            raise DatasetNotFoundError(
-                f'annotation list {show_path(ann_path)} does not exist; '
-                f'either create it (lines "<image path relative to '
-                f'{folder}> <label>") or drop ann_file to read class '
-                f'sub-folders; {layout}. {CLS_FIX}')
+        require_dir(ann_path, 'annotation list', f'either create it (lines '
+                    f'"<image path relative to {folder}> <label>") or drop '
+                    f'ann_file to read class sub-folders; {layout}', CLS_FIX,
+                    kind='file')
         require_dir(folder, 'image folder', layout, CLS_FIX)
         return dict(kind='image_list', type=type_name,
                     ann_file=str(ann_path), img_dir=str(folder))
@@ -126,16 +120,13 @@ def check_image_folder(cfg, type_name, check_images):
                  if loose else 'it has no class sub-folders')
         raise DatasetError(f'image folder {folder}: {found}; {layout}. '
                            f'{CLS_FIX}')
-    first_images = []
-    for class_dir in class_dirs:
-        image = _first_image(class_dir, extensions)
-        if image is None:
-            raise DatasetError(
-                f'class folder {class_dir} has no images '
-                f'({"/".join(extensions)}); mmpretrain would only warn and '
-                f'every class after it would get a shifted label. Add '
-                f'images to it or delete the folder; {layout}. {CLS_FIX}')
-        first_images.append(image)
+    first_images = [_first_image(d, extensions) for d in class_dirs]
+    if None in first_images:
+        raise DatasetError(
+            f'class folder {class_dirs[first_images.index(None)]} has no '
+            f'images ({"/".join(extensions)}); mmpretrain would only warn '
+            f'and every class after it would get a shifted label. Add '
+            f'images to it or delete the folder; {layout}. {CLS_FIX}')
     classes = classes_from_cfg(cfg)
     if classes is not None and len(classes) != len(class_dirs):
         raise DatasetError(

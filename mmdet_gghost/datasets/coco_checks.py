@@ -13,17 +13,16 @@ from .images import check_image_file
 # several GB to parse, and mmdet parses it again right after.
 MAX_PARSED_JSON_BYTES = 256 * 2**20
 
-DET_LAYOUT = (
-    'expected the COCO 2017 layout: {root}/annotations/'
-    'instances_train2017.json, {root}/annotations/instances_val2017.json, '
-    '{root}/train2017/ and {root}/val2017/ (images)')
-DET_FIX = (
-    'For the synthetic demo data run `make demo` or `python '
-    'tools/make_synthetic_data.py det --out data/demo_det` and set '
-    "data_root='data/demo_det/'; for real COCO 2017 download it from "
-    'https://cocodataset.org and put (or symlink) it at data/coco/ so that '
-    'data/coco/annotations/instances_train2017.json and '
-    'data/coco/train2017/ exist.')
+DET_LAYOUT = ('expected the COCO 2017 layout: {root}/annotations/'
+              'instances_train2017.json, {root}/annotations/'
+              'instances_val2017.json, {root}/train2017/ and {root}/val2017/'
+              ' (images)')
+DET_FIX = ('For the synthetic demo data run `make demo` or `python '
+           'tools/make_synthetic_data.py det --out data/demo_det` and set '
+           "data_root='data/demo_det/'; for real COCO 2017 download it from "
+           'https://cocodataset.org and put (or symlink) it at data/coco/ so '
+           'that data/coco/annotations/instances_train2017.json and '
+           'data/coco/train2017/ exist.')
 
 
 def _load_coco_json(path, layout, test_mode):
@@ -58,7 +57,12 @@ def _load_coco_json(path, layout, test_mode):
             f'annotation file {path} holds a JSON {type(content).__name__}, '
             f'not a COCO object with images/annotations/categories; '
             f'{layout}. {DET_FIX}')
-    if 'data_list' in content:  # mmengine format, checked by the caller
+    if 'data_list' in content:  # mmengine format, images checked by caller
+        if not isinstance(content['data_list'], list) or \
+                not content['data_list']:
+            raise DatasetError(
+                f'annotation file {path} (mmengine format) has an empty or '
+                'invalid data_list; it must list one dict per image.')
         return content
     keys = ('images', 'annotations', 'categories')
     if test_mode and 'annotations' not in content:
@@ -107,15 +111,21 @@ def check_coco(cfg, type_name, check_images):
         # mmengine's BaseDataset: data_root + data_prefix['img_path']
         img_dir = join_root(data_root, prefix if isinstance(prefix, str)
                             else prefix.get('img_path', ''))
-        return _check_mmengine_format(content, ann_path, img_dir, summary,
-                                      check_images)
+        first = content['data_list'][0]
+        img_path = first.get('img_path') if isinstance(first, dict) else None
+        if img_path:  # anything else: mmengine's parse_data_info decides
+            _check_listed_image(join_root(img_dir, img_path), ann_path,
+                                check_images, "are data_root and "
+                                "data_prefix['img_path'] right?")
+        return dict(summary, kind='mmengine',
+                    num_images=len(content['data_list']))
     if isinstance(prefix, str):
         prefix = dict(img=prefix)
     if 'img' not in prefix:
         raise DatasetError(
-            f'{type_name} config for {ann_path} has no data_prefix[\'img\'] '
-            f'(mmdet reads images from data_root + data_prefix[\'img\'] + '
-            f'file_name); set e.g. data_prefix=dict(img=\'train2017/\'); '
+            f"{type_name} config for {ann_path} has no data_prefix['img'] "
+            f"(mmdet reads images from data_root + data_prefix['img'] + "
+            f"file_name); set e.g. data_prefix=dict(img='train2017/'); "
             f'{layout}.')
     img_dir = join_root(data_root, prefix['img'])
     require_dir(img_dir, f'image folder (data_prefix[\'img\'] of '
@@ -124,13 +134,12 @@ def check_coco(cfg, type_name, check_images):
     if content is None:  # huge file: structure not parsed
         return summary
 
-    classes = _pinned_classes(cfg, type_name, content, ann_path)
-    images = content['images']
-    summary.update(num_images=len(images),
-                   num_annotations=len(content.get('annotations', [])))
-    summary['dropped_annotations'] = _warn_dropped_annotations(
-        content, ann_path, classes)
-    for info in images[:max(1, check_images)]:
+    dropped = _warn_dropped_annotations(
+        content, ann_path, _pinned_classes(cfg, type_name, content, ann_path))
+    summary.update(num_images=len(content['images']),
+                   num_annotations=len(content.get('annotations', [])),
+                   dropped_annotations=dropped)
+    for info in content['images'][:max(1, check_images)]:
         file_name = info.get('file_name') if isinstance(info, dict) else None
         if not file_name:
             raise DatasetError(
@@ -181,28 +190,11 @@ def _check_listed_image(image, ann_path, check_images, hint):
         check_image_file(image)
 
 
-def _check_mmengine_format(content, ann_path, img_dir, summary,
-                           check_images):
-    """An mmengine-format file: ``data_list`` of dicts with ``img_path``
-    (relative to ``data_root`` + ``data_prefix['img_path']``)."""
-    data_list = content['data_list']
-    if not isinstance(data_list, list) or not data_list:
-        raise DatasetError(
-            f'annotation file {ann_path} (mmengine format) has an empty or '
-            'invalid data_list; it must list one dict per image.')
-    summary.update(kind='mmengine', num_images=len(data_list))
-    first = data_list[0]
-    img_path = first.get('img_path') if isinstance(first, dict) else None
-    if img_path:  # anything else: mmengine's parse_data_info decides
-        _check_listed_image(join_root(img_dir, img_path), ann_path,
-                            check_images,
-                            "are data_root and data_prefix['img_path'] "
-                            'right?')
-    return summary
-
-
-def _drop_reason(ann, image, cat_ids):
-    """Why mmdet's CocoDataset.parse_data_info would skip ``ann``."""
+def _drop_reason(ann, images, cat_ids):
+    """Why mmdet's CocoDataset.parse_data_info would skip ``ann``, or None."""
+    image = isinstance(ann, dict) and images.get(ann.get('image_id'))
+    if not image or ann.get('ignore', False):
+        return None
     try:
         x, y, w, h = (float(v) for v in ann['bbox'])
         inter_w = max(0, min(x + w, image['width']) - max(x, 0))
@@ -222,27 +214,19 @@ def _warn_dropped_annotations(content, ann_path, classes):
     """Count (and warn about) annotations mmdet drops without a word."""
     cat_ids = {c.get('id') for c in content['categories']
                if c.get('name') in set(classes)}
-    images = {i.get('id'): i for i in content['images']
-              if isinstance(i, dict)}
-    dropped, example = Counter(), None
-    for ann in content.get('annotations', []):
-        image = images.get(ann.get('image_id')) if isinstance(
-            ann, dict) else None
-        if image is None or ann.get('ignore', False):
-            continue
-        reason = _drop_reason(ann, image, cat_ids)
-        if reason:
-            dropped[reason] += 1
-            example = example or (ann, reason)
+    images = {i.get('id'): i for i in content['images'] if isinstance(i, dict)}
+    dropped = [(ann, reason) for ann in content.get('annotations', [])
+               if (reason := _drop_reason(ann, images, cat_ids))]
     if dropped:
         from mmengine.logging import print_log
-        counts = ', '.join(f'{n} {r}' for r, n in dropped.items())
-        ann, reason = example
+        counts = ', '.join(f'{n} {r}' for r, n in
+                           Counter(r for _, r in dropped).items())
+        ann, reason = dropped[0]
         print_log(
-            f'{dropped.total()} of {len(content["annotations"])} '
+            f'{len(dropped)} of {len(content["annotations"])} '
             f'annotations in {ann_path} will be dropped by mmdet ({counts}); '
             f'e.g. annotation id {ann.get("id")} of image '
             f'{ann.get("image_id")}: bbox {ann.get("bbox")}, category '
             f'{ann.get("category_id")} ({reason}).',
             logger='current', level=logging.WARNING)
-    return dropped.total()
+    return len(dropped)

@@ -9,8 +9,7 @@ class DatasetError(ValueError):
 
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """A data set file or folder does not exist (also a
-    ``FileNotFoundError``)."""
+    """A data set file or folder does not exist (a FileNotFoundError too)."""
 
 
 class CorruptImageError(DatasetError):
@@ -38,22 +37,13 @@ def classes_from_cfg(cfg):
         classes = cfg.get('classes')
     if isinstance(classes, (str, Path)):  # mmpretrain: a file of names
         try:
-            classes = [line.strip() for line in
-                       Path(classes).read_text().splitlines()
-                       if line.strip()]
+            lines = Path(classes).read_text().splitlines()
         except OSError:
             raise DatasetNotFoundError(
-                f'classes file {classes} (from the dataset config) does '
-                f'not exist; give classes as a list or fix the path') \
-                from None
+                f'classes file {classes} (from the dataset config) does not '
+                f'exist; give classes as a list or fix the path') from None
+        classes = [line.strip() for line in lines if line.strip()]
     return None if classes is None else list(classes)
-
-
-def show_path(path):
-    """The path as configured, plus where it resolves to if relative (the
-    usual mistake is running from another working directory)."""
-    path = Path(path)
-    return str(path) if path.is_absolute() else f'{path} (= {path.absolute()})'
 
 
 def require_dir(path, what, layout, fix, kind='folder'):
@@ -61,8 +51,12 @@ def require_dir(path, what, layout, fix, kind='folder'):
     expanded) is a folder (``kind='file'``: a file)."""
     path = Path(os.path.expanduser(path))
     if not path.exists():
+        # A relative path also shows where it resolves to: the usual
+        # mistake is running from another working directory.
+        shown = path if path.is_absolute() else \
+            f'{path} (= {path.absolute()})'
         raise DatasetNotFoundError(
-            f'{what} {show_path(path)} does not exist; {layout}. {fix}')
+            f'{what} {shown} does not exist; {layout}. {fix}')
     if not (path.is_dir() if kind == 'folder' else path.is_file()):
         raise DatasetError(
             f'{what} {path} is not a {kind}; {layout}. {fix}')

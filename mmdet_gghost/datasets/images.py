@@ -37,18 +37,14 @@ def check_image_file(path):
     return img.shape
 
 
-# Registered in mmcv's TRANSFORMS (a child of mmengine's root registry), so
-# dict(type='CheckedLoadImageFromFile') resolves from mmdet's and
-# mmpretrain's registries too.
 class CheckedLoadImageFromFile(LoadImageFromFile):
-    """mmcv's ``LoadImageFromFile`` with an error that names the file.
-
-    mmcv 2.1 raises a bare ``cv2.error`` (no file name) for an empty image
-    and an ``AssertionError`` (skipped under ``python -O``, raised even
-    with ``ignore_empty=True``) for an undecodable one.  This raises
-    :class:`CorruptImageError` or :class:`DatasetNotFoundError` naming the
-    file, or returns None when ``ignore_empty=True``.  Same arguments as
-    ``LoadImageFromFile``.
+    """mmcv's ``LoadImageFromFile`` (same arguments) with an error that
+    names the file: mmcv 2.1 raises a bare ``cv2.error`` for an empty image
+    and an ``AssertionError`` (skipped under ``python -O``, raised even with
+    ``ignore_empty=True``) for an undecodable one.  This raises
+    :class:`CorruptImageError` or :class:`DatasetNotFoundError`, or returns
+    None when ``ignore_empty=True``.  Registered in mmcv's ``TRANSFORMS``
+    (a child of mmengine's root), so mmdet and mmpretrain resolve it too.
     """
 
     def transform(self, results):
@@ -66,9 +62,8 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
             # One line: cv2 errors end in a newline.
             reason = ' '.join(str(e).split())
             raise CorruptImageError(
-                f'corrupt or unreadable image {filename}: '
-                f'{type(e).__name__}: {reason}; delete or replace '
-                f'it') from e
+                f'corrupt or unreadable image {filename}: {type(e).__name__}'
+                f': {reason}; delete or replace it') from e
 
 
 register_once(TRANSFORMS, CheckedLoadImageFromFile)
@@ -94,15 +89,11 @@ def _pipelines_of(dataset_cfg):
 def use_checked_image_loader(cfg) -> int:
     """Swap ``LoadImageFromFile`` for :class:`CheckedLoadImageFromFile`
     (same arguments) in every ``*_dataloader`` pipeline, wrapped datasets
-    included.  Configs keep the plain name because mmdet's
-    ``DetInferencer`` and mmdeploy look for it.
-
-    Returns:
-        int: how many transforms were swapped.
-    """
+    included; returns how many were swapped.  Configs keep the plain name
+    because mmdet's ``DetInferencer`` and mmdeploy look for it."""
     swapped = 0
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for pipeline in _pipelines_of(cfg.get(key, None)):
+        for pipeline in _pipelines_of(cfg.get(key)):
             for transform in pipeline:
                 if isinstance(transform, dict) and \
                         transform.get('type') in _PLAIN_LOADERS:

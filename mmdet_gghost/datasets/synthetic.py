@@ -5,8 +5,7 @@ Both writers are idempotent and atomic: a data set is built in a hidden
 folder next to ``root``, renamed into place when complete, and
 ``root/meta.json`` records the parameters.  Same parameters: nothing to do;
 other parameters on a folder we generated: rebuilt; a non-empty folder we
-did not generate is never touched unless ``overwrite=True``.
-"""
+did not generate is never touched unless ``overwrite=True``."""
 import glob
 import json
 import logging
@@ -28,9 +27,6 @@ GENERATOR = 'mmdet_gghost.datasets.synthetic'
 DEFAULT_DET_ROOT = 'data/demo_det'
 DEFAULT_CLS_ROOT = 'data/demo_cls'
 
-# COCO category ids are 1-based, in the order of DET_CLASSES.
-DET_CATEGORY_IDS = {name: i + 1 for i, name in enumerate(DET_CLASSES)}
-
 
 class SyntheticDataError(ValueError):
     """Bad arguments or an output folder that must not be overwritten."""
@@ -39,9 +35,8 @@ class SyntheticDataError(ValueError):
 def _check_int(name, value, minimum, maximum=None):
     # bool is an int subclass; num_train=True is certainly a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SyntheticDataError(
-            f'{name} must be an integer, got {value!r} '
-            f'({type(value).__name__})')
+        raise SyntheticDataError(f'{name} must be an integer, got '
+                                 f'{value!r} ({type(value).__name__})')
     if value < minimum or (maximum is not None and value > maximum):
         bound = f'>= {minimum}' if maximum is None else \
             f'between {minimum} and {maximum}'
@@ -56,9 +51,8 @@ def _check_size_range(size_range, img_size, default):
     try:
         lo, hi = (int(v) for v in size_range)
     except (TypeError, ValueError):
-        raise SyntheticDataError(
-            f'size_range must be a pair of integers (min, max), '
-            f'got {size_range!r}') from None
+        raise SyntheticDataError(f'size_range must be a pair of integers '
+                                 f'(min, max), got {size_range!r}') from None
     if not 8 <= lo <= hi <= img_size:
         raise SyntheticDataError(
             f'size_range must satisfy 8 <= min <= max <= img_size '
@@ -95,22 +89,19 @@ def _write_det_split(out, split, num, first_id, p):
             per_class[obj['category']] += 1
             annotations.append(dict(
                 id=len(annotations) + 1, image_id=image_id,
-                category_id=DET_CATEGORY_IDS[obj['category']],
+                category_id=DET_CLASSES.index(obj['category']) + 1,
                 bbox=obj['bbox'], area=obj['area'],
                 segmentation=obj['segmentation'], iscrowd=0))
     coco = dict(
         info=dict(description='mmdet-gghost synthetic shapes '
                   f'({split}, seed {p["seed"]})',
                   version=str(GENERATOR_VERSION)),
-        licenses=[],
-        images=images,
-        annotations=annotations,
-        categories=[dict(id=DET_CATEGORY_IDS[n], name=n,
-                         supercategory='shape') for n in DET_CLASSES])
-    ann_dir = out / 'annotations'
-    ann_dir.mkdir(exist_ok=True)
-    with open(ann_dir / f'instances_{split}2017.json', 'w') as f:
-        json.dump(coco, f, separators=(',', ':'))
+        licenses=[], images=images, annotations=annotations,
+        categories=[dict(id=i + 1, name=n, supercategory='shape')
+                    for i, n in enumerate(DET_CLASSES)])
+    (out / 'annotations').mkdir(exist_ok=True)
+    (out / 'annotations' / f'instances_{split}2017.json').write_text(
+        json.dumps(coco, separators=(',', ':')))
     return dict(images=num, annotations=len(annotations),
                 empty_images=len(empties), per_class=per_class)
 
@@ -158,9 +149,8 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
     seed = _check_int('seed', seed, 0)
     if isinstance(empty_fraction, bool) or not isinstance(
             empty_fraction, (int, float)) or not 0 <= empty_fraction <= 0.5:
-        raise SyntheticDataError(
-            f'empty_fraction must be a number in [0, 0.5], '
-            f'got {empty_fraction!r}')
+        raise SyntheticDataError(f'empty_fraction must be a number in '
+                                 f'[0, 0.5], got {empty_fraction!r}')
     lo, hi = _check_size_range(size_range, img_size, (24 / 256, 110 / 256))
     params = dict(num_train=num_train, num_val=num_val, img_size=img_size,
                   seed=seed, empty_fraction=float(empty_fraction),
@@ -171,29 +161,16 @@ def make_detection_dataset(root=DEFAULT_DET_ROOT, num_train=800, num_val=200,
             train=_write_det_split(out, 'train', num_train, 1, params),
             val=_write_det_split(out, 'val', num_val, num_train + 1, params))
 
-    info = build_atomically(root, 'det', params, build, overwrite,
-                            dict(classes=list(DET_CLASSES)))
+    info = build_atomically(
+        root, 'det', params, build, overwrite, DET_CLASSES,
+        '{images} images ({empty_images} empty), {annotations} boxes')
     root = Path(info['root'])
     info.update(
         train_ann=str(root / 'annotations' / 'instances_train2017.json'),
         val_ann=str(root / 'annotations' / 'instances_val2017.json'),
         train_img_dir=str(root / 'train2017'),
-        val_img_dir=str(root / 'val2017'),
-        classes=DET_CLASSES)
+        val_img_dir=str(root / 'val2017'), classes=DET_CLASSES)
     return info
-
-
-def _write_cls_split(out, split, num, p):
-    """Write ``<out>/<split>/<class>/*.png``, ``num`` images per class;
-    returns the counts for meta.json."""
-    for class_index, name in enumerate(CLS_CLASSES):
-        class_dir = out / split / name
-        class_dir.mkdir(parents=True)
-        for index in range(num):
-            img = cls_image(p['seed'], split, class_index, index,
-                            p['img_size'], tuple(p['size_range']))
-            _write_png(class_dir / f'{index:05d}.png', img)
-    return dict(images=num * len(CLS_CLASSES), per_class=num)
 
 
 def make_classification_dataset(root=DEFAULT_CLS_ROOT,
@@ -214,16 +191,13 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
     circle/square/star/triangle, each ``solid`` or ``striped``, one shape
     per image on a smooth background.
 
-    Args:
-        root (str | Path): Output folder.
+    Args (``root``, ``seed`` and ``overwrite`` as in
+    :func:`make_detection_dataset`):
         num_train_per_class (int): Training images per class (>= 1).
         num_val_per_class (int): Validation images per class (>= 1).
         img_size (int): Side of the square images, 32-1024.
-        seed (int): Random seed (>= 0); same seed, same bytes.
         size_range (tuple[int, int] | None): Min/max shape extent in
             pixels; None means 45-85 % of ``img_size``.
-        overwrite (bool): Replace ``root`` even if it is a non-empty folder
-            this function did not write.
 
     Returns:
         dict: ``root``, ``created``, ``message``, ``train_dir``,
@@ -238,14 +212,22 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
     params = dict(num_train_per_class=n_train, num_val_per_class=n_val,
                   img_size=img_size, seed=seed, size_range=[lo, hi])
 
+    splits = dict(train=n_train, val=n_val)
+
     def build(out):
-        stats = {split: _write_cls_split(out, split, num, params)
-                 for split, num in (('train', n_train), ('val', n_val))}
+        for split, num in splits.items():
+            for class_index, name in enumerate(CLS_CLASSES):
+                (out / split / name).mkdir(parents=True)
+                for index in range(num):
+                    img = cls_image(seed, split, class_index, index,
+                                    img_size, (lo, hi))
+                    _write_png(out / split / name / f'{index:05d}.png', img)
         (out / 'classes.txt').write_text('\n'.join(CLS_CLASSES) + '\n')
-        return stats
+        return {split: dict(images=num * len(CLS_CLASSES), per_class=num)
+                for split, num in splits.items()}
 
     info = build_atomically(root, 'cls', params, build, overwrite,
-                            dict(classes=list(CLS_CLASSES)))
+                            CLS_CLASSES, '{images} images ({per_class}/class)')
     root = Path(info['root'])
     info.update(train_dir=str(root / 'train'), val_dir=str(root / 'val'),
                 classes_file=str(root / 'classes.txt'), classes=CLS_CLASSES)
@@ -255,14 +237,12 @@ def make_classification_dataset(root=DEFAULT_CLS_ROOT,
 def read_meta(root):
     """Return the parsed ``root/meta.json`` of a generated set, or None if
     there is none (or it is not ours / not readable)."""
-    path = Path(root) / 'meta.json'
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads((Path(root) / 'meta.json').read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get('generator') != GENERATOR:
-        return None
-    return meta
+    ours = isinstance(meta, dict) and meta.get('generator') == GENERATOR
+    return meta if ours else None
 
 
 def _remove_stale_work_dirs(root):
@@ -280,20 +260,41 @@ def _remove_stale_work_dirs(root):
             pass
 
 
-def build_atomically(root, kind, params, build, overwrite, extra_meta):
-    """Run ``build(tmp_dir)`` and move the result to ``root`` atomically;
-    returns ``root`` (absolute str), ``created``, ``message``, ``stats``."""
+def build_atomically(root, kind, params, build, overwrite, classes,
+                     summary):
+    """Run ``build(tmp_dir)`` (returns the stats per split) and move the
+    result to ``root`` atomically; ``summary`` formats one split's stats
+    for the message.  Returns ``root`` (absolute str), ``created``,
+    ``message``, ``stats``.  Refuses to replace a non-empty ``root`` that is
+    not ours unless ``overwrite``."""
     root = Path(root).absolute()
     params = dict(params, version=GENERATOR_VERSION)
     meta = read_meta(root)
-    if meta is not None and meta.get('kind') == kind and \
-            meta.get('params') == params:
-        msg = (f'{root} already holds this {kind} data set '
-               f'(same parameters in meta.json); nothing to do')
-        logger.info(msg)
-        return dict(root=str(root), created=False, message=msg,
-                    stats=meta.get('stats'))
-    _check_may_replace(root, kind, meta, overwrite)
+    if meta is not None and meta.get('kind') == kind:
+        if meta.get('params') == params:
+            msg = (f'{root} already holds this {kind} data set '
+                   f'(same parameters in meta.json); nothing to do')
+            logger.info(msg)
+            return dict(root=str(root), created=False, message=msg,
+                        stats=meta.get('stats'))
+        logger.info(f'{root} holds a {kind} data set with other '
+                    f'parameters ({meta.get("params")}); regenerating')
+    if root.exists() and not root.is_dir():
+        raise SyntheticDataError(f'{root} exists and is not a folder; '
+                                 f'choose another output path')
+    if meta is None and not overwrite and root.is_dir() and any(
+            root.iterdir()):
+        raise SyntheticDataError(
+            f'{root} is a non-empty folder that was not written by '
+            f'make_{"detection" if kind == "det" else "classification"}'
+            f'_dataset (no meta.json of ours); refusing to overwrite '
+            f'it. Choose another output folder, delete it, or pass '
+            f'overwrite=True (--overwrite on the command line).')
+    if meta is not None and meta.get('kind') != kind and not overwrite:
+        raise SyntheticDataError(
+            f'{root} holds a synthetic {meta.get("kind")!r} data set, '
+            f'not {kind!r}; choose another output folder or pass '
+            f'overwrite=True (--overwrite on the command line).')
 
     root.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_work_dirs(root)
@@ -304,7 +305,7 @@ def build_atomically(root, kind, params, build, overwrite, extra_meta):
     try:
         stats = build(tmp)
         meta = dict(generator=GENERATOR, kind=kind, params=params,
-                    stats=stats, **extra_meta)
+                    stats=stats, classes=list(classes))
         # meta.json is written last, but what makes the set visible is the
         # rename below: ``root`` never exists half written.
         (tmp / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
@@ -315,41 +316,7 @@ def build_atomically(root, kind, params, build, overwrite, extra_meta):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
-    msg = f'wrote {kind} data set to {root}: {_describe(kind, stats)}'
+    msg = f'wrote {kind} data set to {root}: ' + ', '.join(
+        f'{split}: ' + summary.format(**v) for split, v in stats.items())
     logger.info(msg)
     return dict(root=str(root), created=True, message=msg, stats=stats)
-
-
-def _check_may_replace(root, kind, meta, overwrite):
-    """Refuse to replace ``root`` unless it is empty, ours or
-    ``overwrite`` is set (``meta``: its meta.json, None if not ours); log
-    when a set of ours with other parameters gets regenerated."""
-    if root.exists() and not root.is_dir():
-        raise SyntheticDataError(f'{root} exists and is not a folder; '
-                                 f'choose another output path')
-    not_empty = root.is_dir() and any(root.iterdir())
-    if not_empty and not overwrite:
-        if meta is None:
-            raise SyntheticDataError(
-                f'{root} is a non-empty folder that was not written by '
-                f'make_{"detection" if kind == "det" else "classification"}'
-                f'_dataset (no meta.json of ours); refusing to overwrite '
-                f'it. Choose another output folder, delete it, or pass '
-                f'overwrite=True (--overwrite on the command line).')
-        if meta.get('kind') != kind:
-            raise SyntheticDataError(
-                f'{root} holds a synthetic {meta.get("kind")!r} data set, '
-                f'not {kind!r}; choose another output folder or pass '
-                f'overwrite=True (--overwrite on the command line).')
-    if meta is not None and meta.get('kind') == kind:
-        logger.info(f'{root} holds a {kind} data set with other '
-                    f'parameters ({meta.get("params")}); regenerating')
-
-
-def _describe(kind, stats):
-    if kind == 'det':
-        return ', '.join(
-            f'{s}: {v["images"]} images ({v["empty_images"]} empty), '
-            f'{v["annotations"]} boxes' for s, v in stats.items())
-    return ', '.join(f'{s}: {v["images"]} images ({v["per_class"]}/class)'
-                     for s, v in stats.items())
