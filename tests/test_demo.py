@@ -11,6 +11,7 @@ from mmengine.config import Config
 
 from mmdet_gghost import apis
 from mmdet_gghost.apps import demo
+from tools_helpers import load_tool
 
 DET = demo.DEMO_MODELS[1].det  # the G-Ghost demo detector
 SHORT = {'train_cfg.max_iters': 10}
@@ -304,6 +305,34 @@ def test_paper_schedules_are_the_demo_schedules_longer():
     assert paper['train_cfg.max_iters'] == 2560
     assert paper['param_scheduler'][1]['milestones'] == [1707, 2347]
     assert paper['param_scheduler'][0]['end'] == 50
+
+
+@pytest.mark.parametrize('scale, iters', [
+    (None, dict(pretrain=1200, det=2560)),  # PAPER_SCALE: 6x / 4x
+    (dict(pretrain=6, det=8), dict(pretrain=1200, det=5120)),
+])
+def test_paper_scale_sets_every_models_schedule(monkeypatch, tmp_path,
+                                                scale, iters):
+    """``--paper-scale`` reaches every model's and seed's training."""
+    seen = []
+    monkeypatch.setattr(demo, 'train_model', lambda m, root, d, c, options:
+                        seen.append((m.slug, root.name, options)))
+    demo.train_models(demo.PAPER_MODELS, tmp_path, [0, 1], True, None, None,
+                      paper_scale=scale)
+    assert len(seen) == 8
+    for slug, root, options in seen:
+        for part in ('pretrain', 'det'):
+            assert options[part]['train_cfg.max_iters'] == iters[part], slug
+    det = seen[0][2]['det']['param_scheduler'][1]['milestones']
+    assert det == [round(f * iters['det']) for f in (8 / 12, 11 / 12)]
+    assert [r for _, r, _ in seen] == ['seed0'] * 4 + ['seed1'] * 4
+
+
+def test_paper_scale_without_paper_is_one_clear_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        load_tool('demo.py').main(['--paper-scale', '6', '8'])
+    assert info.value.code == 2
+    assert '--paper-scale needs --paper' in capsys.readouterr().err
 
 
 def test_read_curve_merges_resumed_runs_and_applies_the_flat_rule(tmp_path):

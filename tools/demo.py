@@ -4,7 +4,8 @@ miniature on embedded synthetic data: RetinaNet-R34 and RetinaNet-GGhost-R34
 pre-trained, trained, evaluated and timed under one recipe.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|cls]
-        [--paper] [--seeds N [N ...]] [--rounds N]
+        [--paper [--paper-scale PRETRAIN DET]] [--seeds N [N ...]]
+        [--rounds N]
 """
 import argparse
 import os.path as osp
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmdet_gghost.apps.demo import run_demo  # noqa: E402
+from mmdet_gghost.apps.demo import PAPER_SCALE, run_demo  # noqa: E402
 
 
 def main(argv=None):
@@ -26,6 +27,12 @@ def main(argv=None):
                         'without mix, same recipe, pre-training 6x and '
                         "detector 4x longer (lr steps as mmdet's 1x), 8 "
                         'evaluations per curve')
+    parser.add_argument('--paper-scale', type=float, nargs=2,
+                        metavar=('PRETRAIN', 'DET'),
+                        help='with --paper: how many times longer than the '
+                        "quick demo's the pre-training and the detector "
+                        "train (default: {pretrain} {det})".format(
+                            **PAPER_SCALE))
     parser.add_argument('--seeds', '--seed', type=int, nargs='+',
                         help='random seed(s) of every training (default: the '
                         "configs' own, trained in WORK_DIR); a given seed "
@@ -34,9 +41,15 @@ def main(argv=None):
     parser.add_argument('--rounds', type=int, default=30,
                         help='timed rounds of the FPS benchmark')
     args = parser.parse_args(argv)
+    if args.paper_scale and not args.paper:
+        parser.error('--paper-scale needs --paper (it scales the paper '
+                     'comparison; the quick demo keeps its schedule)')
+    scale = (dict(zip(('pretrain', 'det'), args.paper_scale))
+             if args.paper_scale else None)
     parts = (args.only, ) if args.only else ('det', 'cls')
     run_demo(args.work_dir, parts=parts, paper=args.paper,
-             seeds=args.seeds or (None, ), bench_rounds=args.rounds)
+             seeds=args.seeds or (None, ), bench_rounds=args.rounds,
+             paper_scale=scale)
     return 0
 
 

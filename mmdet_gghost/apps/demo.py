@@ -452,16 +452,20 @@ def data_fn(make, root):
     return lambda: log(make(root)['message'])
 
 
-def train_models(models, work_dir, seeds, paper, det_data, cls_data):
-    """Check the recipe, then train every model for every seed; returns
+def train_models(models, work_dir, seeds, paper, det_data, cls_data,
+                 paper_scale=None):
+    """Check the recipe, then train every model for every seed (with
+    ``paper``, ``paper_scale`` times longer: default :data:`PAPER_SCALE`,
+    the same keys); returns
     ``{seed: {model name: train_model() result}}``. The configs' own seed
     (``None``) trains in ``work_dir`` itself, a given seed ``N`` in
     ``work_dir/seed<N>`` (so ``--seeds 0`` and a later ``--seeds 0 1``
     share the seed-0 runs)."""
     runs = {}
+    scale = paper_scale or PAPER_SCALE
     for seed in seeds:
         options = {part: run_options(
-            getattr(models[0], part), PAPER_SCALE[part] if paper else 1,
+            getattr(models[0], part), scale[part] if paper else 1,
             PAPER_POINTS if paper else DEMO_POINTS, seed,
             PAPER_MILESTONES.get(part) if paper else None)
             for part in ('pretrain', 'det')}
@@ -474,9 +478,10 @@ def train_models(models, work_dir, seeds, paper, det_data, cls_data):
 
 
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
-             seeds=(None, ), bench_rounds=30):
+             seeds=(None, ), bench_rounds=30, paper_scale=None):
     """Run the demo; returns a dict of what each part produced. ``seeds``:
-    ``None`` = the configs' own seed."""
+    ``None`` = the configs' own seed; ``paper_scale``: see
+    :func:`train_models`."""
     t0 = time.time()
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -486,7 +491,7 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
     if 'det' in parts:
         models = PAPER_MODELS if paper else DEMO_MODELS
         runs = train_models(models, work_dir, list(seeds), paper, det_data,
-                            cls_data)
+                            cls_data, paper_scale)
         trained = runs[list(seeds)[0]]
         records = [model_record(m, runs) for m in models]
         plot_learning_curves(records, work_dir / 'curves.png')
