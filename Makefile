@@ -5,6 +5,9 @@ PY         := $(VENV)/bin/python
 DEMO_DIR   ?= work_dirs/demo
 PAPER_DIR  ?= work_dirs/demo_paper
 PAPER_SEEDS ?= 0 1
+# e.g. PAPER_SCALE="6 8": pre-training / detector N times the quick demo's
+# (empty: tools/demo.py's default)
+PAPER_SCALE ?=
 PYTEST_ARGS ?=
 # pytest-xdist workers (auto: one per core; 0: one process); a test file
 # runs in one worker, so its module fixtures are built once
@@ -22,7 +25,8 @@ demo: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only det
 
 demo-paper: setup
-	$(PY) tools/demo.py --work-dir $(PAPER_DIR) --only det --paper --seeds $(PAPER_SEEDS)
+	$(PY) tools/demo.py --work-dir $(PAPER_DIR) --only det --paper --seeds $(PAPER_SEEDS) \
+		$(if $(PAPER_SCALE),--paper-scale $(PAPER_SCALE))
 
 demo-cls: setup
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR) --only cls

@@ -326,3 +326,25 @@ def test_import_fails_early_on_an_unsupported_mmcv(tmp_path):
     assert 'ImportError: mmdet_gghost cannot run' in out
     assert requirement('mmcv') in out
     assert 'mmdet imported: False' in out
+
+
+# --------------------------------------------------------------------------
+# Makefile
+# --------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which('make') is None, reason='needs make')
+@pytest.mark.parametrize('scale, expected', [
+    ('', None), ('6 8', ['--paper-scale', '6', '8'])])
+def test_make_demo_paper_passes_paper_scale_to_the_demo(scale, expected):
+    """``make demo-paper PAPER_SCALE="6 8"`` reaches tools/demo.py; left
+    empty, the demo's own default applies (no flag)."""
+    out = subprocess.run(
+        ['make', '-n', '-C', REPO, 'demo-paper', f'PAPER_SCALE={scale}'],
+        capture_output=True, text=True, check=True).stdout
+    line = out.replace('\\\n', ' ').splitlines()
+    argv = next(x for x in line if 'tools/demo.py' in x).split()
+    assert argv[argv.index('--seeds'):][:3] == ['--seeds', '0', '1']
+    if expected is None:
+        assert '--paper-scale' not in argv
+    else:
+        i = argv.index('--paper-scale')
+        assert argv[i:i + 3] == expected
