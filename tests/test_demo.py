@@ -533,3 +533,125 @@ def test_example_image_has_objects(tmp_path):
     [img] = [i for i in coco['images'] if i['file_name'] == image.name]
     assert image.is_file() and sum(
         a['image_id'] == img['id'] for a in coco['annotations']) >= 3
+
+
+# ------------------------------------------- seeds from an earlier run
+def _records(monkeypatch, tmp_path, seeds, value=0.4):
+    """Fake runs of the paper models for ``seeds``, each curve validated at
+    2, 4, 6, 8 and ending at ``value``; returns their records."""
+    _fake_training(monkeypatch, [])
+    runs = {s: {m.name: demo.train_model(m, tmp_path / f'seed{s}', None,
+                                         None, NO_OPTIONS)
+                for m in demo.PAPER_MODELS} for s in seeds}
+    for run in runs.values():
+        for m in demo.PAPER_MODELS:
+            folder = demo.Path(run[m.name]['det']['work_dir']) / 't/vis_data'
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.joinpath('scalars.json').write_text('\n'.join(
+                json.dumps({'coco/bbox_mAP': value * i / 8, 'step': i})
+                for i in (2, 4, 6, 8)))
+    return [demo.model_record(m, runs) for m in demo.PAPER_MODELS]
+
+
+NAMES = [m.name for m in demo.PAPER_MODELS]
+ITERS = dict(det=8, pretrain=8)  # what _fake_training reports
+
+
+def _bench():
+    return dict(rows=[dict(name=n, params=1, macs=1, activations=1, fps=2.0,
+                           fps_ratio=1.0) for n in NAMES], paths={})
+
+
+def test_merge_joins_the_seeds_of_an_earlier_summary(monkeypatch, tmp_path):
+    earlier = tmp_path / 'earlier'
+    demo.write_summary(earlier, _records(monkeypatch, earlier, [0]), _bench())
+    records = _records(monkeypatch, tmp_path / 'now', [1, 2])
+    old = demo.read_summary(earlier / 'summary.json', NAMES, [1, 2], ITERS)
+    merged = demo.merge_records(old, records)
+    rec = merged[1]
+    assert rec['name'] == 'G-Ghost-R34' and rec['seeds'] == [0, 1, 2]
+    # the fake metrics: mAP 0.2 for G-Ghost-R34 in every seed
+    assert rec['mAP'] == [pytest.approx(0.2)] * 3
+    assert rec['AP50_mean'] == pytest.approx(0.5)
+    assert len(rec['det_curve']) == len(rec['det_last_quarter_gain']) == 3
+    assert rec['flat'] is False and rec['mAP_spread'] == pytest.approx(0)
+    assert records[1]['seeds'] == [1, 2]  # this run's records untouched
+    out = demo.write_summary(tmp_path / 'out', merged, _bench(),
+                             merged=[(earlier / 'summary.json', [0])])
+    text = out.read_text()
+    assert f"Seed(s) [0] from `{earlier / 'summary.json'}`" in text
+    assert text.count('| G-Ghost-R34 | ') == 4  # 1 table row + 3 seeds
+
+
+def test_merge_takes_means_and_spread_over_all_seeds(monkeypatch, tmp_path):
+    old = _records(monkeypatch, tmp_path / 'a', [0])
+    for rec in old:
+        rec.update(mAP=[0.1], flat=True)
+    merged = demo.merge_records(old, _records(monkeypatch, tmp_path, [1]))
+    first = merged[0]  # R34: mAP 0.1 in seed 0, 0.1 (fake) in seed 1
+    last = merged[3]  # w/o mix: 0.1 vs 0.4
+    assert first['mAP_mean'] == pytest.approx(0.1)
+    assert last['mAP'] == [0.1, pytest.approx(0.4)]
+    assert last['mAP_mean'] == pytest.approx(0.25)
+    assert last['mAP_spread'] == pytest.approx(0.3)
+    assert last['flat'] is False  # seed 1's curve is not flat
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda recs: recs[:3], r'no G-Ghost-R34 w/o mix .*run the same models'),
+    (lambda recs: [dict(r, seeds=[1]) for r in recs],
+     r'seed\(s\) \[1\] are in both; give this run other --seeds'),
+    (lambda recs: [dict(r, det_iters=16) for r in recs],
+     r'R34 trained 16 det iterations there, 8 here.*--paper-scale'),
+    (lambda recs: [{'nam': 1}], r'not a demo summary.json .*KeyError'),
+])
+def test_merge_refuses_another_run(monkeypatch, tmp_path, change, message):
+    path = tmp_path / 'summary.json'
+    path.write_text(json.dumps(change(
+        _records(monkeypatch, tmp_path, [0]))))
+    with pytest.raises(demo.SummaryMergeError, match=message):
+        demo.read_summary(path, NAMES, [1], ITERS)
+
+
+def test_run_demo_checks_merged_summaries_before_training(monkeypatch,
+                                                          tmp_path):
+    monkeypatch.setattr(demo, 'train_model',
+                        lambda *a, **k: pytest.fail('trained anyway'))
+    with pytest.raises(demo.SummaryMergeError,
+                       match=r'nothing.json is not a demo summary.*'
+                       'No such file'):
+        demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
+                      seeds=[1], merge=[tmp_path / 'nothing.json'])
+    assert not (tmp_path / 'w').exists()  # nothing written either
+    records = [dict(name=n, seeds=[0], det_iters=5120, pretrain_iters=1200)
+               for n in NAMES]
+    (tmp_path / 's.json').write_text(json.dumps(records))
+    with pytest.raises(demo.SummaryMergeError,
+                       match=r'5120 det iterations there, 2560 here'):
+        demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
+                      seeds=[1], merge=[tmp_path / 's.json'])
+    with pytest.raises(SystemExit):
+        load_tool('demo.py').main(['--only', 'cls', '--merge', 's.json'])
+
+
+def test_run_demo_summary_holds_the_merged_seeds(monkeypatch, tmp_path):
+    earlier = tmp_path / 'earlier'
+    records = _records(monkeypatch, earlier, [0])
+    paper = {part: demo.load_config(getattr(demo.PAPER_MODELS[0], part), o)
+             .train_cfg.max_iters
+             for part, o in demo.demo_options(demo.PAPER_MODELS[0],
+                                              True).items()}
+    for rec in records:  # as if trained at the paper's schedule
+        rec.update(det_iters=paper['det'], pretrain_iters=paper['pretrain'])
+    demo.write_summary(earlier, records, _bench())
+    monkeypatch.setattr(demo, 'benchmark_detectors',
+                        lambda *a, **k: _bench())
+    monkeypatch.setattr(demo, 'visualise', lambda *a: 'v.png')
+    monkeypatch.setattr(demo, 'example_image', lambda root: 'x.png')
+    out = demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
+                        seeds=[1], merge=[earlier / 'summary.json'])
+    saved = json.loads((tmp_path / 'w/summary.json').read_text())
+    assert [r['seeds'] for r in saved] == [[0, 1]] * 4
+    assert saved[3]['mAP'] == [pytest.approx(0.4)] * 2
+    assert out['merged'] == [(earlier / 'summary.json', [0])]
+    assert 'Seed(s) [0] from' in out['summary'].read_text()

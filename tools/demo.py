@@ -5,7 +5,7 @@ pre-trained, trained, evaluated and timed under one recipe.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|cls]
         [--paper [--paper-scale PRETRAIN DET]] [--seeds N [N ...]]
-        [--rounds N]
+        [--merge SUMMARY_JSON [...]] [--rounds N]
 """
 import argparse
 import os.path as osp
@@ -38,18 +38,26 @@ def main(argv=None):
                         "configs' own, trained in WORK_DIR); a given seed "
                         'trains in WORK_DIR/seed<N>; with several the summary '
                         'reports means')
+    parser.add_argument('--merge', nargs='+', default=[],
+                        metavar='SUMMARY_JSON',
+                        help="summary.json of earlier runs of the same models "
+                        'and schedule with other seeds (e.g. another '
+                        "machine's): their accuracy and curves join this "
+                        "run's seeds in the summary")
     parser.add_argument('--rounds', type=int, default=30,
                         help='timed rounds of the FPS benchmark')
     args = parser.parse_args(argv)
     if args.paper_scale and not args.paper:
         parser.error('--paper-scale needs --paper (it scales the paper '
                      'comparison; the quick demo keeps its schedule)')
+    if args.merge and args.only == 'cls':
+        parser.error('--merge joins detector runs: drop --only cls')
     scale = (dict(zip(('pretrain', 'det'), args.paper_scale))
              if args.paper_scale else None)
     parts = (args.only, ) if args.only else ('det', 'cls')
     run_demo(args.work_dir, parts=parts, paper=args.paper,
              seeds=args.seeds or (None, ), bench_rounds=args.rounds,
-             paper_scale=scale)
+             paper_scale=scale, merge=args.merge)
     return 0
 
 

@@ -375,9 +375,10 @@ def curve_rows(records):
 
 
 def write_summary(work_dir, records, bench, vis=None, cls=None,
-                  elapsed_s=None):
+                  elapsed_s=None, merged=()):
     """``summary.md`` (the paper's table in miniature, the curves' state)
-    and ``summary.json`` (``records``); returns the Markdown path."""
+    and ``summary.json`` (``records``); ``merged``: ``[(summary.json,
+    seeds)]`` joined from earlier runs. Returns the Markdown path."""
     from mmengine.fileio import dump
     work_dir = Path(work_dir)
     header = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
@@ -395,6 +396,9 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
         'with the same weights on the val images (full inference incl. NMS, '
         'deploy form: BN fused, G-Ghost op-lean; interleaved, medians); '
         'params/MACs/activations: the whole detector at the timed input.',
+        *(f'Seed(s) {joined} from `{path}` (an earlier run of the same '
+          'schedule: its accuracy and curves; FPS is this run\'s).'
+          for path, joined in merged),
         '',
         '| ' + header + ' |', '|' + '---|' * len(header.split(' | ')),
     ] + [f'| {row} |' for row in summary_rows(records, bench)]
@@ -452,6 +456,75 @@ def data_fn(make, root):
     return lambda: log(make(root)['message'])
 
 
+# summary.json keys holding one value per seed (joined by merge_records)
+PER_SEED_KEYS = ('seeds', 'mAP', 'AP50', 'AP75', 'pretrain_top1', 'det_curve',
+                 'det_last_quarter_gain', 'pretrain_curve',
+                 'pretrain_last_quarter_gain', 'train_s')
+
+
+class SummaryMergeError(ValueError):
+    """An earlier run's ``summary.json`` cannot join this run's seeds."""
+
+
+def read_summary(path, names, seeds, iters):
+    """The records of an earlier demo run's ``summary.json`` at ``path``,
+    checked to hold every model of ``names``, none of ``seeds`` and the
+    schedule ``iters`` (``dict(det=N, pretrain=M)`` iterations)."""
+    path = Path(path)
+    try:
+        records = json.loads(path.read_text())
+        by_name = {r['name']: r for r in records}
+        earlier = {s for r in records for s in r['seeds']}
+        other = {(r[f'{part}_iters'], part, n) for n, r in by_name.items()
+                 for part in iters if r[f'{part}_iters'] != iters[part]}
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise SummaryMergeError(
+            f'{path} is not a demo summary.json ({err!r}); pass the '
+            'summary.json that tools/demo.py wrote') from None
+    missing = [n for n in names if n not in by_name]
+    both = sorted(earlier & set(seeds), key=str)
+    if missing:
+        why = (f'it has no {", ".join(missing)} (it holds '
+               f'{", ".join(by_name)}); run the same models')
+    elif both:
+        why = f'seed(s) {both} are in both; give this run other --seeds'
+    elif other:
+        got, part, name = min(other)
+        why = (f'{name} trained {got} {part} iterations there, '
+               f'{iters[part]} here; only runs of one schedule join (the '
+               'same --paper / --paper-scale)')
+    else:
+        return [by_name[n] for n in names]
+    raise SummaryMergeError(f'{path} cannot join this run: {why}')
+
+
+def merge_records(earlier, records):
+    """``records`` with the seeds of ``earlier`` (the same models' records,
+    :func:`read_summary`) put first: per-seed values joined, means, spread
+    and flatness over all seeds."""
+    merged = []
+    for old, rec in zip(earlier, records):
+        new = dict(rec, **{k: old[k] + rec[k] for k in PER_SEED_KEYS},
+                   flat=bool(old['flat'] and rec['flat']))
+        for col in ('mAP', 'AP50', 'AP75'):
+            new[col + '_mean'] = mean(new[col])
+        new['mAP_spread'] = max(new['mAP']) - min(new['mAP'])
+        merged.append(new)
+    return merged
+
+
+def demo_options(model, paper, seed=None, paper_scale=None):
+    """``dict(pretrain=..., det=...)``: the :func:`run_options` of every
+    model's trainings (``model``'s configs; with ``paper``, ``paper_scale``
+    times longer, default :data:`PAPER_SCALE`)."""
+    scale = paper_scale or PAPER_SCALE
+    return {part: run_options(
+        getattr(model, part), scale[part] if paper else 1,
+        PAPER_POINTS if paper else DEMO_POINTS, seed,
+        PAPER_MILESTONES.get(part) if paper else None)
+        for part in ('pretrain', 'det')}
+
+
 def train_models(models, work_dir, seeds, paper, det_data, cls_data,
                  paper_scale=None):
     """Check the recipe, then train every model for every seed (with
@@ -462,13 +535,8 @@ def train_models(models, work_dir, seeds, paper, det_data, cls_data,
     ``work_dir/seed<N>`` (so ``--seeds 0`` and a later ``--seeds 0 1``
     share the seed-0 runs)."""
     runs = {}
-    scale = paper_scale or PAPER_SCALE
     for seed in seeds:
-        options = {part: run_options(
-            getattr(models[0], part), scale[part] if paper else 1,
-            PAPER_POINTS if paper else DEMO_POINTS, seed,
-            PAPER_MILESTONES.get(part) if paper else None)
-            for part in ('pretrain', 'det')}
+        options = demo_options(models[0], paper, seed, paper_scale)
         check_same_recipe([m.pretrain for m in models], options['pretrain'])
         check_same_recipe([m.det for m in models], options['det'])
         root = Path(work_dir) / ('' if seed is None else f'seed{seed}')
@@ -477,23 +545,40 @@ def train_models(models, work_dir, seeds, paper, det_data, cls_data,
     return runs
 
 
+def read_summaries(paths, models, seeds, paper, paper_scale):
+    """``[(path, records)]`` of earlier runs to join (:func:`read_summary`,
+    checked before anything trains), each against this run's models, seeds
+    and schedule."""
+    options = demo_options(models[0], paper, paper_scale=paper_scale)
+    iters = {part: load_config(getattr(models[0], part), opts)
+             .train_cfg.max_iters for part, opts in options.items()}
+    names = [m.name for m in models]
+    return [(path, read_summary(path, names, seeds, iters))
+            for path in paths]
+
+
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
-             seeds=(None, ), bench_rounds=30, paper_scale=None):
+             seeds=(None, ), bench_rounds=30, paper_scale=None, merge=()):
     """Run the demo; returns a dict of what each part produced. ``seeds``:
     ``None`` = the configs' own seed; ``paper_scale``: see
-    :func:`train_models`."""
+    :func:`train_models`; ``merge``: ``summary.json`` files of earlier runs
+    of other seeds whose accuracy and curves join this run's."""
     t0 = time.time()
     work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
     result = {}
+    models = PAPER_MODELS if paper else DEMO_MODELS
+    earlier = (read_summaries(merge, models, seeds, paper, paper_scale)
+               if 'det' in parts else [])
+    work_dir.mkdir(parents=True, exist_ok=True)
     cls_data = data_fn(make_classification_dataset, 'data/demo_cls')
     det_data = data_fn(make_detection_dataset, 'data/demo_det')
     if 'det' in parts:
-        models = PAPER_MODELS if paper else DEMO_MODELS
         runs = train_models(models, work_dir, list(seeds), paper, det_data,
                             cls_data, paper_scale)
         trained = runs[list(seeds)[0]]
         records = [model_record(m, runs) for m in models]
+        for _, old in earlier:
+            records = merge_records(old, records)
         plot_learning_curves(records, work_dir / 'curves.png')
         log('timing the trained detectors (interleaved, deploy form)')
         bench = benchmark_detectors(models, trained, work_dir / 'benchmark',
@@ -502,14 +587,15 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         vis = visualise(models[1], gghost, example_image('data/demo_det'),
                         work_dir)
         result.update(models=models, runs=runs, trained=trained,
-                      records=records, bench=bench, vis=vis)
+                      records=records, bench=bench, vis=vis,
+                      merged=[(p, old[0]['seeds']) for p, old in earlier])
     if 'cls' in parts:
         result['cls'] = train_and_evaluate(CLS_CONFIG, work_dir / 'cls',
                                            cls_data)
     if 'det' in parts:
         result['summary'] = write_summary(
             work_dir, result['records'], result['bench'], result['vis'],
-            result.get('cls'), time.time() - t0)
+            result.get('cls'), time.time() - t0, result['merged'])
         log('=' * 60)
         for line in result['summary'].read_text().splitlines():
             if line.startswith(('|', 'Total')):
