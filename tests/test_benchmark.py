@@ -193,7 +193,8 @@ def test_time_first_call_syncs_around_the_call(monkeypatch):
     (dict(warmup=-1), '--warmup must be an integer >= 0, got -1'),
     (dict(batch_size=True), '--batch-size must be an integer >= 1, got True'),
     (dict(shape=(64, )), '--shape takes two integers H W >= 1, got [64]'),
-    (dict(task='head'), 'task must be "full" or "backbone", got \'head\''),
+    (dict(task='head'),
+     'task must be "full", "backbone" or "train", got \'head\''),
     (dict(amp=True), '--amp is CUDA autocast'),
     (dict(names=['a', 'b']), '--names: give one per config (1)'),
     (dict(candidate_fraction=2.0), '--candidate-fraction must be in (0, 1]'),
@@ -569,3 +570,214 @@ def test_cli_rejects_bad_score_thr(cfgs, capsys):
     assert exit_.value.code == 2  # argparse's usage error
     assert ("argument --score-thr: expected auto, config or a number, got "
             "'abc'") in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ task train
+
+DEMO_DETECTORS = ('retinanet_r34_demo', 'retinanet_gghost_r34_demo')
+TRAIN = dict(task='train', batch_size=2, warmup=0, rounds=2, threads=1,
+             progress=False)
+
+
+@pytest.fixture(scope='module')
+def demo_train_cfgs(tmp_path_factory):
+    """The two demo detectors (configs/demo/) with their train dataloader
+    on a tiny demo data set (4 train images of 64x64), by name."""
+    from mmdet_gghost.datasets import make_detection_dataset
+    d = tmp_path_factory.mktemp('demo_train')
+    make_detection_dataset(d / 'data', num_train=4, num_val=1, img_size=64)
+    paths = {}
+    for name in DEMO_DETECTORS:
+        base = osp.join(ROOT, 'configs', 'demo', f'{name}.py')
+        paths[name] = str(d / f'{name}.py')
+        with open(paths[name], 'w') as f:
+            f.write(f'_base_ = {base!r}\ntrain_dataloader = dict(dataset='
+                    f'dict(data_root={str(d / "data") + "/"!r}))\n')
+    return paths
+
+
+def _spy_timed_models(monkeypatch):
+    """The models run_benchmark builds, a copy of their parameters and
+    buffers right before the timed rounds, and the backbone's
+    ``training`` flag at each of its calls in those rounds."""
+    from mmdet_gghost.benchmark import runner
+    seen = dict(models=[], before=[], backbone_training=[], timing=False)
+    real_load, real_time = runner.load_model, runner.time_interleaved
+
+    def record(module, args, out):
+        if seen['timing']:
+            seen['backbone_training'].append(module.training)
+
+    def load(*args, **kwargs):
+        model, cfg, info = real_load(*args, **kwargs)
+        seen['models'].append(model)
+        model.backbone.register_forward_hook(record)
+        return model, cfg, info
+
+    def time(fns, rounds, **kwargs):
+        seen['before'] = [{k: v.detach().clone() for k, v in
+                           m.state_dict().items()} for m in seen['models']]
+        seen['timing'] = True
+        try:
+            return real_time(fns, rounds, **kwargs)
+        finally:
+            seen['timing'] = False
+
+    monkeypatch.setattr(runner, 'load_model', load)
+    monkeypatch.setattr(runner, 'time_interleaved', time)
+    return seen
+
+
+def _changed(before, model, prefix, buffers=False):
+    """Whether any parameter (or, with ``buffers``, buffer) of ``model``
+    under ``prefix`` differs from ``before`` (a state dict copy)."""
+    now = dict(model.named_buffers() if buffers else
+               model.named_parameters())
+    return any(not torch.equal(before[k], v) for k, v in now.items()
+               if k.startswith(prefix) and v.is_floating_point())
+
+
+def test_train_task_times_a_real_training_step(monkeypatch, tmp_path):
+    """Both demo detectors, synthetic batches with gt boxes: one row each,
+    and each timed call really trained: the optimizer moved the trained
+    backbone stages (gradients reached them), the frozen stem did not
+    move, BN ran on batch statistics (train mode), and the models were
+    back in eval mode afterwards."""
+    seen = _spy_timed_models(monkeypatch)
+    configs = [osp.join(ROOT, 'configs', 'demo', f'{n}.py')
+               for n in DEMO_DETECTORS]
+    res = run_benchmark(configs, shape=(64, 64), out_dir=str(tmp_path),
+                        **TRAIN)
+    rows = res['rows']
+    assert [r['name'] for r in rows] == list(DEMO_DETECTORS)
+    for r in rows:
+        assert r['task'] == 'train' and r['batch_size'] == 2
+        assert len(r['latencies_ms']) == 2 and r['rounds'] == 2
+        assert np.isfinite(r['median_ms']) and r['median_ms'] > 0
+        assert r['fps'] == pytest.approx(2e3 / r['median_ms'])
+        assert r['input_shape'] == [1, 3, 64, 64]
+        assert r['optim_wrapper'] == 'OptimWrapper(AdamW)'  # the config's
+        assert r['gflops_per_s'] is None and r['macs'] > 0  # forward's
+        # gt boxes reached the loss: positives, a box regression loss
+        assert r['first_losses']['loss_bbox'] > 0 and r['outputs_finite']
+    assert rows[0]['fps_ratio'] == 1.0 and rows[1]['fps_ratio'] > 0
+    assert res['settings']['task'] == 'train'
+    assert res['settings']['form'] == 'train'
+    assert 'gt boxes' in res['settings']['inputs']
+    assert 'build_optim_wrapper' in res['settings']['optim_wrapper']
+    # timed in train mode (BN on batch statistics), the optimizer stepped
+    # (parameters moved, the trained backbone stages' too: gradients
+    # reached them), the frozen stem stayed
+    assert seen['backbone_training'] == [True] * 4  # 2 models x 2 rounds
+    for model, before in zip(seen['models'], seen['before']):
+        assert _changed(before, model, 'backbone.layer4.', buffers=True)
+        for part in ('backbone.layer2.', 'backbone.layer4.', 'neck.',
+                     'bbox_head.'):
+            assert _changed(before, model, part), part
+        assert not _changed(before, model, 'backbone.stem.')
+        assert not _changed(before, model, 'backbone.layer1.')
+        assert not model.training and not model.backbone.layer4.training
+    md = (tmp_path / 'benchmark.md').read_text()
+    assert md.startswith('# Benchmark: train step (model.train_step')
+    assert 'training images per second' in md
+
+
+def test_train_task_on_train_dataloader_batches(demo_train_cfgs, capsys):
+    """--data with --task train: batches of each config's train pipeline
+    (160x160 after its Resize), with their gt boxes, through the CLI."""
+    from tools_helpers import load_tool
+    threads = torch.get_num_threads()
+    try:
+        res = load_tool('benchmark.py').main([
+            *demo_train_cfgs.values(), '--task', 'train', '--data',
+            '--data-batches', '1', '--batch-size', '2', '--warmup', '0',
+            '--rounds', '2', '--threads', '1', '--no-complexity',
+            '--no-progress'])
+    finally:
+        torch.set_num_threads(threads)
+    assert 'train step (model.train_step' in capsys.readouterr().out
+    assert res['settings']['inputs'] == 'train dataloader'
+    assert [r['name'] for r in res['rows']] == list(DEMO_DETECTORS)
+    for r in res['rows']:
+        assert r['input_shape'] == [1, 3, 160, 160]
+        assert r['first_losses']['loss_bbox'] > 0 and r['fps'] > 0
+
+
+def test_synthetic_train_batches_carry_ground_truth():
+    from mmdet.structures.bbox import HorizontalBoxes
+
+    from mmdet_gghost.benchmark import make_train_inputs
+    batches = make_train_inputs('det', (64, 96), num_classes=3,
+                                batch_size=2, num_batches=2)
+    assert len(batches) == 2
+    for batch in batches:
+        assert len(batch['inputs']) == len(batch['data_samples']) == 2
+        for sample in batch['data_samples']:
+            gt = sample.gt_instances
+            assert isinstance(gt.bboxes, HorizontalBoxes) and len(gt) == 3
+            boxes = gt.bboxes.tensor
+            assert (boxes[:, 2:] > boxes[:, :2]).all() and boxes.min() >= 0
+            assert (boxes[:, 2] <= 96).all() and (boxes[:, 3] <= 64).all()
+            assert ((gt.labels >= 0) & (gt.labels < 3)).all()
+    cls = make_train_inputs('cls', (32, 32), num_classes=5, batch_size=2)
+    labels = [int(s.gt_label) for s in cls[0]['data_samples']]
+    assert len(labels) == 2 and all(0 <= x < 5 for x in labels)
+
+
+def test_train_mode_restores_every_flag_and_amp_swaps_the_wrapper(cfgs):
+    from mmengine.config import Config
+
+    from mmdet_gghost.benchmark import train_mode
+    from mmdet_gghost.benchmark.training import train_optim_wrapper_cfg
+    model, _, _ = load_model(cfgs['det18'])
+    model.train()
+    model.neck.eval()  # a mixed state, as the caller left it
+    flags = [m.training for m in model.modules()]
+    with train_mode(model):
+        assert model.training and model.neck.training
+    assert [m.training for m in model.modules()] == flags
+    cfg = Config(dict(optim_wrapper=dict(
+        optimizer=dict(type='SGD', lr=0.01), clip_grad=None)))
+    amp = train_optim_wrapper_cfg(cfg, amp=True)
+    assert amp['type'] == 'AmpOptimWrapper' and amp['loss_scale'] == 'dynamic'
+    assert amp['optimizer'] == cfg.optim_wrapper.optimizer
+    assert 'type' not in cfg.optim_wrapper  # the config is left alone
+    assert 'type' not in train_optim_wrapper_cfg(cfg)
+    # a config without optim_wrapper: one clear error
+    with pytest.raises(UsageError, match="config's optim_wrapper"):
+        run_benchmark([cfgs['det18']], task='train', complexity=False,
+                      **dict(FAST, rounds=1))
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--fuse-conv-bn'], '--fuse-conv-bn/--deploy with --task train: an '
+     'inference form'),
+    (['--deploy'], '--fuse-conv-bn/--deploy with --task train'),
+    (['--cuda-graphs'], '--cuda-graphs with --task train: a capture of the '
+     'inference forward'),
+    (['--onnxruntime'], '--onnxruntime with --task train: an inference '
+     'runtime'),
+    (['--score-thr', '0.3'], '--score-thr/--max-per-img with --task train'),
+    (['--score-thr', 'config'], '--score-thr/--max-per-img with --task '
+     'train'),
+    (['--max-per-img', '10'], '--score-thr/--max-per-img with --task train'),
+    (['--amp'], "--amp is mmengine's AmpOptimWrapper (float16): use "
+     '--device cuda'),
+])
+def test_train_task_refuses_inference_options_before_building(
+        cfgs, monkeypatch, flags, message):
+    from mmdet_gghost.benchmark import runner
+    from tools_helpers import load_tool
+
+    def no_build(*args, **kwargs):
+        raise AssertionError('a model was built before the options were '
+                             'checked')
+
+    monkeypatch.setattr(runner, 'load_model', no_build)
+    with pytest.raises(SystemExit) as exit_:
+        load_tool('benchmark.py').main([cfgs['det18'], '--task', 'train',
+                                        *flags, '--no-progress'])
+    text = str(exit_.value.code)
+    assert text.startswith(f'error: {message}') and '\n' not in text
+    if not flags == ['--amp']:  # the problem, then the fix
+        assert text.endswith(f'drop {message.split()[0]}')

@@ -1,4 +1,4 @@
-"""Compare the inference speed of mmdet / mmpretrain configs.
+"""Compare the inference (or training) speed of mmdet / mmpretrain configs.
 
 Examples::
 
@@ -17,6 +17,10 @@ Examples::
 
     # PyTorch (deploy form) and ONNX Runtime (via mmdeploy), 2 threads
     python tools/benchmark.py A.py B.py --deploy --onnxruntime --threads 2
+
+    # one training iteration (train_step: loss, backward, optimizer step
+    # with the config's optim_wrapper) on train-dataloader batches
+    python tools/benchmark.py A.py B.py --task train --data --batch-size 2
 
 Models are timed in interleaved rounds (A B A B ...); the FPS ratio to the
 first config is the median of per-round ratios. See
@@ -66,15 +70,23 @@ def parse_args(argv=None):
                    'that is an error')
     p.add_argument('--names', nargs='+', default=None,
                    help='labels, one per config (default: config file names)')
-    p.add_argument('--task', choices=['full', 'backbone'], default='full',
+    p.add_argument('--task', choices=['full', 'backbone', 'train'],
+                   default='full',
                    help='full: model.test_step (preprocess + forward + '
-                   'post-processing/NMS); backbone: backbone forward only')
+                   'post-processing/NMS); backbone: backbone forward only; '
+                   'train: model.train_step, one training iteration (loss, '
+                   'backward, step of the optimizer that mmengine builds '
+                   'from the config\'s optim_wrapper; FPS = training '
+                   'images/s)')
     p.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                    default=None, help='synthetic image size (default 800 '
                    '1333 for detectors, 224 224 for classifiers)')
     p.add_argument('--data', action='store_true',
                    help='use real images from each config\'s test '
-                   'dataloader (loaded before timing) instead of synthetic')
+                   'dataloader (train dataloader, with its ground truth, '
+                   'for --task train; loaded before timing) instead of '
+                   'synthetic ones (with --task train: plus 3 random gt '
+                   'boxes or a gt label per image)')
     p.add_argument('--data-batches', type=int, default=4,
                    help='with --data: batches loaded and cycled through')
     _add_runtime_options(p)
@@ -104,7 +116,8 @@ def _add_runtime_options(p):
                    '(switch_to_deploy; what mmdeploy exports)')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--amp', action='store_true',
-                   help='CUDA autocast float16')
+                   help='CUDA autocast float16 (--task train: mmengine\'s '
+                   'AmpOptimWrapper)')
     p.add_argument('--compile', action='store_true',
                    help='torch.compile backbone/neck/head (compile time is '
                    'reported apart, as the first call)')

@@ -1,6 +1,7 @@
 """Inputs of a benchmark run, built before timing (loading is not timed):
-synthetic batches, batches of the config's test dataloader, and the
-per-model score threshold for synthetic images."""
+synthetic batches (with random ground truth for training), batches of the
+config's test or train dataloader, and the per-model score threshold for
+synthetic images."""
 import copy
 import itertools
 from typing import List, Optional, Sequence
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .settings import UsageError
+from .settings import SYNTHETIC_BOXES, UsageError
 
 DEFAULT_SHAPES = {'det': (800, 1333), 'cls': (224, 224)}
 
@@ -39,19 +40,56 @@ def make_inputs(task: str, shape: Sequence[int], batch_size: int = 1,
     return batches
 
 
+def make_train_inputs(task: str, shape: Sequence[int], num_classes: int,
+                      batch_size: int = 1, num_batches: int = 1,
+                      boxes_per_image: int = SYNTHETIC_BOXES,
+                      seed: int = 0) -> List[dict]:
+    """:func:`make_inputs` with random ground truth, as the train
+    dataloader hands it to ``train_step``: detection samples get
+    ``gt_instances`` (``boxes_per_image`` boxes, ``HorizontalBoxes`` as
+    ``PackDetInputs`` gives them, 1/8 to 1/2 of the image side, labels
+    below ``num_classes``); classification samples a ``gt_label``."""
+    batches = make_inputs(task, shape, batch_size, num_batches, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    h, w = int(shape[0]), int(shape[1])
+    for batch in batches:
+        if task != 'det':
+            from mmpretrain.structures import DataSample
+            batch['data_samples'] = [DataSample().set_gt_label(int(
+                torch.randint(num_classes, (1, ), generator=gen)))
+                for _ in batch['inputs']]
+            continue
+        from mmdet.structures.bbox import HorizontalBoxes
+        from mmengine.structures import InstanceData
+        n, side = boxes_per_image, torch.tensor([w, h, w, h])
+        for sample in batch['data_samples']:
+            size = (torch.rand(n, 2, generator=gen) * 3 + 1) / 8  # 1/8-1/2
+            corner = torch.rand(n, 2, generator=gen) * (1 - size)
+            boxes = torch.cat([corner, corner + size], 1) * side
+            sample.gt_instances = InstanceData(
+                bboxes=HorizontalBoxes(boxes),
+                labels=torch.randint(num_classes, (n, ), generator=gen))
+    return batches
+
+
 def make_data_inputs(cfg, scope: str, batch_size: int = 1,
-                     num_batches: int = 4) -> List[dict]:
-    """``num_batches`` batches of the config's test dataloader."""
+                     num_batches: int = 4,
+                     split: str = 'test') -> List[dict]:
+    """``num_batches`` batches of the config's ``split`` (``'test'`` or
+    ``'train'``: its pipeline, ground truth included) dataloader."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
-    loader_cfg = copy.deepcopy(cfg.test_dataloader)
+    if cfg.get(f'{split}_dataloader', None) is None:
+        raise UsageError(f'--data loads the config\'s {split}_dataloader, '
+                         'and this config has none: drop --data')
+    loader_cfg = copy.deepcopy(cfg[f'{split}_dataloader'])
     loader_cfg.update(
         batch_size=batch_size, num_workers=0, persistent_workers=False)
     with DefaultScope.overwrite_default_scope(scope):
         loader = Runner.build_dataloader(loader_cfg, seed=0)
         batches = list(itertools.islice(iter(loader), num_batches))
     if not batches:
-        raise UsageError('the test dataloader yielded no batch')
+        raise UsageError(f'the {split} dataloader yielded no batch')
     return batches
 
 

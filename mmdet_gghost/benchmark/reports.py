@@ -68,7 +68,7 @@ CSV_FIELDS = [
 NOTES = [
     'latency = wall-clock time of one call ({what}); median, p10, p90 over '
     'the timed rounds',
-    'FPS = batch size / median latency',
+    'FPS = {fps}',
     'ratio = median over rounds of (FPS of the model / FPS of the first '
     'model in the same round); models were timed interleaved, round by round',
     'params / MACs / activations: mmengine analysis of the network part '
@@ -113,7 +113,9 @@ _TABLE_COLUMNS = [
 
 def table_rows(rows: Sequence[dict]) -> List[List[str]]:
     """Formatted cells of the console/Markdown table (header first)."""
-    optional = ('metric', 'score_thr')  # shown only when some row has one
+    # shown only when some row has one (no detections counted: backbone
+    # and train tasks)
+    optional = ('metric', 'score_thr', 'dets_per_img')
     cols = [c for c in _TABLE_COLUMNS if c[1] not in optional
             or any(r.get(c[1]) is not None for r in rows)]
     return [[c[0] for c in cols]] + [
@@ -145,14 +147,25 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
 def _title(settings: dict) -> str:
     flags = [k for k in ('channels_last', 'amp', 'compile', 'cuda_graphs')
              if settings.get(k)]
-    if settings.get('form', 'eval') != 'eval':
+    if settings.get('form', 'eval') not in ('eval', 'train'):
         flags.insert(0, settings['form'])
     if settings.get('compile_mode'):
         flags.append(f'mode={settings["compile_mode"]}')
     fields = dict(task='full', device='?', batch_size='?', rounds='?')
-    return ('{task} inference on {device}, batch {batch_size}, {rounds} '
-            'rounds'.format_map({**fields, **settings})
+    what = ('train step (model.train_step: loss, backward, optimizer step)'
+            if settings.get('task') == 'train' else '{task} inference')
+    return ((what + ' on {device}, batch {batch_size}, {rounds} '
+             'rounds').format_map({**fields, **settings})
             + (f' [{", ".join(flags)}]' if flags else ''))
+
+
+# what one timed call is, by task
+_TIMED_CALLS = dict(
+    full='model.test_step: preprocess + forward + post-processing/NMS',
+    backbone='backbone forward',
+    train='model.train_step(batch, optim_wrapper), one training iteration '
+    'as in mmengine\'s train loop: preprocess (training=True) + loss + '
+    'backward + optimizer step + zero_grad; model in train mode')
 
 
 def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
@@ -179,17 +192,19 @@ def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
             writer.writerow({k: _fmt_shape(r[k]) if isinstance(
                 r.get(k), (list, tuple)) else r.get(k) for k in CSV_FIELDS})
     cells = table_rows(rows)
-    what = ('model.test_step: preprocess + forward + post-processing/NMS'
-            if settings.get('task', 'full') == 'full' else
-            'backbone forward')
+    task = settings.get('task', 'full')
+    what, fps = _TIMED_CALLS[task], 'batch size / median latency'
+    if task == 'train':
+        fps = 'training images per second = ' + fps
     lines = [f'# Benchmark: {_title(settings)}', '',
              '| ' + ' | '.join(cells[0]) + ' |',
              '|---' + '|---:' * (len(cells[0]) - 1) + '|']
     lines += ['| ' + ' | '.join(c) + ' |' for c in cells[1:]]
     lines += ['', '## Notes', '']
-    lines += [f'- {n.format(what=what)}' for n in NOTES]
-    if settings.get('detections_note'):
-        lines.append(f'- {settings["detections_note"]}')
+    lines += [f'- {n.format(what=what, fps=fps)}' for n in NOTES]
+    for key in ('detections_note', 'complexity_note'):
+        if settings.get(key):
+            lines.append(f'- {settings[key]}')
     lines += ['', '## Models', '']
     for r in rows:
         lines.append(f'- **{r["name"]}**: config `{r.get("config")}`, '

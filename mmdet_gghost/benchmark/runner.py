@@ -1,7 +1,10 @@
 """One benchmark run, :func:`run_benchmark`. Timed (``task='full'``):
 ``model.test_step(batch)`` -- preprocessing, forward and post-processing
 (NMS), as in mmengine's test loop -- on batches built before timing;
-``task='backbone'``: the backbone on the preprocessed tensor."""
+``task='backbone'``: the backbone on the preprocessed tensor;
+``task='train'``: ``model.train_step(batch, optim_wrapper)``, one training
+iteration as in mmengine's train loop (:mod:`.training`)."""
+import contextlib
 import dataclasses
 import functools
 import os.path as osp
@@ -11,7 +14,7 @@ import torch
 
 from ..analysis import complexity_report
 from .inputs import (DEFAULT_SHAPES, calibrate_score_thr, make_data_inputs,
-                     make_inputs)
+                     make_inputs, make_train_inputs)
 from .models import (compile_parts, count_detections, load_model,
                      make_step_fn, outputs_finite, override_test_cfg)
 from .ort import onnxruntime_entry
@@ -20,6 +23,8 @@ from .reports import (_fmt_shape, _title, collect_env, load_metric,
                       write_reports)
 from .settings import BenchmarkSettings, UsageError
 from .timing import summarize, sync_for, time_first_call, time_interleaved
+from .training import (build_train_optim_wrapper, describe_optim_wrapper,
+                       make_train_step_fn, num_classes_of, train_mode)
 
 
 def _restores_torch_settings(fn):
@@ -76,8 +81,10 @@ def run_benchmark(configs: Sequence[str],
     for i, cfg_path in enumerate(configs):
         entries += _build_entries(i, cfg_path, s, console)
     sync = sync_for(s.device)
-    _first_calls(entries, s.task, sync, console)
-    lats = _time_rounds([e['fn'] for e in entries], s, sync, console)
+    with (train_mode(*[e['model'] for e in entries]) if s.task == 'train'
+          else contextlib.nullcontext()):
+        _first_calls(entries, s.task, sync, console)
+        lats = _time_rounds([e['fn'] for e in entries], s, sync, console)
     rows = _rows(entries, lats, s)
     if s.task == 'full' and any(r['dets_per_img'] is not None for r in rows):
         record['detections_note'] = _detections_note(s)
@@ -96,12 +103,7 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
         channels_last=s.channels_last, score_thr=thr,
         max_per_img=s.max_per_img if full else None,
         allow_partial_checkpoint=s.allow_partial_checkpoint)
-    if s.data:
-        batches = make_data_inputs(cfg, info['scope'], s.batch_size,
-                                   s.data_batches)
-    else:
-        batches = make_inputs(info['task'], s.shape or
-                              DEFAULT_SHAPES[info['task']], s.batch_size)
+    batches = _make_batches(model, cfg, info, s)
     if s.calibrate and info['task'] == 'det':
         cal = calibrate_score_thr(model, batches[0], s.candidate_fraction)
         if cal is not None and override_test_cfg(
@@ -125,9 +127,15 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
         except ValueError as e:
             raise UsageError(f'--cuda-graphs: {e}') from None
     entry = dict(name=name, model=model, info=info, in_shape=in_shape,
-                 score_thr=thr, report=report,
-                 fn=make_step_fn(model, batches, s.task, s.amp,
-                                 s.channels_last))
+                 score_thr=thr, report=report, optim_wrapper=None)
+    if s.task == 'train':
+        optim_wrapper = build_train_optim_wrapper(model, cfg, info['scope'],
+                                                  s.amp)
+        entry.update(optim_wrapper=describe_optim_wrapper(optim_wrapper),
+                     fn=make_train_step_fn(model, optim_wrapper, batches))
+    else:
+        entry['fn'] = make_step_fn(model, batches, s.task, s.amp,
+                                   s.channels_last)
     if not s.onnxruntime:
         return [entry]
     # same weights, test_cfg and images, next row
@@ -137,11 +145,31 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
         s.out_dir and osp.join(s.out_dir, 'onnx', name))]
 
 
+def _make_batches(model, cfg, info: dict,
+                  s: BenchmarkSettings) -> List[dict]:
+    """The batches the timed calls cycle through, built before timing:
+    the config's test (train, for ``task='train'``) dataloader's with
+    ``data``, else synthetic ones (with random ground truth for training).
+    """
+    train = s.task == 'train'
+    if s.data:
+        return make_data_inputs(cfg, info['scope'], s.batch_size,
+                                s.data_batches, 'train' if train else 'test')
+    shape = s.shape or DEFAULT_SHAPES[info['task']]
+    if train:
+        return make_train_inputs(info['task'], shape, num_classes_of(model),
+                                 s.batch_size)
+    return make_inputs(info['task'], shape, s.batch_size)
+
+
 def _first_calls(entries: List[dict], task: str, sync, console) -> None:
     """One untimed call per model: compile time (with ``compile``) or lazy
-    init, and the detections-after-NMS count of these inputs."""
+    init (the optimizer's state, for ``task='train'``), and the
+    detections-after-NMS count (the losses) of these inputs."""
     for e in entries:
         e['first_call_s'], out = time_first_call(e['fn'], sync)
+        e['losses'] = ({k: float(torch.as_tensor(v).detach())
+                        for k, v in out.items()} if task == 'train' else None)
         e['dets'] = (count_detections(out) if task == 'full'
                      and isinstance(out, (list, tuple)) else None)
         if e['dets'] == 0:
@@ -179,7 +207,9 @@ def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
     eval_results = s.eval_results
     if s.onnxruntime:  # ONNX Runtime rows: no metric of their own
         eval_results = [x for ev in eval_results for x in (ev, None)]
+    # GFLOP/s of the forward alone would misread a train step's speed
     rows = summarize(lats, s.batch_size, [e['name'] for e in entries],
+                     None if s.task == 'train' else
                      [t.get('macs') for t in totals])
     for e, r, lat, ev, total in zip(entries, rows, lats, eval_results,
                                     totals):
@@ -191,6 +221,7 @@ def _rows(entries: List[dict], lats, s: BenchmarkSettings) -> List[dict]:
             bn_fused=e['info']['bn_fused'], dets_per_img=e['dets'],
             score_thr=e['score_thr'], first_call_s=e['first_call_s'],
             outputs_finite=e['finite'], metric_key=None, metric=None,
+            optim_wrapper=e['optim_wrapper'], first_losses=e['losses'],
             latencies_ms=[float(x) * 1e3 for x in lat])
         if ev is not None:
             r['metric_key'], r['metric'] = load_metric(ev, s.metric_key)

@@ -25,6 +25,13 @@ def check_file(path: Optional[str], what: str) -> None:
 _COUNT_MINIMA = dict(batch_size=1, threads=1, warmup=0, rounds=1,
                      data_batches=1, max_per_img=1)
 
+# full: model.test_step; backbone: the backbone's forward; train:
+# model.train_step (loss, backward, optimizer step)
+TASKS = ('full', 'backbone', 'train')
+
+# random ground-truth boxes per synthetic training image
+SYNTHETIC_BOXES = 3
+
 # CPU: one RetinaNet-R34 call at 800x1333 takes ~8 s on 2 cores, so the
 # default CPU run is short (raise --rounds on a bigger machine)
 _DEFAULTS = dict(cpu=(1, 6), cuda=(20, 100))  # (warmup, rounds)
@@ -156,9 +163,12 @@ class BenchmarkSettings:
 
     def _check_modes(self, compile: bool) -> None:
         """Task, device and the runtime options that need one."""
-        if self.task not in ('full', 'backbone'):
+        if self.task not in TASKS:
             raise UsageError(
-                f'task must be "full" or "backbone", got {self.task!r}')
+                f'task must be "full", "backbone" or "train", got '
+                f'{self.task!r}')
+        if self.task == 'train':
+            self._check_train()
         if self.cuda_graphs and not self.is_cuda:
             raise UsageError(
                 f'--cuda-graphs needs a CUDA device (got --device '
@@ -173,23 +183,48 @@ class BenchmarkSettings:
             raise UsageError(f'--device {self.device}: CUDA is not '
                              'available')
         if self.amp and not self.is_cuda:
-            raise UsageError('--amp is CUDA autocast (float16): use '
-                             '--device cuda')
+            what = ("mmengine's AmpOptimWrapper" if self.task == 'train'
+                    else 'CUDA autocast')
+            raise UsageError(f'--amp is {what} (float16): use --device cuda')
         if self.onnxruntime and (self.task != 'full' or self.is_cuda):
             raise UsageError(
                 '--onnxruntime times the full detector on the CPU (ONNX '
                 'Runtime CPU provider): use --task full and --device cpu')
 
+    def _check_train(self) -> None:
+        """Options with no meaning for a training step (``task='train'``):
+        inference forms, inference-only runtimes, test_cfg overrides."""
+        refused = [
+            (self.fuse_conv_bn or self.deploy, '--fuse-conv-bn/--deploy',
+             'an inference form (BN folded, G-Ghost switched to deploy), '
+             'which does not train'),
+            (self.cuda_graphs, '--cuda-graphs',
+             'a capture of the inference forward only'),
+            (self.onnxruntime, '--onnxruntime', 'an inference runtime'),
+            (self.score_thr != 'auto' or self.max_per_img is not None,
+             '--score-thr/--max-per-img', 'test_cfg, i.e. post-processing, '
+             'which a train step does not run'),
+        ]
+        for given, flag, what in refused:
+            if given:
+                raise UsageError(
+                    f'{flag} with --task train: {what}; a train step times '
+                    f'the model as it trains: drop {flag}')
+
     def record(self) -> dict:
         """What the reports say about the run's settings (after
         :meth:`validate`; ``threads`` = torch's thread count now)."""
+        return dict(self._common_record(), **self._train_record())
+
+    def _common_record(self) -> dict:
+        """The settings of every task."""
         return dict(
             task=self.task, device=self.device, batch_size=self.batch_size,
             shape=list(self.shape) if self.shape else None,
-            inputs='test dataloader' if self.data else
-            'synthetic uint8 noise',
+            inputs=self._inputs_record(),
             warmup=self.warmup, rounds=self.rounds,
-            threads=torch.get_num_threads(), form=self.form,
+            threads=torch.get_num_threads(),
+            form='train' if self.task == 'train' else self.form,
             channels_last=self.channels_last, amp=self.amp,
             compile=self.compile,
             onnxruntime=('also each model exported by mmdeploy, in ONNX '
@@ -200,8 +235,32 @@ class BenchmarkSettings:
                              else None),
             score_thr=(f'calibrated: {self.candidate_fraction:g} of the '
                        '(anchor, class) pairs pass' if self.calibrate else
+                       None if self.task == 'train' else
                        self.fixed_score_thr),
             max_per_img=self.max_per_img)
+
+    def _train_record(self) -> dict:
+        """The optimizer and what the complexity columns count, for
+        ``task='train'`` (else nothing)."""
+        if self.task != 'train':
+            return {}
+        return dict(
+            optim_wrapper="the config's optim_wrapper, built by mmengine's "
+            'build_optim_wrapper' + (', type AmpOptimWrapper' if self.amp
+                                     else ''),
+            complexity_note=(
+                'params / MACs / acts / ops: the forward of the full model, '
+                'as for task full (backward and optimizer step not counted, '
+                'hence no GFLOP/s)' if self.complexity else None))
+
+    def _inputs_record(self) -> str:
+        """What the timed calls were fed."""
+        split = 'train' if self.task == 'train' else 'test'
+        if self.data:
+            return f'{split} dataloader'
+        return 'synthetic uint8 noise' + (
+            f' with {SYNTHETIC_BOXES} random gt boxes (or a gt label) per '
+            'image' if split == 'train' else '')
 
     @property
     def fixed_score_thr(self) -> Optional[float]:
