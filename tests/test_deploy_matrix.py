@@ -47,7 +47,8 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     threads = torch.get_num_threads()  # and may lower the CPU threads
     try:
         tool.main(['--dry-run', '--out', str(tmp_path / 'out'), '--only',
-                   'backbone_bs1_fp32_deploy', 'backbone_bs1_fp32_graphs'])
+                   'backbone_bs1_fp32_deploy', 'backbone_bs1_fp32_graphs',
+                   'train_bs2_fp32_eager', 'train_bs2_amp_eager'])
     finally:
         torch.set_num_threads(threads)
     profiles = json.loads((tmp_path / 'out' / 'profile.json').read_text())
@@ -59,6 +60,13 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     assert [r['name'] for r in bench['results']] == ['R34', 'G-Ghost-R34']
     assert all(r['median_ms'] > 0 and r['outputs_finite']
                for r in bench['results'])
-    # the CUDA-graph row is skipped on the CPU
+    # the CUDA-graph and AMP rows are skipped on the CPU
     assert not (tmp_path / 'out' / 'backbone_bs1_fp32_graphs').exists()
+    assert not (tmp_path / 'out' / 'train_bs2_amp_eager').exists()
+    train = json.loads((tmp_path / 'out' / 'train_bs2_fp32_eager' /
+                        'benchmark.json').read_text())
+    assert train['settings']['task'] == 'train'
+    assert [r['batch_size'] for r in train['results']] == [2, 2]
+    assert all(r['median_ms'] > 0 and r['first_losses']['loss_bbox'] > 0
+               for r in train['results'])
     assert (tmp_path / 'out' / 'summary.md').is_file()

@@ -1,6 +1,7 @@
 """The GPU run of issue 13 in one go (~5 min on one GPU): profile both
 backbones, then benchmark R34 vs G-Ghost-R34 in eager, deploy, CUDA-graph
-and compiled forms, backbone and full RetinaNet.
+and compiled forms, backbone and full RetinaNet, and one RetinaNet training
+iteration (``--task train``), fp32 and AMP.
 
     python tools/gpu/deploy_matrix.py --out docs/results/gpu-h200
     python tools/gpu/deploy_matrix.py --dry-run --out /tmp/dry  # CPU, tiny
@@ -54,7 +55,9 @@ CONFIGS = ('configs/retinanet_r34_1x_coco.py',
 NAMES = ('R34', 'G-Ghost-R34')
 
 # (row label, task, batch, precision, form); precision 'amp_cl' = AMP +
-# channels-last; form: eager | deploy | graphs | compiled
+# channels-last, 'amp' = AMP alone (train: mmengine's AmpOptimWrapper);
+# form: eager | deploy | graphs | compiled (train: eager, the model as it
+# trains; batch 2 per GPU as in mmdet's 1x schedule)
 MATRIX = [
     ('backbone_bs1_fp32_eager', 'backbone', 1, 'fp32', 'eager'),
     ('backbone_bs1_fp32_deploy', 'backbone', 1, 'fp32', 'deploy'),
@@ -67,6 +70,8 @@ MATRIX = [
     ('full_bs1_fp32_graphs', 'full', 1, 'fp32', 'graphs'),
     ('full_bs8_fp32_deploy', 'full', 8, 'fp32', 'deploy'),
     ('full_bs8_ampcl_graphs', 'full', 8, 'amp_cl', 'graphs'),
+    ('train_bs2_fp32_eager', 'train', 2, 'fp32', 'eager'),
+    ('train_bs2_amp_eager', 'train', 2, 'amp', 'eager'),
 ]
 
 
@@ -228,7 +233,7 @@ def run_matrix(args, device, rows_to_run):
     results = []
     for label, task, batch, precision, form in rows_to_run:
         if not is_cuda and (form in ('graphs', 'compiled')
-                            or precision == 'amp_cl'):
+                            or precision.startswith('amp')):
             print(f'skip {label}: needs CUDA', flush=True)
             continue
         if args.dry_run:
@@ -243,7 +248,8 @@ def run_matrix(args, device, rows_to_run):
             list(CONFIGS), names=list(NAMES), task=task, shape=shape,
             device=device, warmup=warmup, rounds=rounds, batch_size=batch,
             deploy=form != 'eager',
-            channels_last=precision == 'amp_cl', amp=precision == 'amp_cl',
+            channels_last=precision == 'amp_cl',
+            amp=precision.startswith('amp'),
             compile_mode='reduce-overhead' if form == 'compiled' else None,
             cuda_graphs=form == 'graphs', cudnn_benchmark=is_cuda,
             out_dir=osp.join(args.out, label), progress=False)
@@ -284,8 +290,11 @@ def write_summary(args, device, results, profiles):
     lines += ['', 'forms: eager = eval form (BN not fused); deploy = '
               '--deploy (BN fused; G-Ghost switch_to_deploy); graphs '
               '= deploy + --cuda-graphs; compiled = deploy + --compile-mode '
-              'reduce-overhead. precision amp_cl = AMP fp16 + channels-last. '
-              'latency ratio = G-Ghost / R34 median latency.']
+              'reduce-overhead. precision amp_cl = AMP fp16 + channels-last, '
+              'amp = AMP fp16 alone. task train = one training iteration, '
+              'model.train_step (loss, backward, step of the config\'s '
+              'optimizer; AMP: AmpOptimWrapper), synthetic images with 3 gt '
+              'boxes each. latency ratio = G-Ghost / R34 median latency.']
     with open(osp.join(args.out, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
