@@ -781,3 +781,68 @@ def test_train_task_refuses_inference_options_before_building(
     assert text.startswith(f'error: {message}') and '\n' not in text
     if not flags == ['--amp']:  # the problem, then the fix
         assert text.endswith(f'drop {message.split()[0]}')
+
+
+# ------------------------------------------------ where the time goes
+def test_breakdown_parts_chain_into_what_test_step_returns(cfgs):
+    from mmdet_gghost.benchmark.breakdown import PARTS, part_fns
+    model, _, _ = load_model(cfgs['det34'], score_thr=0.0, max_per_img=7)
+    batch = make_inputs('det', (64, 96), batch_size=2)[0]
+    for sample in batch['data_samples']:  # boxes scaled back on output
+        sample.set_metainfo(dict(scale_factor=(0.5, 0.25)))
+    fns = part_fns(model, batch)
+    assert tuple(fns) == PARTS
+    outs = {p: fn() for p, fn in fns.items()}
+    assert outs['preprocess']['inputs'].shape == (2, 3, 64, 96)
+    assert len(outs['backbone']) == 4 and len(outs['neck']) == 5
+    scores, deltas = outs['head']
+    assert scores[0].shape[-2:] == outs['neck'][0].shape[-2:]
+    expected = make_step_fn(model, [batch])()
+    got = outs['postprocess']
+    assert [len(s.pred_instances) for s in got] == [7, 7]
+    for a, b in zip(got, expected):
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(a.pred_instances[key], b.pred_instances[key])
+
+
+def test_breakdown_refuses_what_it_cannot_split(cfgs):
+    from mmdet_gghost.benchmark import BenchmarkSettings
+    from mmdet_gghost.benchmark.breakdown import part_fns
+    model, _, _ = load_model(cfgs['cls18'])
+    with pytest.raises(UsageError, match='single-stage detectors .* drop '
+                       '--breakdown'):
+        part_fns(model, make_inputs('cls', (32, 32), batch_size=1)[0])
+    for options in (dict(task='backbone'), dict(onnxruntime=True)):
+        with pytest.raises(UsageError, match='--breakdown times the parts'):
+            BenchmarkSettings(breakdown=True, **options).validate(
+                [cfgs['det18']])
+
+
+def test_amdahl_ratio_changes_only_the_backbone():
+    from mmdet_gghost.benchmark.breakdown import amdahl_ratio
+    ref = dict(backbone=4.0, sum=10.0)
+    assert amdahl_ratio(ref, dict(backbone=2.0, sum=99.0)) == 10.0 / 8.0
+    assert amdahl_ratio(ref, ref) == 1.0
+
+
+def test_benchmark_breakdown_rows_and_report(cfgs, tmp_path):
+    from mmdet_gghost.benchmark.breakdown import PARTS
+    res = run_benchmark([cfgs['det18'], cfgs['det34']], breakdown=True,
+                        out_dir=str(tmp_path), complexity=False, **FAST)
+    for row in res['rows']:
+        ms = row['breakdown_ms']
+        assert set(ms) == set(PARTS) | {'sum'}
+        assert all(ms[p] > 0 for p in PARTS)
+        assert ms['sum'] == pytest.approx(sum(ms[p] for p in PARTS))
+    md = open(res['paths']['md']).read()
+    section = md.split('## Where the time goes (--breakdown)')[1]
+    rows = [ln for ln in section.split('## Notes')[0].splitlines()
+            if ln.startswith('| det')]
+    assert [r.split(' | ')[0] for r in rows] == ['| det18', '| det34']
+    assert rows[0].endswith('| 1.000 | 1.000 |')  # the reference
+    assert res['settings']['breakdown'] is True
+    from tools_helpers import load_tool
+    tool = load_tool('benchmark.py')
+    for flags, on in (([], False), (['--breakdown'], True)):
+        args = tool.parse_args([cfgs['det18'], *flags])
+        assert tool.settings_from_args(args).breakdown is on

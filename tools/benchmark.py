@@ -149,6 +149,11 @@ def _add_output_options(p):
                    'per image that pass the threshold (default 0.01)')
     p.add_argument('--max-per-img', type=int, default=None,
                    help='detector test_cfg.max_per_img (default: config)')
+    p.add_argument('--breakdown', action='store_true',
+                   help='also time the parts of each single-stage detector '
+                   '(preprocess, backbone, neck, head, post-processing) one '
+                   'by one, with the ratio it would have if only the '
+                   'backbone differed (--task full)')
     p.add_argument('--no-complexity', action='store_true',
                    help='skip the params/MACs/activations columns')
     p.add_argument('--eval-results', nargs='+', default=None,
@@ -202,7 +207,8 @@ def settings_from_args(args):
         plot=args.plot,
         progress=not args.no_progress,
         onnxruntime=args.onnxruntime,
-        allow_partial_checkpoint=args.allow_partial_checkpoint)
+        allow_partial_checkpoint=args.allow_partial_checkpoint,
+        breakdown=args.breakdown)
 
 
 def main(argv=None):

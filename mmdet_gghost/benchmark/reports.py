@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..analysis import format_count
+from .breakdown import breakdown_lines
 from .settings import UsageError, check_file
 
 
@@ -141,7 +142,26 @@ def print_table(rows: Sequence[dict], settings: dict, console=None) -> None:
         table.add_column(h, justify='left' if i == 0 else 'right')
     for r in cells[1:]:
         table.add_row(*r)
-    (console or make_console()).print(table)
+    console = console or make_console()
+    console.print(table)
+    for line in _breakdown_section(rows):
+        console.print(line, markup=False, highlight=False)
+
+
+def _breakdown_section(rows: Sequence[dict]) -> List[str]:
+    """Markdown lines of the rows' ``breakdown_ms`` (``--breakdown``), or
+    none."""
+    parted = [r for r in rows if r.get('breakdown_ms')]
+    if not parted:
+        return []
+    return ['', '## Where the time goes (--breakdown)', '',
+            'Each part of test_step timed alone on the previous part\'s '
+            'output (interleaved, medians; mmdet_gghost/benchmark/'
+            'breakdown.py); the last column is the FPS ratio the detector '
+            'would have vs the first model if only its backbone\'s time '
+            'differed (Amdahl bound of a backbone change).', ''
+            ] + breakdown_lines([r['name'] for r in parted],
+                                [r['breakdown_ms'] for r in parted])
 
 
 def _title(settings: dict) -> str:
@@ -200,6 +220,7 @@ def write_reports(out_dir: str, rows: Sequence[dict], env: dict,
              '| ' + ' | '.join(cells[0]) + ' |',
              '|---' + '|---:' * (len(cells[0]) - 1) + '|']
     lines += ['| ' + ' | '.join(c) + ' |' for c in cells[1:]]
+    lines += _breakdown_section(rows)
     lines += ['', '## Notes', '']
     lines += [f'- {n.format(what=what, fps=fps)}' for n in NOTES]
     for key in ('detections_note', 'complexity_note'):

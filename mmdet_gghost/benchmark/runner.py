@@ -13,6 +13,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from ..analysis import complexity_report
+from .breakdown import time_breakdown
 from .inputs import (DEFAULT_SHAPES, calibrate_score_thr, make_data_inputs,
                      make_inputs, make_train_inputs)
 from .models import (compile_parts, count_detections, load_model,
@@ -86,6 +87,13 @@ def run_benchmark(configs: Sequence[str],
         _first_calls(entries, s.task, sync, console)
         lats = _time_rounds([e['fn'] for e in entries], s, sync, console)
     rows = _rows(entries, lats, s)
+    if s.breakdown:
+        console.log('timing the parts of each detector (--breakdown)')
+        parts = time_breakdown(
+            [e['model'] for e in entries], [e['batches'][0] for e in entries],
+            s.rounds, s.warmup, sync, s.amp, s.channels_last)
+        for r, ms in zip(rows, parts):
+            r['breakdown_ms'] = ms
     if s.task == 'full' and any(r['dets_per_img'] is not None for r in rows):
         record['detections_note'] = _detections_note(s)
     return _report(rows, entries, record, s, console)
@@ -127,7 +135,8 @@ def _build_entries(i: int, cfg_path: str, s: BenchmarkSettings,
         except ValueError as e:
             raise UsageError(f'--cuda-graphs: {e}') from None
     entry = dict(name=name, model=model, info=info, in_shape=in_shape,
-                 score_thr=thr, report=report, optim_wrapper=None)
+                 score_thr=thr, report=report, optim_wrapper=None,
+                 batches=batches)
     if s.task == 'train':
         optim_wrapper = build_train_optim_wrapper(model, cfg, info['scope'],
                                                   s.amp)

@@ -78,6 +78,7 @@ class BenchmarkSettings:
     progress: bool = True
     onnxruntime: bool = False
     allow_partial_checkpoint: bool = False
+    breakdown: bool = False
 
     @property
     def is_cuda(self) -> bool:
@@ -186,6 +187,13 @@ class BenchmarkSettings:
             what = ("mmengine's AmpOptimWrapper" if self.task == 'train'
                     else 'CUDA autocast')
             raise UsageError(f'--amp is {what} (float16): use --device cuda')
+        if self.breakdown and (self.task != 'full' or self.cuda_graphs
+                               or self.onnxruntime):
+            raise UsageError(
+                '--breakdown times the parts of the full PyTorch detector '
+                'one by one (a CUDA graph replays them as one, ONNX Runtime '
+                'as one session): use --task full without --cuda-graphs / '
+                '--onnxruntime, or drop --breakdown')
         if self.onnxruntime and (self.task != 'full' or self.is_cuda):
             raise UsageError(
                 '--onnxruntime times the full detector on the CPU (ONNX '
@@ -237,7 +245,7 @@ class BenchmarkSettings:
                        '(anchor, class) pairs pass' if self.calibrate else
                        None if self.task == 'train' else
                        self.fixed_score_thr),
-            max_per_img=self.max_per_img)
+            max_per_img=self.max_per_img, breakdown=self.breakdown)
 
     def _train_record(self) -> dict:
         """The optimizer and what the complexity columns count, for
