@@ -48,7 +48,8 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     try:
         tool.main(['--dry-run', '--out', str(tmp_path / 'out'), '--only',
                    'backbone_bs1_fp32_deploy', 'backbone_bs1_fp32_graphs',
-                   'train_bs2_fp32_eager', 'train_bs2_amp_eager'])
+                   'train_bs2_fp32_eager', 'train_bs2_amp_eager',
+                   'full_bs1_fp32_deploy'])
     finally:
         torch.set_num_threads(threads)
     profiles = json.loads((tmp_path / 'out' / 'profile.json').read_text())
@@ -69,4 +70,10 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     assert [r['batch_size'] for r in train['results']] == [2, 2]
     assert all(r['median_ms'] > 0 and r['first_losses']['loss_bbox'] > 0
                for r in train['results'])
-    assert (tmp_path / 'out' / 'summary.md').is_file()
+    summary = (tmp_path / 'out' / 'summary.md').read_text()
+    # the full-detector row says where each model's time goes
+    section = summary.split('## full_bs1_fp32_deploy: where the time goes')
+    assert len(section) == 2 and '## train' not in summary
+    assert [ln.split(' | ')[0] for ln in section[1].splitlines()
+            if ln.startswith('| ') and 'ms' not in ln] == [
+        '| R34', '| G-Ghost-R34']

@@ -252,6 +252,7 @@ def run_matrix(args, device, rows_to_run):
             amp=precision.startswith('amp'),
             compile_mode='reduce-overhead' if form == 'compiled' else None,
             cuda_graphs=form == 'graphs', cudnn_benchmark=is_cuda,
+            breakdown=task == 'full' and form != 'graphs',
             out_dir=osp.join(args.out, label), progress=False)
         a, b = res['rows']
         results.append(dict(
@@ -260,7 +261,8 @@ def run_matrix(args, device, rows_to_run):
             r34_ms=a['median_ms'], gghost_ms=b['median_ms'],
             latency_ratio=b['median_ms'] / a['median_ms'],
             fps_ratio=b['fps_ratio'], r34_ops=a.get('ops'),
-            gghost_ops=b.get('ops'), seconds=time.time() - t0))
+            gghost_ops=b.get('ops'), seconds=time.time() - t0,
+            breakdown_ms=[a.get('breakdown_ms'), b.get('breakdown_ms')]))
         print(f'{label}: {b["median_ms"]:.2f} / {a["median_ms"]:.2f} ms, '
               f'FPS ratio {b["fps_ratio"]:.3f} ({time.time() - t0:.0f}s)',
               flush=True)
@@ -295,8 +297,21 @@ def write_summary(args, device, results, profiles):
               'model.train_step (loss, backward, step of the config\'s '
               'optimizer; AMP: AmpOptimWrapper), synthetic images with 3 gt '
               'boxes each. latency ratio = G-Ghost / R34 median latency.']
+    lines += _breakdown_sections(results)
     with open(osp.join(args.out, 'summary.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
+
+
+def _breakdown_sections(results):
+    """Per full-detector row with a breakdown: where each model's time
+    goes and the Amdahl bound of its ratio (benchmark --breakdown)."""
+    from mmdet_gghost.benchmark.breakdown import breakdown_lines
+    lines = []
+    for r in results:
+        if all(r.get('breakdown_ms') or [None]):
+            lines += ['', f'## {r["label"]}: where the time goes', '']
+            lines += breakdown_lines(NAMES, r['breakdown_ms'])
+    return lines
 
 
 def main(argv=None):
