@@ -25,7 +25,7 @@ from torch import nn
 from ..registry import register_model
 from .base import MultiStageBackbone
 from .blocks import plain_conv_act
-from .deploy import exporting
+from .deploy import capturing_graph
 from .utils import make_divisible
 
 
@@ -67,7 +67,8 @@ class DeployGhostModule(nn.Module):
     ReLUs write straight into the output buffer (``clamp_min(out=)``) and
     the cheap conv reads the intrinsic maps from there: conv, ReLU, conv,
     ReLU -- no concat. Without ReLU the concat stays (no conv writes into a
-    given buffer)."""
+    given buffer). Recorded as a graph (``capturing_graph``: tracers,
+    ``torch.compile``) the ReLU'd maps are concatenated too."""
 
     def __init__(self, primary, cheap, out_channels, relu=True):
         super().__init__()
@@ -78,7 +79,7 @@ class DeployGhostModule(nn.Module):
 
     def forward(self, x):
         intrinsic = self.primary_conv(x)
-        if exporting() and self.relu:
+        if capturing_graph() and self.relu:
             intrinsic = torch.relu(intrinsic)
             out = torch.cat(
                 [intrinsic, torch.relu(self.cheap_operation(intrinsic))], 1)
@@ -171,7 +172,9 @@ class GhostBottleneck(BaseModule):
 class DeployGhostBottleneck(nn.Module):
     """Inference form of a BN-fused :class:`GhostBottleneck`: plain convs,
     no ``Identity`` shortcut call, the shortcut added in place into the
-    second Ghost module's fresh output."""
+    second Ghost module's fresh output (out of place when recorded as a
+    graph, ``capturing_graph``: that output is a channel slice of a
+    concat, and an in-place op on a view is a write into a slice)."""
 
     def __init__(self, ghost1, conv_dw, se, ghost2, shortcut=None):
         super().__init__()
@@ -187,8 +190,9 @@ class DeployGhostBottleneck(nn.Module):
             out = self.conv_dw(out)
         if self.se is not None:
             out = self.se(out)
-        return self.ghost2(out).add_(
-            x if self.shortcut is None else self.shortcut(x))
+        out = self.ghost2(out)
+        shortcut = x if self.shortcut is None else self.shortcut(x)
+        return out + shortcut if capturing_graph() else out.add_(shortcut)
 
 
 @register_model

@@ -112,9 +112,16 @@ def inference_form(model, form):
     return convert[form](model)
 
 
-def exporting() -> bool:
-    """Whether a tracer (TorchScript / ONNX export, as mmdeploy runs after
-    calling ``switch_to_deploy()``) is recording. Writes into slices of a
-    preallocated buffer (``out=``) are not recorded as data flow, so the
-    deploy forms then compute the same values with ``torch.cat``."""
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+def capturing_graph() -> bool:
+    """Whether this forward is recorded as a graph instead of only run: by
+    a tracer (TorchScript / ONNX export, as mmdeploy runs after calling
+    ``switch_to_deploy()``) or by dynamo (``torch.compile``,
+    ``torch.export``). The deploy forms then compute the same values
+    functionally: ``torch.cat`` instead of writes into slices of a
+    preallocated buffer (``out=``), no in-place op on a view. A tracer does
+    not record writes into slices as data flow; dynamo breaks the graph at
+    every ``out=`` into a non-contiguous slice (channels-last, batch > 1)
+    and inductor, which makes producers write into a concat's output
+    itself, would have to copy around slice writes."""
+    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())

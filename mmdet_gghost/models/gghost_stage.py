@@ -75,7 +75,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import DeployResidualBlock, plain_conv_act
-from .deploy import exporting
+from .deploy import capturing_graph
 
 CHEAP_OPS = ('conv1x1', 'dwconv3x3')
 # Fewer samples per device than this give the mix's trainable BNs noisy
@@ -304,6 +304,11 @@ class DeployGGhostStage(nn.Module):
       cheap conv's bias (exact), at batch > 1 it is added in place.
     * ReLU of the ghost features writes into the buffer
       (``clamp_min(out=)``).
+    * Recorded as a graph (``torch.compile``, ``torch.export``, tracers:
+      :func:`~mmdet_gghost.models.deploy.capturing_graph`) it computes the
+      same values functionally, as the eval form does (pooled apart,
+      ``torch.cat``, no write into a slice): one graph, no break, which
+      inductor fuses itself.
 
     Per stage, beyond its blocks (5 ops each, 6 with a projection): mean,
     mix conv, ReLU, mix conv, cheap conv, ReLU = 6 ops at batch 1 in NCHW;
@@ -349,8 +354,8 @@ class DeployGGhostStage(nn.Module):
 
     def forward(self, x):
         """(N, C_in, H, W) -> (N, c, H', W')."""
-        if exporting():
-            return self._traceable_forward(x)
+        if capturing_graph():
+            return self._functional_forward(x)
         c, raw = self.out_channels, self.complex_channels
         k = len(self.complex_blocks)
         pooled_channels = c + k * raw
@@ -386,8 +391,12 @@ class DeployGGhostStage(nn.Module):
         torch.clamp_min(ghost, 0, out=out[:, raw:])
         return out if self.end is None else self.end(out)
 
-    def _traceable_forward(self, x):
-        """The same values without ``out=`` buffers (for tracers)."""
+    def _functional_forward(self, x):
+        """The same values without buffers, slice writes or in-place ops on
+        views (for tracers and ``torch.compile``: ``capturing_graph``); the
+        concat is what inductor fuses best, its producers (the last
+        complex block's add + ReLU, the ghost features' mix add + ReLU)
+        writing into the output directly."""
         raw = self.complex_channels
         x0 = self.first(x)
         feat = x0[:, :raw]
