@@ -5,7 +5,7 @@ PY         := $(VENV)/bin/python
 DEMO_DIR   ?= work_dirs/demo
 PAPER_DIR  ?= work_dirs/demo_paper
 PAPER_SEEDS ?= 0 1
-# e.g. PAPER_SCALE="6 8": pre-training / detector N times the quick demo's
+# e.g. PAPER_SCALE="6 4": pre-training / detector N times the quick demo's
 # (empty: tools/demo.py's default)
 PAPER_SCALE ?=
 PYTEST_ARGS ?=

@@ -299,17 +299,17 @@ def test_paper_schedules_are_the_demo_schedules_longer():
         demo.check_same_recipe([m.pretrain for m in models], pre)
     with pytest.raises(ValueError, match='divide'):
         demo.run_options(DET, points=7)
-    # make demo-paper: 4x, the lr stepped at 8/12 and 11/12 as mmdet's 1x
+    # make demo-paper: 8x, the lr stepped at 8/12 and 11/12 as mmdet's 1x
     paper = demo.run_options(DET, demo.PAPER_SCALE['det'], 8,
                              milestones=demo.PAPER_MILESTONES['det'])
-    assert paper['train_cfg.max_iters'] == 2560
-    assert paper['param_scheduler'][1]['milestones'] == [1707, 2347]
+    assert paper['train_cfg.max_iters'] == 5120
+    assert paper['param_scheduler'][1]['milestones'] == [3413, 4693]
     assert paper['param_scheduler'][0]['end'] == 50
 
 
 @pytest.mark.parametrize('scale, iters', [
-    (None, dict(pretrain=1200, det=2560)),  # PAPER_SCALE: 6x / 4x
-    (dict(pretrain=6, det=8), dict(pretrain=1200, det=5120)),
+    (None, dict(pretrain=1200, det=5120)),  # PAPER_SCALE: 6x / 8x
+    (dict(pretrain=6, det=4), dict(pretrain=1200, det=2560)),
 ])
 def test_paper_scale_sets_every_models_schedule(monkeypatch, tmp_path,
                                                 scale, iters):
@@ -623,11 +623,11 @@ def test_run_demo_checks_merged_summaries_before_training(monkeypatch,
         demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
                       seeds=[1], merge=[tmp_path / 'nothing.json'])
     assert not (tmp_path / 'w').exists()  # nothing written either
-    records = [dict(name=n, seeds=[0], det_iters=5120, pretrain_iters=1200)
+    records = [dict(name=n, seeds=[0], det_iters=2560, pretrain_iters=1200)
                for n in NAMES]
     (tmp_path / 's.json').write_text(json.dumps(records))
     with pytest.raises(demo.SummaryMergeError,
-                       match=r'5120 det iterations there, 2560 here'):
+                       match=r'2560 det iterations there, 5120 here'):
         demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
                       seeds=[1], merge=[tmp_path / 's.json'])
     with pytest.raises(SystemExit):

@@ -333,9 +333,9 @@ def test_import_fails_early_on_an_unsupported_mmcv(tmp_path):
 # --------------------------------------------------------------------------
 @pytest.mark.skipif(shutil.which('make') is None, reason='needs make')
 @pytest.mark.parametrize('scale, expected', [
-    ('', None), ('6 8', ['--paper-scale', '6', '8'])])
+    ('', None), ('6 4', ['--paper-scale', '6', '4'])])
 def test_make_demo_paper_passes_paper_scale_to_the_demo(scale, expected):
-    """``make demo-paper PAPER_SCALE="6 8"`` reaches tools/demo.py; left
+    """``make demo-paper PAPER_SCALE="6 4"`` reaches tools/demo.py; left
     empty, the demo's own default applies (no flag)."""
     out = subprocess.run(
         ['make', '-n', '-C', REPO, 'demo-paper', f'PAPER_SCALE={scale}'],

@@ -25,7 +25,7 @@ def main(argv=None):
                         help="the paper's comparison, trained until the "
                         'curves flatten: also ResNet34-0.8x and G-Ghost-R34 '
                         'without mix, same recipe, pre-training 6x and '
-                        "detector 4x longer (lr steps as mmdet's 1x), 8 "
+                        "detector 8x longer (lr steps as mmdet's 1x), 8 "
                         'evaluations per curve')
     parser.add_argument('--paper-scale', type=float, nargs=2,
                         metavar=('PRETRAIN', 'DET'),
