@@ -634,6 +634,26 @@ def test_run_demo_checks_merged_summaries_before_training(monkeypatch,
         load_tool('demo.py').main(['--only', 'cls', '--merge', 's.json'])
 
 
+def test_two_merged_summaries_may_not_share_a_seed(monkeypatch, tmp_path):
+    """A seed counts once: two earlier runs both holding seed 0 are refused
+    (the second one), before anything trains."""
+    monkeypatch.setattr(demo, 'train_model',
+                        lambda *a, **k: pytest.fail('trained anyway'))
+    iters = {part: demo.load_config(getattr(demo.PAPER_MODELS[0], part), o)
+             .train_cfg.max_iters
+             for part, o in demo.demo_options(demo.PAPER_MODELS[0],
+                                              True).items()}
+    for name in ('a.json', 'b.json'):
+        (tmp_path / name).write_text(json.dumps([
+            dict(name=n, seeds=[0], det_iters=iters['det'],
+                 pretrain_iters=iters['pretrain']) for n in NAMES]))
+    with pytest.raises(demo.SummaryMergeError,
+                       match=r'b.json cannot join this run: seed\(s\) \[0\]'):
+        demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
+                      seeds=[1], merge=[tmp_path / 'a.json',
+                                        tmp_path / 'b.json'])
+
+
 def test_run_demo_summary_holds_the_merged_seeds(monkeypatch, tmp_path):
     earlier = tmp_path / 'earlier'
     records = _records(monkeypatch, earlier, [0])

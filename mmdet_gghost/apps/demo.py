@@ -53,11 +53,11 @@ PAPER_MODELS = DEMO_MODELS + (
 )
 # make demo-paper trains until the curves flatten: each schedule this many
 # times longer than the quick demo's (pre-training 6x = the 1200 iterations
-# of the full classifier demo, flat by then; the detector 8x: at 4x every
-# detector still gained 0.02-0.04 mAP from 4x to 8x), the detector's lr stepped down where mmdet's
-# 1x schedule steps it (8/12 and 11/12 of the way, so the last quarter runs
-# at the final lr and shows whether the model is done); PAPER_POINTS
-# evaluations per curve.
+# of the full classifier demo, flat by then; the detector 8x: every
+# detector still gained 0.02-0.04 mAP from 4x to 8x), the detector's lr
+# stepped down where mmdet's 1x schedule steps it (8/12 and 11/12 of the
+# way, so the last quarter runs at the final lr and shows whether the model
+# is done); PAPER_POINTS evaluations per curve.
 PAPER_SCALE = dict(pretrain=6, det=8)
 PAPER_MILESTONES = dict(det=(8 / 12, 11 / 12))
 PAPER_POINTS = 8
@@ -553,9 +553,11 @@ def read_summaries(paths, models, seeds, paper, paper_scale):
     options = demo_options(models[0], paper, paper_scale=paper_scale)
     iters = {part: load_config(getattr(models[0], part), opts)
              .train_cfg.max_iters for part, opts in options.items()}
-    names = [m.name for m in models]
-    return [(path, read_summary(path, names, seeds, iters))
-            for path in paths]
+    names, seen, earlier = [m.name for m in models], list(seeds), []
+    for path in paths:  # a seed counts once: here or in one earlier run
+        earlier.append((path, read_summary(path, names, seen, iters)))
+        seen += earlier[-1][1][0]['seeds']
+    return earlier
 
 
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
