@@ -45,35 +45,85 @@ def _deploy_counts(arch, shape=(1, 3, 64, 64)):
     return rep, {s['name']: s['ops'] for s in rep['stages']}
 
 
+def _stage_ops(arch, batch, layout, **overrides):
+    """Ops per stage of the deploy form of ``arch`` (config ``overrides``)
+    on a (batch, 3, 64, 64) input in ``layout`` (``'nchw'`` or
+    ``'channels_last'``)."""
+    model = deploy_model(build_backbone_from_arch(arch, **overrides))
+    x = torch.randn(batch, 3, 64, 64)
+    if layout == 'channels_last':
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    names = [n for n, _ in model.named_children() if n.startswith('layer')]
+    ops = count_ops(model, (x, ), ['stem', *names])[0]
+    return {n: ops[n] for n in ['stem', *names]}
+
+
 @pytest.mark.parametrize('depth', [18, 34])
 def test_deploy_op_counts_follow_the_architecture(depth):
     """Fused ResNet (mmcv fuse_conv_bn): stem conv, ReLU, max-pool; each
     basic block conv, ReLU, conv, add, ReLU (+ projection conv). The
-    G-Ghost deploy form runs the same blocks plus 6 ops per stage at batch
-    1 in NCHW (mean, mix conv, ReLU, mix conv, cheap conv with the mix as
-    bias, ReLU into the output buffer); at batch 2 each of the n features
-    is pooled apart, concatenated and the mix added: n + 7 (n + 6 in
-    channels-last at batch 1)."""
+    G-Ghost deploy form runs the same blocks plus, per stage: at batch 1 in
+    NCHW 6 ops (one mean over the stage buffer, mix conv, ReLU, mix conv,
+    cheap conv with the mix as bias, ReLU into the output); in
+    channels-last at batch 1 7 (two means: the dense blocks, and the last
+    complex output inside the dense stage output); at batch 2 in either
+    layout 8 (the mix added to the cheap conv's output) -- whatever the
+    number of blocks n."""
     arch = _resnet_arch(depth)
     rep_r, r = _deploy_counts(f'resnet{depth}')
     rep_g, g = _deploy_counts(f'gghost_resnet{depth}')
-    _, g2 = _deploy_counts(f'gghost_resnet{depth}', (2, 3, 64, 64))
-    # channels-last, batch 1: features pooled apart, no mix add: n + 6
-    model = deploy_model(build_backbone_from_arch(f'gghost_resnet{depth}'))
-    model = model.to(memory_format=torch.channels_last)
-    names = [f'layer{i + 1}' for i in range(len(arch))]
-    cl = count_ops(model, (torch.randn(1, 3, 64, 64).contiguous(
-        memory_format=torch.channels_last), ), names)[0]
+    counts = {(batch, layout): _stage_ops(f'gghost_resnet{depth}', batch,
+                                          layout)
+              for batch in (1, 2) for layout in ('nchw', 'channels_last')}
+    extra = {(1, 'nchw'): 6, (1, 'channels_last'): 7,
+             (2, 'nchw'): 8, (2, 'channels_last'): 8}
     assert r['stem'] == g['stem'] == 3
     for i, (n, proj) in enumerate(arch):
         name = f'layer{i + 1}'
         assert r[name] == 5 * n + proj
         assert g[name] == 5 * n + proj + 6
-        assert g2[name] == 5 * n + proj + n + 7
-        assert cl[name] == 5 * n + proj + n + 6
+        for key, ops in counts.items():
+            assert ops[name] == 5 * n + proj + extra[key], (key, name)
     assert rep_r['total']['ops'] == 3 + sum(5 * n + p for n, p in arch)
     assert rep_g['total']['ops'] == rep_r['total']['ops'] + 6 * len(arch)
     assert rep_g['other']['ops'] == rep_r['other']['ops'] == 0
+
+
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last'])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_deploy_form_without_mix_adds_cheap_conv_and_relu(batch, layout):
+    """Without mix a stage adds only the cheap conv and its ReLU (into the
+    output), in every layout and batch size."""
+    arch = _resnet_arch(34)
+    ops = _stage_ops('gghost_resnet34', batch, layout, mix=False)
+    for i, (n, proj) in enumerate(arch):
+        assert ops[f'layer{i + 1}'] == 5 * n + proj + 2
+
+
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last'])
+@pytest.mark.parametrize('batch', [1, 2])
+@pytest.mark.parametrize('mix', [True, False])
+def test_deploy_form_convs_read_dense_tensors(mix, batch, layout):
+    """No conv of a G-Ghost deploy stage copies its input first: each reads
+    a tensor dense in the model's layout (a channel slice is not, in
+    channels-last or at batch > 1, and the conv would copy it)."""
+    fmt = (torch.channels_last if layout == 'channels_last' else
+           torch.contiguous_format)
+    model = deploy_model(build_backbone_from_arch(
+        'gghost_resnet34', mix=mix)).to(memory_format=fmt)
+    read = []
+
+    def check(conv, args):
+        read.append(args[0].is_contiguous(memory_format=fmt))
+
+    for name, stage in model.named_children():
+        for m in stage.modules() if name.startswith('layer') else ():
+            if isinstance(m, nn.Conv2d):
+                m.register_forward_pre_hook(check)
+    with torch.no_grad():
+        model(torch.randn(batch, 3, 64, 64).contiguous(memory_format=fmt))
+    assert read and all(read), read
 
 
 def test_eval_form_op_counts_follow_the_architecture():

@@ -169,7 +169,11 @@ class DeployResidualBlock(nn.Module):
     slice of a larger buffer the caller concatenates into) instead of a new
     tensor, at the same op count; ``out`` may also be a callable that gets
     the last conv's output (for its shape) and returns the destination
-    (``None``: a new tensor).
+    (``None``: a new tensor). A 5-d ``out`` ``(N, parts, C_out / parts, H,
+    W)`` receives the channels in ``parts`` equal groups, so each group may
+    live in a tensor of its own (e.g. dense channel halves in channels-last,
+    where a channel slice of one tensor is not dense); the block then
+    returns that 5-d view.
 
     Args:
         convs (list[nn.Conv2d]): the conv stack; ReLU after every conv but
@@ -194,5 +198,8 @@ class DeployResidualBlock(nn.Module):
         if out is None:
             out = y.add_(shortcut)
         else:
+            if out.dim() == 5:  # (N, parts, C_out / parts, H, W)
+                y, shortcut = (t.unflatten(1, out.shape[1:3])
+                               for t in (y, shortcut))
             torch.add(y, shortcut, out=out)
         return torch.relu_(out)

@@ -294,11 +294,20 @@ class DeployGGhostStage(nn.Module):
       concatenation, in its order) and the stage output
       ``[y_k | ghost]`` is the last ``c`` channels of ``z`` -- a view, no
       concat copy.
-    * Otherwise (channels-last, batch > 1, no mix) a conv reading a channel
-      slice of such a buffer would copy it, so the blocks keep their own
-      outputs, each feature is pooled apart (as the eval form) and only the
-      dense output ``[y_k | ghost]`` is a buffer the last complex block and
-      the ghost ReLU write into (no concat copy).
+    * Channels-last or batch > 1, where a channel slice is not dense and a
+      conv reading one would copy it first, with ``raw == cheap`` (every
+      G-Ghost ResNet stage): the first block writes ``x0``'s two halves
+      into two dense tensors of a stack ``z = [x0_a, x0_b, y_1 ..
+      y_{k-1}]`` (one add with a 5-d ``out``); every conv reads a dense
+      block of ``z``; the last complex block and the ghost ReLU write into
+      the dense output ``[y_k | ghost]``; one mean pools ``z``, one more
+      ``y_k``, both into one ``(N, k + 2, raw)`` vector in the official
+      order (no concat).
+    * Otherwise (no mix at NCHW batch 1, or ``raw != cheap`` off NCHW
+      batch 1, e.g. the first G-Ghost RegNet stage) the blocks keep their
+      own outputs, each feature is pooled apart (as the eval form) and only
+      the dense output ``[y_k | ghost]`` is a buffer the last complex
+      block and the ghost ReLU write into (no concat copy).
     * The cheap conv's folded bias moves into the bias of the mix's second
       conv; at batch 1 the mix vector ``(1, cheap, 1, 1)`` then *is* the
       cheap conv's bias (exact), at batch > 1 it is added in place.
@@ -312,8 +321,11 @@ class DeployGGhostStage(nn.Module):
 
     Per stage, beyond its blocks (5 ops each, 6 with a projection): mean,
     mix conv, ReLU, mix conv, cheap conv, ReLU = 6 ops at batch 1 in NCHW;
-    ``n`` means + concat + 5 = ``n + 6`` in channels-last, ``n + 7`` at
-    batch > 1 (the mix added); 2 without mix; against ``n + 8`` in the
+    7 in channels-last at batch 1 (the second mean), 8 at batch > 1 in
+    either layout (the mix added), whatever the number of blocks; 2
+    without mix. The path kept for ``raw != cheap``: ``n`` means + concat
+    + 5 (``n + 7`` at batch > 1) and a copy before two convs; against
+    ``n + 8`` in the
     BN-fused eval form.
     """
 
@@ -344,51 +356,116 @@ class DeployGGhostStage(nn.Module):
         self.cheap = cheap
         self.end = end
 
-    def _buffer(self, like, channels):
+    @staticmethod
+    def _layout(like):
+        """The memory format a conv keeps for ``like`` (and its output)."""
+        return (torch.channels_last
+                if like.is_contiguous(memory_format=torch.channels_last)
+                and not like.is_contiguous() else torch.contiguous_format)
+
+    def _buffer(self, like, channels, blocks=None):
+        """An empty ``(N, channels, H, W)`` tensor in ``like``'s layout;
+        with ``blocks``, a ``(blocks, N, channels, H, W)`` stack of such
+        tensors, each dense on its own."""
         n, _, h, w = like.shape
-        fmt = (torch.channels_last
-               if like.is_contiguous(memory_format=torch.channels_last)
-               and not like.is_contiguous() else torch.contiguous_format)
-        return torch.empty((n, channels, h, w), dtype=like.dtype,
-                           device=like.device, memory_format=fmt)
+        buf = torch.empty(((blocks or 1) * n, channels, h, w),
+                          dtype=like.dtype, device=like.device,
+                          memory_format=self._layout(like))
+        return buf if blocks is None else buf.unflatten(0, (blocks, n))
+
+    def _plan(self, y):
+        """Where the first block writes ``x0``, given its last conv's output
+        ``y``: ``('one', z)``: NCHW batch 1 with mix, ``z = [x0 | y_1 ..
+        y_k | ghost]`` (dense slices); ``('blocks', z)``: channel slices
+        would not be dense (channels-last, batch > 1) and ``raw ==
+        cheap``: ``z`` stacks ``x0[:, :raw], x0[:, raw:], y_1 ..
+        y_{k-1}``, each a dense tensor; ``('own', None)``: otherwise."""
+        raw, k = self.complex_channels, len(self.complex_blocks)
+        if y.shape[0] == 1 and y.is_contiguous():
+            if not self.with_mix:
+                return 'own', None
+            c = self.out_channels
+            return 'one', self._buffer(y, 2 * c + (k - 1) * raw)
+        if raw != self.cheap_channels:
+            return 'own', None
+        return 'blocks', self._buffer(y, raw, k + 1)
 
     def forward(self, x):
         """(N, C_in, H, W) -> (N, c, H', W')."""
         if capturing_graph():
             return self._functional_forward(x)
+        plan = []
+
+        def x0_destination(y):
+            plan.extend(self._plan(y))
+            kind, z = plan
+            if kind == 'one':
+                return z[:, :self.out_channels]
+            # (N, 2, raw, H, W): the block writes x0's halves apart
+            return z[:2].transpose(0, 1) if kind == 'blocks' else None
+
+        x0 = self.first(x, out=x0_destination)
+        kind, z = plan
+        if kind == 'one':
+            return self._one_buffer_forward(x0, z)
+        if kind == 'blocks':
+            return self._blocks_forward(z)
+        return self._own_outputs_forward(x0)
+
+    def _one_buffer_forward(self, x0, z):
+        """NCHW batch 1: the blocks write into channel slices of ``z``, one
+        mean pools ``[x0 | y_1 .. y_k]``, the output is a view of ``z``."""
         c, raw = self.out_channels, self.complex_channels
         k = len(self.complex_blocks)
         pooled_channels = c + k * raw
-        bufs = []
-
-        def into_buffer(y):
-            # channel slices are dense only at batch 1 in NCHW; elsewhere a
-            # conv reading a slice of the buffer would copy it first
-            if not (self.with_mix and y.shape[0] == 1 and y.is_contiguous()):
-                return None
-            bufs.append(self._buffer(y, pooled_channels + c - raw))
-            return bufs[0][:, :c]
-
-        x0 = self.first(x, out=into_buffer)
         feat = x0[:, :raw]
-        if bufs:  # x0, y_1 .. y_k, ghost in one buffer
-            z = bufs[0]
-            for i, block in enumerate(self.complex_blocks):
-                feat = block(feat, out=z[:, c + i * raw:c + (i + 1) * raw])
+        for i, block in enumerate(self.complex_blocks):
+            feat = block(feat, out=z[:, c + i * raw:c + (i + 1) * raw])
+        mix = self.mix2(torch.relu_(self.mix1(
+            z[:, :pooled_channels].mean((2, 3), keepdim=True))))
+        out = z[:, pooled_channels - raw:]
+        return self._finish(out, x0[:, raw:], mix)
+
+    def _blocks_forward(self, z):
+        """Channels-last or batch > 1 (``raw == cheap``): every tensor a conv
+        reads is a dense block of ``z``; ``y_k`` goes into the dense output
+        ``[y_k | ghost]``; two means pool ``z`` and ``y_k`` into one
+        ``(N, k + 2, raw)`` vector, in the official order."""
+        raw, k = self.complex_channels, len(self.complex_blocks)
+        out = self._buffer(z[0], 2 * raw)
+        feat = z[0]
+        for i, block in enumerate(self.complex_blocks):
+            feat = block(feat, out=z[i + 2] if i < k - 1 else out[:, :raw])
+        mix = None
+        if self.with_mix:
+            n = out.shape[0]
+            pooled = z.new_empty((n, k + 2, raw))
+            torch.mean(z, (3, 4), out=pooled[:, :k + 1].transpose(0, 1))
+            torch.mean(out[:, :raw], (2, 3), out=pooled[:, k + 1])
             mix = self.mix2(torch.relu_(self.mix1(
-                z[:, :pooled_channels].mean((2, 3), keepdim=True))))
-            out = z[:, pooled_channels - raw:]
-        else:  # dense output buffer [y_k | ghost], features pooled apart
-            out = self._buffer(x0, c)
-            pooled = [x0.mean((2, 3), keepdim=True)] if self.with_mix else []
-            for i, block in enumerate(self.complex_blocks):
-                feat = block(feat, out=out[:, :raw] if i == k - 1 else None)
-                if pooled:
-                    pooled.append(feat.mean((2, 3), keepdim=True))
-            mix = (self.mix2(torch.relu_(self.mix1(torch.cat(pooled, 1))))
-                   if pooled else None)
-        ghost = self._cheap(x0[:, raw:], mix)
-        torch.clamp_min(ghost, 0, out=out[:, raw:])
+                pooled.view(n, (k + 2) * raw, 1, 1))))
+        return self._finish(out, z[1], mix)
+
+    def _own_outputs_forward(self, x0):
+        """No mix at NCHW batch 1, or ``raw != cheap``: each block keeps its
+        own output, features pooled apart, a dense output buffer."""
+        raw, k = self.complex_channels, len(self.complex_blocks)
+        out = self._buffer(x0, self.out_channels)
+        pooled = [x0.mean((2, 3), keepdim=True)] if self.with_mix else []
+        feat = x0[:, :raw]
+        for i, block in enumerate(self.complex_blocks):
+            feat = block(feat, out=out[:, :raw] if i == k - 1 else None)
+            if pooled:
+                pooled.append(feat.mean((2, 3), keepdim=True))
+        mix = (self.mix2(torch.relu_(self.mix1(torch.cat(pooled, 1))))
+               if pooled else None)
+        return self._finish(out, x0[:, raw:], mix)
+
+    def _finish(self, out, cheap_in, mix):
+        """Ghost features ``relu(cheap(cheap_in) + mix)`` into
+        ``out[:, raw:]``; then the end block, if any."""
+        ghost = self._cheap(cheap_in, mix)
+        torch.clamp_min(ghost, 0, out=out[:, self.complex_channels:])
         return out if self.end is None else self.end(out)
 
     def _functional_forward(self, x):
