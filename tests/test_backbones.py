@@ -8,6 +8,7 @@ from mmengine.analysis import get_model_complexity_info
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmdet_gghost  # noqa: F401  (registers the models)
+from mmdet_gghost.checkpoint import CheckpointMismatchError
 from mmdet_gghost.models import (CGhostNet, GGhostRegNet, GGhostResNet,
                                  GGhostStage, ResidualBlock,
                                  convert_official_gghost_regnet,
@@ -153,6 +154,36 @@ def test_pretrained_official_file_loads_through_init_cfg(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(ours(x)[-1], ref.features(x)[-1],
                                    rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('depth', [18, 34])
+def test_torchvision_resnet_weights_load_into_the_plain_resnet(depth,
+                                                               tmp_path):
+    """``GGhostResNet(gghost_stages=())`` takes a torchvision ResNet
+    checkpoint (``torchvision://resnet34`` in the deploy-baseline config)
+    and computes what torchvision's network computes, stage for stage."""
+    import torchvision
+    tv = randomize_norms(getattr(torchvision.models, f'resnet{depth}')())
+    path = tmp_path / 'tv.pth'
+    torch.save(tv.state_dict(), path)
+    ours = GGhostResNet(depth=depth, gghost_stages=(), init_cfg=dict(
+        type='Pretrained', checkpoint=str(path)))
+    ours.init_weights()
+    tv.eval(), ours.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        y = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
+        expected = []
+        for layer in (tv.layer1, tv.layer2, tv.layer3, tv.layer4):
+            y = layer(y)
+            expected.append(y)
+        for a, b in zip(expected, ours(x)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    # a G-Ghost ResNet cannot take it: one error naming what is missing
+    gghost = GGhostResNet(depth=depth, init_cfg=dict(type='Pretrained',
+                                                     checkpoint=str(path)))
+    with pytest.raises(CheckpointMismatchError, match='missing keys'):
+        gghost.init_weights()
 
 
 def test_pretrained_prefix_and_mismatch_errors(tmp_path):

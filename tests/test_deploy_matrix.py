@@ -53,12 +53,13 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(threads)
     profiles = json.loads((tmp_path / 'out' / 'profile.json').read_text())
-    assert {(p['arch'], p['batch']) for p in profiles} >= {
-        ('resnet34', 1), ('resnet34', 2)}
+    assert {(p['arch'], p['batch']) for p in profiles} == {
+        (a, b) for a in ('resnet34', 'gghost_resnet34', 'resnet34-plain')
+        for b in (1, 2)}
     assert all(p['median_ms'] > 0 and p['aten_ops'] > 0 for p in profiles)
     bench = json.loads((tmp_path / 'out' / 'backbone_bs1_fp32_deploy' /
                         'benchmark.json').read_text())
-    assert [r['name'] for r in bench['results']] == ['R34', 'G-Ghost-R34']
+    assert [r['name'] for r in bench['results']] == ['R34', 'G-Ghost-R34', 'R34-plain']
     assert all(r['median_ms'] > 0 and r['outputs_finite']
                for r in bench['results'])
     # the CUDA-graph and AMP rows are skipped on the CPU
@@ -67,13 +68,20 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     train = json.loads((tmp_path / 'out' / 'train_bs2_fp32_eager' /
                         'benchmark.json').read_text())
     assert train['settings']['task'] == 'train'
-    assert [r['batch_size'] for r in train['results']] == [2, 2]
+    assert [r['batch_size'] for r in train['results']] == [2, 2, 2]
     assert all(r['median_ms'] > 0 and r['first_losses']['loss_bbox'] > 0
                for r in train['results'])
+    rows = {r['label']: r for r in json.loads(
+        (tmp_path / 'out' / 'summary.json').read_text())['rows']}
+    row = rows['backbone_bs1_fp32_deploy']
+    assert row['plain_ms'] > 0 and row['latency_ratio_plain'] == \
+        pytest.approx(row['gghost_ms'] / row['plain_ms'])
+    # same network, same ops: mmdet's fused ResNet-34 and ours
+    assert row['plain_ops'] == row['r34_ops'] < row['gghost_ops']
     summary = (tmp_path / 'out' / 'summary.md').read_text()
     # the full-detector row says where each model's time goes
     section = summary.split('## full_bs1_fp32_deploy: where the time goes')
     assert len(section) == 2 and '## train' not in summary
     assert [ln.split(' | ')[0] for ln in section[1].splitlines()
             if ln.startswith('| ') and 'ms' not in ln] == [
-        '| R34', '| G-Ghost-R34']
+        '| R34', '| G-Ghost-R34', '| R34-plain']

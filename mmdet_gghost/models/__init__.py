@@ -2,7 +2,9 @@
 from .base import MultiStageBackbone, load_pretrained
 from .blocks import ResidualBlock
 from .cghostnet import CGhostNet, GhostBottleneck, GhostModule
-from .converters import convert_official_gghost_regnet, is_official_layout
+from .converters import (convert_official_gghost_regnet,
+                         convert_torchvision_resnet, is_official_layout,
+                         is_torchvision_resnet_layout)
 from .deploy import (INFERENCE_FORMS, deploy_model, fuse_model,
                      inference_form, to_deploy_form)
 from .gghost_regnet import GGhostRegNet
@@ -15,5 +17,6 @@ __all__ = [
     'GhostBottleneck', 'fuse_model', 'deploy_model', 'to_deploy_form',
     'INFERENCE_FORMS', 'inference_form',
     'load_pretrained',
-    'convert_official_gghost_regnet', 'is_official_layout'
+    'convert_official_gghost_regnet', 'is_official_layout',
+    'convert_torchvision_resnet', 'is_torchvision_resnet_layout'
 ]

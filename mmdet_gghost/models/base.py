@@ -169,11 +169,15 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
 
     ``prefix`` (e.g. ``'backbone.'``) selects and strips a sub-model's keys,
     as mmengine's ``Pretrained`` init does. A checkpoint of the official
-    G-Ghost RegNet code is converted on the fly. Unlike mmengine's
+    G-Ghost RegNet code, or a torchvision ResNet's (e.g.
+    ``torchvision://resnet34`` into ``GGhostResNet(gghost_stages=())``), is
+    converted on the fly. Unlike mmengine's
     ``Pretrained`` init (``strict=False``), a key that does not map is an
     error, so that no pretrained weight is silently dropped.
     """
-    from .converters import convert_official_gghost_regnet, is_official_layout
+    from .converters import (convert_official_gghost_regnet,
+                             convert_torchvision_resnet, is_official_layout,
+                             is_torchvision_resnet_layout)
 
     require_checkpoint(
         checkpoint, 'pretrained checkpoint',
@@ -195,16 +199,22 @@ def load_pretrained(module, checkpoint, prefix=None, map_location='cpu'):
                 f'no key of {checkpoint} starts with prefix {prefix!r}; '
                 'check init_cfg.prefix')
     logger = MMLogger.get_current_instance()
-    if is_official_layout(state):
-        state, unmapped = convert_official_gghost_regnet(state)
+    layout = ('official G-Ghost RegNet' if is_official_layout(state) else
+              'torchvision ResNet' if is_torchvision_resnet_layout(state)
+              else None)
+    if layout:
+        convert = (convert_official_gghost_regnet if layout.startswith(
+            'official') else convert_torchvision_resnet)
+        state, unmapped = convert(state)
         state = {k[len('backbone.'):]: v for k, v in state.items()
                  if k.startswith('backbone.')}
-        logger.info(f'{checkpoint}: official G-Ghost RegNet layout, converted '
-                    'on the fly (tools/model_converters/'
-                    'gghost_official_to_mmpretrain.py does it once)')
+        logger.info(f'{checkpoint}: {layout} layout, converted on the fly' +
+                    (' (tools/model_converters/gghost_official_to_mmpretrain'
+                     '.py does it once)' if layout.startswith('official')
+                     else ''))
         if unmapped:
             raise CheckpointMismatchError(
-                f'{checkpoint}: official keys with no counterpart here: '
+                f'{checkpoint}: {layout} keys with no counterpart here: '
                 f'{unmapped[:10]}')
     # the one rule of every checkpoint load (mmdet_gghost.checkpoint.compare):
     # BN num_batches_tracked and data_preprocessor.* differences are harmless

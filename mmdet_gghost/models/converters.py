@@ -1,4 +1,6 @@
-"""Official G-Ghost RegNet checkpoints -> our (mmpretrain) key names.
+"""Official G-Ghost RegNet checkpoints -> our (mmpretrain) key names;
+torchvision ResNet checkpoints too (the official code names its plain
+blocks as torchvision does).
 
 The official ``g_ghost_regnet.py`` names parameters::
 
@@ -45,6 +47,17 @@ def is_official_layout(state_dict):
     """Whether ``state_dict`` uses the official G-Ghost RegNet key names."""
     return any(re.search(r'(^|\.)layer\d\.(base|merge|cheap\.[01])\.', k)
                for k in state_dict)
+
+
+def is_torchvision_resnet_layout(state_dict):
+    """Whether ``state_dict`` is a torchvision ResNet's (``conv1``, ``bn1``,
+    ``layerK.I.convJ``, ``fc``; e.g. ``torchvision://resnet34``): it loads
+    into a ``GGhostResNet`` without G-Ghost stages (``gghost_stages=()``):
+    :func:`convert_torchvision_resnet`."""
+    return ('conv1.weight' in state_dict and 'bn1.running_mean' in state_dict
+            and any(re.match(r'layer\d\.\d+\.conv1\.weight$', k)
+                    for k in state_dict)
+            and not is_official_layout(state_dict))
 
 
 def _convert_block(rest):
@@ -98,3 +111,13 @@ def convert_official_gghost_regnet(state_dict):
         else:
             converted[new_key] = value
     return converted, unmapped
+
+
+def convert_torchvision_resnet(state_dict):
+    """A torchvision ResNet state dict in ``GGhostResNet``'s key names (the
+    official code's block rules; the stem is ``stem.0``, its ConvModule, in
+    front of the max-pool). Returns what
+    :func:`convert_official_gghost_regnet` returns."""
+    converted, unmapped = convert_official_gghost_regnet(state_dict)
+    return {re.sub(r'^backbone\.stem\.', 'backbone.stem.0.', k): v
+            for k, v in converted.items()}, unmapped

@@ -140,6 +140,7 @@ METAFILES = {
                   speed=_speed(3009.15, COCO_INPUT), source=CPU_SOURCE),
             _coco('retinanet_gghost_r34_nomix_1x_coco.py', 'RetinaNet'),
             _coco('retinanet_r34-0.8x_1x_coco.py', 'RetinaNet'),
+            _coco('retinanet_r34-plain_1x_coco.py', 'RetinaNet'),
             _coco('retinanet_regnetx-3.2gf_1x_coco.py', 'RetinaNet'),
             _coco('retinanet_gghost_regnetx-3.2gf_1x_coco.py', 'RetinaNet'),
             _coco('retinanet_cghostnet_1x_coco.py', 'RetinaNet'),
