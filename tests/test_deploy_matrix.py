@@ -85,3 +85,54 @@ def test_dry_run_on_the_cpu(tool, tmp_path, monkeypatch):
     assert [ln.split(' | ')[0] for ln in section[1].splitlines()
             if ln.startswith('| ') and 'ms' not in ln] == [
         '| R34', '| G-Ghost-R34', '| R34-plain']
+
+
+def test_a_crashing_isolated_row_costs_that_row_alone(tool, tmp_path,
+                                                      capsys):
+    """A row run in a child process that segfaults is recorded (exit code,
+    the child's output with faulthandler's stack in <row>/crash.txt) and
+    shows in the summary table; a child that finishes hands its rows back
+    through the summary.json it wrote."""
+    args = tool.parse_args(['--out', str(tmp_path)])
+    crash = [sys.executable, '-X', 'faulthandler', '-c',
+             'import ctypes; ctypes.string_at(0)']
+    rows = tool.run_isolated(args, 'backbone_bs8_ampcl_graphs', crash)
+    assert len(rows) == 1 and rows[0]['crashed'] != 0
+    log = (tmp_path / 'backbone_bs8_ampcl_graphs' / 'crash.txt').read_text()
+    assert 'Segmentation fault' in log and 'ctypes' in log
+    assert 'CRASHED' in capsys.readouterr().out
+    line = tool._summary_row(rows[0])
+    assert line.startswith('| backbone_bs8_ampcl_graphs | crashed: exit '
+                           'code') and line.count('|') == 13
+    done = [sys.executable, '-c',
+            'import json, sys; json.dump({"rows": [{"label": "x"}]}, '
+            f'open({str(tmp_path / "summary.json")!r}, "w"))']
+    assert tool.run_isolated(args, 'x', done) == [{'label': 'x'}]
+
+
+def test_isolated_rows_run_last_and_cuda_ones_are_skipped_on_the_cpu(
+        tool, monkeypatch, tmp_path):
+    order = []
+    monkeypatch.setattr(tool, 'run_matrix',
+                        lambda args, device, rows: order.extend(
+                            r[0] for r in rows) or [])
+    monkeypatch.setattr(tool, 'run_isolated',
+                        lambda args, label: order.append(('child', label))
+                        or [])
+    monkeypatch.setattr(tool, 'write_summary', lambda *a: None)
+    threads = torch.get_num_threads()
+    try:
+        tool.main(['--dry-run', '--skip-profile', '--out', str(tmp_path),
+                   '--only', 'backbone_bs8_ampcl_graphs',
+                   'backbone_bs1_fp32_deploy'])
+    finally:
+        torch.set_num_threads(threads)
+    # on the CPU the CUDA-only isolated row is skipped by run_matrix, no
+    # child is started for it
+    assert order == ['backbone_bs1_fp32_deploy', 'backbone_bs8_ampcl_graphs']
+    monkeypatch.setattr(tool.torch.cuda, 'is_available', lambda: True)
+    order.clear()
+    tool.main(['--skip-profile', '--out', str(tmp_path), '--only',
+               'backbone_bs8_ampcl_graphs', 'full_bs1_fp32_deploy'])
+    assert order == ['full_bs1_fp32_deploy',
+                     ('child', 'backbone_bs8_ampcl_graphs')]

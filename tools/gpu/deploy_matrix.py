@@ -26,6 +26,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 import time
 from contextlib import nullcontext
@@ -80,6 +81,12 @@ MATRIX = [
     ('train_bs2_amp_eager', 'train', 2, 'amp', 'eager'),
 ]
 
+# Rows that killed the process before (issue 21: rc 139, twice): each runs
+# after the others in a child process of this script with faulthandler on,
+# so a crash costs that row alone and leaves its Python stack in
+# <row>/crash.txt.
+ISOLATED = ('backbone_bs8_ampcl_graphs', 'full_bs8_ampcl_graphs')
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -93,6 +100,9 @@ def parse_args(argv=None):
     p.add_argument('--only', nargs='+', default=None, metavar='ROW',
                    help='benchmark rows to run (default: all)')
     p.add_argument('--skip-profile', action='store_true')
+    p.add_argument('--in-process', action='store_true',
+                   help=f'run {", ".join(ISOLATED)} in this process too '
+                   '(default: each in a child process)')
     return p.parse_args(argv)
 
 
@@ -247,8 +257,8 @@ def run_matrix(args, device, rows_to_run):
     is_cuda = device.startswith('cuda')
     results = []
     for label, task, batch, precision, form in rows_to_run:
-        if not is_cuda and (form in ('graphs', 'compiled')
-                            or precision.startswith('amp')):
+        if not is_cuda and needs_cuda((label, task, batch, precision,
+                                       form)):
             print(f'skip {label}: needs CUDA', flush=True)
             continue
         if args.dry_run:
@@ -287,6 +297,50 @@ def run_matrix(args, device, rows_to_run):
     return results
 
 
+def needs_cuda(row):
+    _, _, _, precision, form = row
+    return form in ('graphs', 'compiled') or precision.startswith('amp')
+
+
+def run_isolated(args, label, cmd=None):
+    """Row ``label`` in a child process (``cmd``: default this script with
+    ``--only label``): its rows, read from the ``summary.json`` it writes
+    into ``args.out`` (this process writes its own afterwards), or, if it
+    dies, one row ``dict(label, crashed=returncode, crash_log)`` with its
+    output in ``<label>/crash.txt``."""
+    if cmd is None:
+        cmd = [sys.executable, '-X', 'faulthandler', osp.abspath(__file__),
+               '--out', args.out, '--only', label, '--skip-profile',
+               '--in-process'] + (['--dry-run'] if args.dry_run else []) + (
+                   ['--rounds', str(args.rounds)] if args.rounds else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    print(proc.stdout, end='', flush=True)
+    if proc.returncode == 0:
+        with open(osp.join(args.out, 'summary.json')) as f:
+            return json.load(f)['rows']
+    os.makedirs(osp.join(args.out, label), exist_ok=True)
+    log = osp.join(args.out, label, 'crash.txt')
+    with open(log, 'w') as f:
+        f.write(f'$ {" ".join(cmd)}\nexit code {proc.returncode}\n\n'
+                f'{proc.stdout}\n{proc.stderr}')
+    print(f'{label}: CRASHED (exit code {proc.returncode}), see {log}',
+          flush=True)
+    return [dict(label=label, crashed=proc.returncode, crash_log=log)]
+
+
+def _summary_row(r):
+    if 'crashed' in r:
+        return (f'| {r["label"]} | crashed: exit code {r["crashed"]}, '
+                f'`{osp.basename(osp.dirname(r["crash_log"]))}/crash.txt` '
+                '|' + ' |' * 10)
+    return (f'| {r["label"]} | {r["task"]} | {r["batch"]} | '
+            f'{r["precision"]} | {r["form"]} | {r["r34_ms"]:.2f} | '
+            f'{r["gghost_ms"]:.2f} | {r["plain_ms"]:.2f} | '
+            f'{r["latency_ratio"]:.3f} | {r["latency_ratio_plain"]:.3f} | '
+            f'{r["fps_ratio"]:.3f} | {r["r34_ops"]} / {r["gghost_ops"]} / '
+            f'{r["plain_ops"]} |')
+
+
 def write_summary(args, device, results, profiles):
     from mmdet_gghost.benchmark import collect_env
     env = collect_env(device)
@@ -302,14 +356,7 @@ def write_summary(args, device, results, profiles):
              '| R34-plain ms | latency ratio | vs R34-plain | FPS ratio '
              '| ops R34 / G-Ghost / R34-plain |',
              '|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|']
-    for r in results:
-        lines.append(
-            f'| {r["label"]} | {r["task"]} | {r["batch"]} | '
-            f'{r["precision"]} | {r["form"]} | {r["r34_ms"]:.2f} | '
-            f'{r["gghost_ms"]:.2f} | {r["plain_ms"]:.2f} | '
-            f'{r["latency_ratio"]:.3f} | {r["latency_ratio_plain"]:.3f} | '
-            f'{r["fps_ratio"]:.3f} | {r["r34_ops"]} / {r["gghost_ops"]} / '
-            f'{r["plain_ops"]} |')
+    lines += [_summary_row(r) for r in results]
     lines += ['', 'forms: eager = eval form (BN not fused); deploy = '
               '--deploy (BN fused; G-Ghost switch_to_deploy); graphs '
               '= deploy + --cuda-graphs; compiled = deploy + --compile-mode '
@@ -359,7 +406,13 @@ def main(argv=None):
             profiles = run_profiles(args, device, (800, 1216), (1, 8),
                                     ('fp32', 'amp_cl'))
     rows = [r for r in MATRIX if not args.only or r[0] in args.only]
-    results = run_matrix(args, device, rows)
+    isolated = [] if args.in_process else [
+        r for r in rows if r[0] in ISOLATED
+        and (device.startswith('cuda') or not needs_cuda(r))]
+    results = run_matrix(args, device,
+                         [r for r in rows if r not in isolated])
+    for row in isolated:
+        results += run_isolated(args, row[0])
     write_summary(args, device, results, profiles)
     print(f'done in {time.time() - t0:.0f}s: {args.out}/summary.md',
           flush=True)

@@ -6,6 +6,7 @@
 #   OUT=docs/results/gpu-h200 bash tools/gpu/deploy_matrix.sh
 #   DRY_RUN=1 OUT=/tmp/dry bash tools/gpu/deploy_matrix.sh   # CPU check
 set -euo pipefail
+export PYTHONFAULTHANDLER=1  # a crash prints its Python stack
 cd "$(dirname "$0")/../.."
 PY=${PY:-python3}
 OUT=${OUT:-docs/results/gpu-$(date -u +%Y%m%d)}
