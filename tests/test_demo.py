@@ -675,3 +675,42 @@ def test_run_demo_summary_holds_the_merged_seeds(monkeypatch, tmp_path):
     assert saved[3]['mAP'] == [pytest.approx(0.4)] * 2
     assert out['merged'] == [(earlier / 'summary.json', [0])]
     assert 'Seed(s) [0] from' in out['summary'].read_text()
+
+
+def test_models_picks_a_subset_in_the_demo_order(monkeypatch, tmp_path):
+    """--models R34 'G-Ghost-R34 w/o mix' trains, times and summarises those
+    two only (the reference first, whatever order they are named in)."""
+    trained = []
+    monkeypatch.setattr(demo, 'train_model', lambda m, *a, **k: trained.append(
+        m.name) or dict(det=dict(checkpoint=f'{m.slug}.pth')))
+    monkeypatch.setattr(demo, 'model_record', lambda m, runs: dict(name=m.name))
+    monkeypatch.setattr(demo, 'plot_learning_curves', lambda *a: None)
+    monkeypatch.setattr(demo, 'benchmark_detectors',
+                        lambda models, *a, **k: [m.name for m in models])
+    monkeypatch.setattr(demo, 'visualise', lambda m, *a: m.name)
+    monkeypatch.setattr(demo, 'example_image', lambda root: 'x.png')
+    summary = tmp_path / 'summary.md'
+    summary.write_text('| table |\n')
+    monkeypatch.setattr(demo, 'write_summary',
+                        lambda work_dir, records, bench, vis, *a: summary)
+    monkeypatch.setattr(demo, 'data_fn', lambda *a: None)
+    monkeypatch.setattr(demo, 'log', lambda msg: None)
+    out = demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
+                        seeds=[1], model_names=['G-Ghost-R34 w/o mix', 'R34'])
+    assert trained == ['R34', 'G-Ghost-R34 w/o mix']
+    assert out['bench'] == trained and out['vis'] == 'G-Ghost-R34 w/o mix'
+    assert [r['name'] for r in out['records']] == trained
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--paper', '--models', 'G-Ghost-R34', 'R34-0.8x'], "choose 'R34'"),
+    (['--paper', '--models', 'R34'], 'at least one of'),
+    (['--paper', '--models', 'R34', 'R50'], "unknown: ['R50']"),
+    (['--models', 'R34', 'R34-0.8x'], 'need --paper'),
+])
+def test_models_refuses_a_selection_without_comparison(argv, message,
+                                                       capsys):
+    with pytest.raises(SystemExit) as info:
+        load_tool('demo.py').main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -5,7 +5,7 @@ pre-trained, trained, evaluated and timed under one recipe.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|cls]
         [--paper [--paper-scale PRETRAIN DET]] [--seeds N [N ...]]
-        [--merge SUMMARY_JSON [...]] [--rounds N]
+        [--merge SUMMARY_JSON [...]] [--models NAME [...]] [--rounds N]
 """
 import argparse
 import os.path as osp
@@ -13,7 +13,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmdet_gghost.apps.demo import PAPER_SCALE, run_demo  # noqa: E402
+from mmdet_gghost.apps.demo import (PAPER_SCALE, run_demo,  # noqa: E402
+                                    select_models)
 
 
 def main(argv=None):
@@ -44,6 +45,11 @@ def main(argv=None):
                         'and schedule with other seeds (e.g. another '
                         "machine's): their accuracy and curves join this "
                         "run's seeds in the summary")
+    parser.add_argument('--models', nargs='+', metavar='NAME',
+                        help="a subset of the demo's models, by name: 'R34' "
+                        "(the reference) and at least one of 'G-Ghost-R34' "
+                        "(with --paper also 'R34-0.8x', 'G-Ghost-R34 w/o "
+                        "mix'); default: all")
     parser.add_argument('--rounds', type=int, default=30,
                         help='timed rounds of the FPS benchmark')
     args = parser.parse_args(argv)
@@ -52,12 +58,18 @@ def main(argv=None):
                      'comparison; the quick demo keeps its schedule)')
     if args.merge and args.only == 'cls':
         parser.error('--merge joins detector runs: drop --only cls')
+    if args.models and args.only == 'cls':
+        parser.error('--models picks detector models: drop --only cls')
+    try:
+        select_models(args.paper, args.models)
+    except ValueError as e:
+        parser.error(str(e))
     scale = (dict(zip(('pretrain', 'det'), args.paper_scale))
              if args.paper_scale else None)
     parts = (args.only, ) if args.only else ('det', 'cls')
     run_demo(args.work_dir, parts=parts, paper=args.paper,
              seeds=args.seeds or (None, ), bench_rounds=args.rounds,
-             paper_scale=scale, merge=args.merge)
+             paper_scale=scale, merge=args.merge, model_names=args.models)
     return 0
 
 

@@ -560,16 +560,42 @@ def read_summaries(paths, models, seeds, paper, paper_scale):
     return earlier
 
 
+def select_models(paper, names=None):
+    """The demo's models (:data:`PAPER_MODELS` with ``paper``, else
+    :data:`DEMO_MODELS`), or those named in ``names``, in that order: the
+    reference R34 and at least one more (e.g. a paper-scale comparison of
+    two models, or the models a session had time to train).
+
+    Raises:
+        ValueError: an unknown name, or no reference / nothing to compare.
+    """
+    models = PAPER_MODELS if paper else DEMO_MODELS
+    if names is None:
+        return models
+    known = [m.name for m in models]
+    unknown = [n for n in names if n not in known]
+    if unknown or models[0].name not in names or len(set(names)) < 2:
+        raise ValueError(
+            f'--models {" ".join(names)}: choose {models[0].name!r} (the '
+            'reference every ratio is relative to) and at least one of '
+            f'{", ".join(repr(n) for n in known[1:])}'
+            + (f'; unknown: {unknown}' if unknown else '')
+            + ('' if paper else ' (the other paper models need --paper)'))
+    return tuple(m for m in models if m.name in names)
+
+
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
-             seeds=(None, ), bench_rounds=30, paper_scale=None, merge=()):
+             seeds=(None, ), bench_rounds=30, paper_scale=None, merge=(),
+             model_names=None):
     """Run the demo; returns a dict of what each part produced. ``seeds``:
     ``None`` = the configs' own seed; ``paper_scale``: see
     :func:`train_models`; ``merge``: ``summary.json`` files of earlier runs
-    of other seeds whose accuracy and curves join this run's."""
+    of other seeds whose accuracy and curves join this run's;
+    ``model_names``: a subset of the models (:func:`select_models`)."""
     t0 = time.time()
     work_dir = Path(work_dir)
     result = {}
-    models = PAPER_MODELS if paper else DEMO_MODELS
+    models = select_models(paper, model_names)
     earlier = (read_summaries(merge, models, seeds, paper, paper_scale)
                if 'det' in parts else [])
     work_dir.mkdir(parents=True, exist_ok=True)
