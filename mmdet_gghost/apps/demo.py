@@ -56,8 +56,9 @@ PAPER_MODELS = DEMO_MODELS + (
 # of the full classifier demo, flat by then; the detector 8x: every
 # detector still gained 0.02-0.04 mAP from 4x to 8x), the detector's lr
 # stepped down where mmdet's 1x schedule steps it (8/12 and 11/12 of the
-# way, so the last quarter runs at the final lr and shows whether the model
-# is done); PAPER_POINTS evaluations per curve.
+# way: the last quarter runs at the reduced lrs, 0.1x then 0.01x, so the
+# rule's "last quarter" holds the first step's settling and the second
+# step); PAPER_POINTS evaluations per curve.
 PAPER_SCALE = dict(pretrain=6, det=8)
 PAPER_MILESTONES = dict(det=(8 / 12, 11 / 12))
 PAPER_POINTS = 8
