@@ -8,6 +8,8 @@ PAPER_SEEDS ?= 0 1
 # e.g. PAPER_SCALE="6 4": pre-training / detector N times the quick demo's
 # (empty: tools/demo.py's default)
 PAPER_SCALE ?=
+# trainings side by side (one process each, an equal share of the cores)
+PAPER_JOBS ?= 2
 PYTEST_ARGS ?=
 # pytest-xdist workers (auto: one per core; 0: one process); a test file
 # runs in one worker, so its module fixtures are built once
@@ -26,6 +28,7 @@ demo: setup
 
 demo-paper: setup
 	$(PY) tools/demo.py --work-dir $(PAPER_DIR) --only det --paper --seeds $(PAPER_SEEDS) \
+		--jobs $(PAPER_JOBS) \
 		$(if $(PAPER_SCALE),--paper-scale $(PAPER_SCALE))
 
 demo-cls: setup

@@ -675,6 +675,25 @@ def test_run_demo_summary_holds_the_merged_seeds(monkeypatch, tmp_path):
     assert saved[3]['mAP'] == [pytest.approx(0.4)] * 2
     assert out['merged'] == [(earlier / 'summary.json', [0])]
     assert 'Seed(s) [0] from' in out['summary'].read_text()
+    # seed 1 trained here (the fakes): the summary says where
+    assert f'Trained on CPU ({os.cpu_count()} cores).' in \
+        out['summary'].read_text()
+
+
+def test_summary_says_where_this_run_trained(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_device_name',
+                        lambda index=0: 'NVIDIA H100')
+    assert demo.training_device(8) == \
+        'CUDA (NVIDIA H100), 8 trainings side by side'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert demo.training_device() == f'CPU ({os.cpu_count()} cores)'
+    # a run that only found its checkpoints trained nowhere
+    runs = {0: {'R34': dict(pretrain=dict(train_s=0.0),
+                            det=dict(train_s=0.0))}}
+    assert not demo._trained_here(runs)
+    runs[0]['R34']['det']['train_s'] = 5.0
+    assert demo._trained_here(runs)
 
 
 def test_models_picks_a_subset_in_the_demo_order(monkeypatch, tmp_path):
@@ -682,7 +701,8 @@ def test_models_picks_a_subset_in_the_demo_order(monkeypatch, tmp_path):
     two only (the reference first, whatever order they are named in)."""
     trained = []
     monkeypatch.setattr(demo, 'train_model', lambda m, *a, **k: trained.append(
-        m.name) or dict(det=dict(checkpoint=f'{m.slug}.pth')))
+        m.name) or dict(pretrain=dict(train_s=1.0),
+                        det=dict(checkpoint=f'{m.slug}.pth', train_s=1.0)))
     monkeypatch.setattr(demo, 'model_record', lambda m, runs: dict(name=m.name))
     monkeypatch.setattr(demo, 'plot_learning_curves', lambda *a: None)
     monkeypatch.setattr(demo, 'benchmark_detectors',

@@ -5,7 +5,8 @@ pre-trained, trained, evaluated and timed under one recipe.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--only det|cls]
         [--paper [--paper-scale PRETRAIN DET]] [--seeds N [N ...]]
-        [--merge SUMMARY_JSON [...]] [--models NAME [...]] [--rounds N]
+        [--merge SUMMARY_JSON [...]] [--models NAME [...]] [--jobs N]
+        [--rounds N]
 """
 import argparse
 import os.path as osp
@@ -50,6 +51,11 @@ def main(argv=None):
                         "(the reference) and at least one of 'G-Ghost-R34' "
                         "(with --paper also 'R34-0.8x', 'G-Ghost-R34 w/o "
                         "mix'); default: all")
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings side by side, each in its own process '
+                        'with an equal share of the cores (e.g. 2 on 2 cores, '
+                        'or several on one GPU); default 1: one after the '
+                        'other in this process')
     parser.add_argument('--rounds', type=int, default=30,
                         help='timed rounds of the FPS benchmark')
     args = parser.parse_args(argv)
@@ -60,6 +66,8 @@ def main(argv=None):
         parser.error('--merge joins detector runs: drop --only cls')
     if args.models and args.only == 'cls':
         parser.error('--models picks detector models: drop --only cls')
+    if args.jobs < 1:
+        parser.error(f'--jobs {args.jobs}: give at least 1')
     try:
         select_models(args.paper, args.models)
     except ValueError as e:
@@ -69,7 +77,7 @@ def main(argv=None):
     parts = (args.only, ) if args.only else ('det', 'cls')
     run_demo(args.work_dir, parts=parts, paper=args.paper,
              seeds=args.seeds or (None, ), bench_rounds=args.rounds,
-             paper_scale=scale, merge=args.merge, model_names=args.models)
+             paper_scale=scale, merge=args.merge, model_names=args.models, jobs=args.jobs)
     return 0
 
 

@@ -26,6 +26,7 @@ from ..benchmark import run_benchmark
 from ..checkpoint import last_checkpoint_record
 from ..config_bases import package_configs_dir
 from ..datasets import make_classification_dataset, make_detection_dataset
+from .jobs import run_jobs
 
 DEMO_CONFIGS = Path(package_configs_dir()) / 'demo'
 CLS_CONFIG = DEMO_CONFIGS / 'gghost_r34_cls_demo.py'
@@ -376,11 +377,29 @@ def curve_rows(records):
         for rec in records for i, seed in enumerate(rec['seeds'])]
 
 
+def training_device(jobs=1):
+    """Where this process's trainings run (mmengine takes CUDA when
+    there is one), and how many side by side."""
+    import torch
+    where = (f'CUDA ({torch.cuda.get_device_name(0)})'
+             if torch.cuda.is_available() else
+             f'CPU ({os.cpu_count()} cores)')
+    return where + (f', {jobs} trainings side by side' if jobs > 1 else '')
+
+
+def _trained_here(runs):
+    """Whether any of ``runs`` (:func:`train_models`) trained in this
+    call (not only found its checkpoints)."""
+    return any(run[part]['train_s'] for by_model in runs.values()
+               for run in by_model.values() for part in ('pretrain', 'det'))
+
+
 def write_summary(work_dir, records, bench, vis=None, cls=None,
-                  elapsed_s=None, merged=()):
+                  elapsed_s=None, merged=(), trained_on=None):
     """``summary.md`` (the paper's table in miniature, the curves' state)
     and ``summary.json`` (``records``); ``merged``: ``[(summary.json,
-    seeds)]`` joined from earlier runs. Returns the Markdown path."""
+    seeds)]`` joined from earlier runs; ``trained_on``: where this run's
+    trainings ran (:func:`training_device`). Returns the Markdown path."""
     from mmengine.fileio import dump
     work_dir = Path(work_dir)
     header = ('model | params | MACs | activations | mAP | AP50 | AP75 | '
@@ -398,6 +417,7 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
         'with the same weights on the val images (full inference incl. NMS, '
         'deploy form: BN fused, G-Ghost op-lean; interleaved, medians); '
         'params/MACs/activations: the whole detector at the timed input.',
+        *([f'Trained on {trained_on}.'] if trained_on else []),
         *(f'Seed(s) {joined} from `{path}` (an earlier run of the same '
           'schedule: its accuracy and curves; FPS is this run\'s).'
           for path, joined in merged),
@@ -527,23 +547,46 @@ def demo_options(model, paper, seed=None, paper_scale=None):
         for part in ('pretrain', 'det')}
 
 
+def _no_data():
+    """The data sets are made before the jobs start."""
+
+
+def _train_job(job):
+    """One (model, seed) of :func:`train_models` in a job process."""
+    model, root, options = job
+    return train_model(model, root, _no_data, _no_data, options)
+
+
 def train_models(models, work_dir, seeds, paper, det_data, cls_data,
-                 paper_scale=None):
+                 paper_scale=None, jobs=1):
     """Check the recipe, then train every model for every seed (with
     ``paper``, ``paper_scale`` times longer: default :data:`PAPER_SCALE`,
-    the same keys); returns
-    ``{seed: {model name: train_model() result}}``. The configs' own seed
-    (``None``) trains in ``work_dir`` itself, a given seed ``N`` in
-    ``work_dir/seed<N>`` (so ``--seeds 0`` and a later ``--seeds 0 1``
-    share the seed-0 runs)."""
-    runs = {}
+    the same keys), ``jobs`` trainings side by side, each in its own
+    process (:func:`~mmdet_gghost.apps.jobs.run_jobs`; 1: one after the
+    other here); returns ``{seed: {model name: train_model() result}}``.
+    The configs' own seed (``None``) trains in ``work_dir`` itself, a given
+    seed ``N`` in ``work_dir/seed<N>`` (so ``--seeds 0`` and a later
+    ``--seeds 0 1`` share the seed-0 runs)."""
+    planned = []
     for seed in seeds:
         options = demo_options(models[0], paper, seed, paper_scale)
         check_same_recipe([m.pretrain for m in models], options['pretrain'])
         check_same_recipe([m.det for m in models], options['det'])
         root = Path(work_dir) / ('' if seed is None else f'seed{seed}')
-        runs[seed] = {m.name: train_model(m, root, det_data, cls_data,
-                                          options) for m in models}
+        planned += [(seed, (m, root, options)) for m in models]
+    if jobs > 1:
+        for make in (det_data, cls_data):
+            if make:
+                make()
+        results = run_jobs(
+            _train_job, [job for _, job in planned], jobs,
+            labels=[f'{job[0].name} seed {seed}' for seed, job in planned])
+    else:
+        results = [train_model(m, root, det_data, cls_data, options)
+                   for _, (m, root, options) in planned]
+    runs = {seed: {} for seed in seeds}
+    for (seed, (model, _, _)), result in zip(planned, results):
+        runs[seed][model.name] = result
     return runs
 
 
@@ -587,12 +630,13 @@ def select_models(paper, names=None):
 
 def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
              seeds=(None, ), bench_rounds=30, paper_scale=None, merge=(),
-             model_names=None):
+             model_names=None, jobs=1):
     """Run the demo; returns a dict of what each part produced. ``seeds``:
     ``None`` = the configs' own seed; ``paper_scale``: see
     :func:`train_models`; ``merge``: ``summary.json`` files of earlier runs
     of other seeds whose accuracy and curves join this run's;
-    ``model_names``: a subset of the models (:func:`select_models`)."""
+    ``model_names``: a subset of the models (:func:`select_models`);
+    ``jobs``: trainings side by side (:func:`train_models`)."""
     t0 = time.time()
     work_dir = Path(work_dir)
     result = {}
@@ -604,7 +648,7 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
     det_data = data_fn(make_detection_dataset, 'data/demo_det')
     if 'det' in parts:
         runs = train_models(models, work_dir, list(seeds), paper, det_data,
-                            cls_data, paper_scale)
+                            cls_data, paper_scale, jobs)
         trained = runs[list(seeds)[0]]
         records = [model_record(m, runs) for m in models]
         for _, old in earlier:
@@ -625,7 +669,8 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
     if 'det' in parts:
         result['summary'] = write_summary(
             work_dir, result['records'], result['bench'], result['vis'],
-            result.get('cls'), time.time() - t0, result['merged'])
+            result.get('cls'), time.time() - t0, result['merged'],
+            training_device(jobs) if _trained_here(result['runs']) else None)
         log('=' * 60)
         for line in result['summary'].read_text().splitlines():
             if line.startswith(('|', 'Total')):

@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
 # GPU FPS run on a machine that has torch + CUDA but no OpenMMLab stack and
 # no network (this workplace's device machine): installs carried pure-Python
-# wheels (.whl/: mmengine, mmdet, mmcv-lite, ...) into /tmp/site, puts the
-# nms shim in place of mmcv._ext, then runs tools/benchmark_gpu.sh and a
+# wheels (tools/gpu/site.sh: mmengine, mmdet, mmcv-lite, ...), then runs tools/benchmark_gpu.sh and a
 # backbone-only comparison. Results under ${OUT:-work_dirs/benchmark_gpu}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=${PY:-python3}
-"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD
-cp tools/gpu/mmcv_ext_gpu_shim.py /tmp/site/mmcv/_ext.py
+source tools/gpu/site.sh
 export OUT=${OUT:-work_dirs/benchmark_gpu}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
