@@ -23,10 +23,6 @@ def threads_per_worker(workers, cpus=None):
     return max(1, (cpus or os.cpu_count() or 1) // workers)
 
 
-def _init_worker(threads):
-    torch.set_num_threads(threads)
-
-
 def run_jobs(fn, jobs, workers=1, labels=None):
     """``[fn(job) for job in jobs]``, with ``workers`` > 1 in that many
     spawned processes at a time (a fresh one per job, each with
@@ -44,7 +40,8 @@ def run_jobs(fn, jobs, workers=1, labels=None):
         return [fn(job) for job in jobs]
     with ProcessPoolExecutor(
             min(workers, len(jobs)), mp_context=get_context('spawn'),
-            initializer=_init_worker,
+            # a torch builtin: a job process imports only what its job needs
+            initializer=torch.set_num_threads,
             initargs=(threads_per_worker(min(workers, len(jobs))), ),
             max_tasks_per_child=1) as pool:
         futures = [pool.submit(fn, job) for job in jobs]
