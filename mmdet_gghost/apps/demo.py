@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
+import torch
+
 from .. import apis
 from ..analysis import format_count
 from ..analysis.curves import (FLAT_GAIN, curve_options, curve_status,
@@ -380,7 +382,6 @@ def curve_rows(records):
 def training_device(jobs=1):
     """Where this process's trainings run (mmengine takes CUDA when
     there is one), and how many side by side."""
-    import torch
     where = (f'CUDA ({torch.cuda.get_device_name(0)})'
              if torch.cuda.is_available() else
              f'CPU ({os.cpu_count()} cores)')
