@@ -8,9 +8,12 @@ import torch
 
 def where(job):
     """Which process ran ``job``, with how many threads; ``'fail'`` raises,
-    a path is written once the job ran to its end."""
+    ``'die'`` ends its process abruptly, a path is written once the job ran
+    to its end."""
     if job == 'fail':
         raise ValueError('planted failure')
+    if job == 'die':  # as a kill or a crash would
+        os._exit(3)
     if isinstance(job, str):
         time.sleep(1.0)  # ends after the failing job
         with open(job, 'w') as f:

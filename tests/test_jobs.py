@@ -44,6 +44,21 @@ def test_a_failed_job_is_named_after_the_others_ended(tmp_path):
     assert open(done).read() == 'done'  # the other job was not cut short
 
 
+def test_a_dying_job_process_ends_that_job_only(tmp_path):
+    """A job process that dies (killed, out of memory, a crash) fails its
+    job, named with the exit code; the other jobs train on (a broken
+    process pool used to end them all)."""
+    done = str(tmp_path / 'done')
+    with pytest.raises(JobsFailedError) as info:
+        run_jobs(_where, ['die', done, 5], 2,
+                 labels=['R34 seed 0', 'G-Ghost-R34 seed 0', 'third'])
+    message = str(info.value)
+    assert '1 of 3 jobs failed' in message
+    assert 'R34 seed 0: ChildProcessError: its process ended without a ' \
+        'result (exit code 3' in message
+    assert open(done).read() == 'done'
+
+
 def test_demo_trains_every_model_and_seed_as_a_job(monkeypatch, tmp_path):
     """With ``jobs`` > 1 the data sets are made once here first, then every
     (model, seed) is one job, labelled, and the results land by name."""
