@@ -354,6 +354,11 @@ def test_read_curve_merges_resumed_runs_and_applies_the_flat_rule(tmp_path):
     status = curve_status(curve, 16, key)
     assert status['gain'] == pytest.approx(0.005) and status['flat']
     assert not curve_status(curve[:-1] + [(16, 0.42)], 16, key)['flat']
+    # a gain of exactly the threshold is not flat (in floats
+    # 0.824 - 0.814 = 0.00999..., which counted as flat)
+    edge = curve_status([(12, 0.814), (16, 0.824)], 16, key)
+    assert edge['gain'] == 0.01 and not edge['flat']
+    assert curve_status([(12, 0.815), (16, 0.824)], 16, key)['flat']
     with pytest.raises(ValueError, match=r'no evaluation at iteration.*\[12'):
         curve_status([(16, 0.4)], 16, key)
     assert read_curve(tmp_path / 'nothing', key) == []

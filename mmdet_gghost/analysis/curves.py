@@ -52,7 +52,9 @@ def curve_status(curve, max_iters, key):
     """Where a run stopped on its curve: ``dict(final, at_3q, gain, flat)``.
 
     ``gain`` = final value minus the value at 3/4 of ``max_iters`` (the
-    last quarter's contribution); ``flat`` = ``gain < FLAT_GAIN[key]``.
+    last quarter's contribution, rounded to 1e-6: the metrics are logged
+    rounded, so 0.824 - 0.814 is 0.010, not the float 0.00999...);
+    ``flat`` = ``gain < FLAT_GAIN[key]``.
     Raises ``ValueError`` if the curve has no point at 3/4 or at the end.
     """
     values = dict(curve)
@@ -62,7 +64,7 @@ def curve_status(curve, max_iters, key):
         raise ValueError(
             f'the {key} curve has no evaluation at iteration(s) {missing} '
             f'(has {sorted(values)}); evaluate a multiple of 4 times')
-    gain = values[max_iters] - values[at_3q]
+    gain = round(values[max_iters] - values[at_3q], 6)
     return dict(final=values[max_iters], at_3q=values[at_3q], gain=gain,
                 flat=bool(gain < FLAT_GAIN[key]))
 
