@@ -21,13 +21,15 @@ def nms(boxes, scores, iou_threshold, offset=0):
     return torchvision.ops.nms(boxes, scores, float(iou_threshold))
 
 
-def _focal_parts(input, target, alpha):
-    """sigmoid(input), where each element is its sample's target class, and
-    the class weights of the positive / negative terms."""
+def _focal_parts(input, target):
+    """sigmoid(input) ``p``, where each element is its sample's target
+    class, ``log p`` and ``log(1 - p)`` (of values >= FLT_MIN, as mmcv's
+    kernels)."""
     p = input.sigmoid()
     classes = torch.arange(input.size(1), device=input.device)
-    positive = target[:, None] == classes
-    return p, positive, alpha, 1.0 - alpha
+    tiny = torch.finfo(torch.float32).tiny
+    return (p, target[:, None] == classes, p.clamp(min=tiny).log(),
+            (1 - p).clamp(min=tiny).log())
 
 
 def _weighted(values, target, weight):
@@ -38,25 +40,20 @@ def _weighted(values, target, weight):
 def sigmoid_focal_loss_forward(input, target, weight, output, gamma=2.0,
                                alpha=0.25):
     """mmcv's kernel: ``-alpha (1-p)^g log p`` at the target class,
-    ``-(1-alpha) p^g log(1-p)`` elsewhere (logs of values >= FLT_MIN)."""
-    p, positive, a_p, a_n = _focal_parts(input, target, alpha)
-    tiny = torch.finfo(torch.float32).tiny
-    term_p = (1 - p).pow(gamma) * p.clamp(min=tiny).log()
-    term_n = p.pow(gamma) * (1 - p).clamp(min=tiny).log()
-    loss = torch.where(positive, -a_p * term_p, -a_n * term_n)
+    ``-(1-alpha) p^g log(1-p)`` elsewhere."""
+    p, positive, log_p, log_q = _focal_parts(input, target)
+    loss = torch.where(positive, -alpha * (1 - p).pow(gamma) * log_p,
+                       -(1 - alpha) * p.pow(gamma) * log_q)
     output.copy_(_weighted(loss, target, weight))
 
 
 def sigmoid_focal_loss_backward(input, target, weight, grad_input, gamma=2.0,
                                 alpha=0.25):
     """d(forward)/d(input), as mmcv's kernel writes it."""
-    p, positive, a_p, a_n = _focal_parts(input, target, alpha)
-    tiny = torch.finfo(torch.float32).tiny
-    term_p = (1 - p).pow(gamma) * (
-        1 - p - gamma * p * p.clamp(min=tiny).log())
-    term_n = p.pow(gamma) * (
-        gamma * (1 - p) * (1 - p).clamp(min=tiny).log() - p)
-    grad = torch.where(positive, -a_p * term_p, -a_n * term_n)
+    p, positive, log_p, log_q = _focal_parts(input, target)
+    term_p = (1 - p).pow(gamma) * (1 - p - gamma * p * log_p)
+    term_n = p.pow(gamma) * (gamma * (1 - p) * log_q - p)
+    grad = torch.where(positive, -alpha * term_p, -(1 - alpha) * term_n)
     grad_input.copy_(_weighted(grad, target, weight))
 
 
