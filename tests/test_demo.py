@@ -685,6 +685,128 @@ def test_run_demo_summary_holds_the_merged_seeds(monkeypatch, tmp_path):
         out['summary'].read_text()
 
 
+# ------------------------------------ runs of other models joined (--join)
+def _summary(monkeypatch, folder, seeds, names, mAP=None):
+    """A demo summary.json in ``folder`` of the paper models ``names``
+    trained with ``seeds`` (fake metrics; ``mAP``: one value per model and
+    seed instead); returns its path."""
+    records = [r for r in _records(monkeypatch, folder, seeds)
+               if r['name'] in names]
+    for rec in records:
+        if mAP:
+            rec['mAP'] = list(mAP[rec['name']])
+            rec['mAP_mean'] = demo.mean(rec['mAP'])
+    demo.write_summary(folder, records, _bench())
+    return folder / 'summary.json'
+
+
+def test_join_puts_the_models_of_two_runs_in_one_table(monkeypatch,
+                                                       tmp_path):
+    """R34 + G-Ghost-R34 from one run, R34-0.8x + w/o mix from another:
+    one summary in the demo's order, accuracy and curves from the sources,
+    no FPS (each run timed its own models on its own machine)."""
+    from mmdet_gghost.apps.join import join_summaries
+    later = _summary(monkeypatch, tmp_path / 'b', [0], NAMES[2:])
+    first = _summary(monkeypatch, tmp_path / 'a', [0], NAMES[:2])
+    out = join_summaries([later, first], tmp_path / 'joined')
+    saved = json.loads((tmp_path / 'joined/summary.json').read_text())
+    assert [r['name'] for r in saved] == NAMES
+    assert [r['mAP'] for r in saved] == [[pytest.approx(v)]
+                                         for v in (0.1, 0.2, 0.3, 0.4)]
+    assert [r['sources'] for r in saved] == [[str(first)]] * 2 + \
+        [[str(later)]] * 2
+    assert not any('fps' in r or 'fps_ratio' in r for r in saved)
+    text = out.read_text()
+    assert '| R34-0.8x | — | 0 | 0.300 | 0.600 | 0.350 | 0.000 | +0.200 |' \
+        in text
+    assert '| G-Ghost-R34 w/o mix | no | 0 |' in text
+    assert f'- `{first}`: R34, G-Ghost-R34 (seeds [0])' in text
+    assert 'FPS is not joined' in text and 'Flat by this rule' in text
+    assert (tmp_path / 'joined/curves.png').stat().st_size > 0
+
+
+def test_join_also_joins_seeds_and_takes_means(monkeypatch, tmp_path):
+    from mmdet_gghost.apps.join import join_summaries
+    maps = {n: [0.1 * i] for i, n in enumerate(NAMES, 1)}
+    paths = [_summary(monkeypatch, tmp_path / 'all0', [0], NAMES, maps),
+             _summary(monkeypatch, tmp_path / 'two1', [1], NAMES[:2],
+                      {n: [0.5] for n in NAMES}),
+             _summary(monkeypatch, tmp_path / 'two1b', [1], NAMES[2:],
+                      {n: [0.5] for n in NAMES})]
+    join_summaries(paths, tmp_path / 'j')
+    saved = json.loads((tmp_path / 'j/summary.json').read_text())
+    assert [r['seeds'] for r in saved] == [[0, 1]] * 4
+    assert saved[0]['mAP_mean'] == pytest.approx(0.3)  # (0.1 + 0.5) / 2
+    assert saved[3]['mAP_spread'] == pytest.approx(0.1)  # 0.4 vs 0.5
+    assert saved[3]['sources'] == [str(paths[0]), str(paths[2])]
+    assert len(saved[3]['det_curve']) == 2
+
+
+@pytest.mark.parametrize('second, message', [
+    (dict(seeds=[0], names=NAMES[:1]),
+     r'R34 seed\(s\) \[0\] are in .*b/summary.json and in '
+     r'.*a/summary.json: a seed counts once'),
+    (dict(seeds=[1], names=NAMES[2:]),
+     r'different seeds \(R34 \[0\], G-Ghost-R34 \[0\], R34-0.8x \[1\]'),
+    (dict(seeds=[0], names=NAMES[2:], det_iters=16),
+     r'R34 in .* trained 8 pre-training and 8 detector iterations, '
+     r'R34-0.8x in .* 8 and 16: only runs of one schedule'),
+])
+def test_join_refuses_runs_that_do_not_compare(monkeypatch, tmp_path, second,
+                                               message):
+    from mmdet_gghost.apps.join import join_summaries
+    a = _summary(monkeypatch, tmp_path / 'a', [0], NAMES[:2])
+    b = _summary(monkeypatch, tmp_path / 'b', second['seeds'],
+                 second['names'])
+    if 'det_iters' in second:
+        b.write_text(json.dumps([dict(r, det_iters=second['det_iters'])
+                                 for r in json.loads(b.read_text())]))
+    with pytest.raises(demo.SummaryMergeError, match=message):
+        join_summaries([a, b], tmp_path / 'j')
+    assert not (tmp_path / 'j').exists()
+
+
+def test_join_never_overwrites_a_training_runs_summary(monkeypatch,
+                                                       tmp_path):
+    from mmdet_gghost.apps.join import join_summaries
+    a = _summary(monkeypatch, tmp_path / 'a', [0], NAMES[:2])
+    b = _summary(monkeypatch, tmp_path / 'b', [0], NAMES[2:])
+    before = a.read_text()
+    with pytest.raises(demo.SummaryMergeError,
+                       match='would be overwritten, and it is one of the'):
+        join_summaries([a, b], tmp_path / 'a')
+    c = _summary(monkeypatch, tmp_path / 'c', [1], NAMES)
+    with pytest.raises(demo.SummaryMergeError,
+                       match="it holds a training run's summary"):
+        join_summaries([a, b], tmp_path / 'c')
+    assert a.read_text() == before and json.loads(c.read_text())[0][
+        'seeds'] == [1]
+    join_summaries([a, b], tmp_path / 'j')  # a joined one is made again
+    join_summaries([a, b], tmp_path / 'j')
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps([{'name': 'R34'}]))
+    with pytest.raises(demo.SummaryMergeError,
+                       match=r"bad.json is not a demo summary.*KeyError\('AP50'"):
+        join_summaries([a, bad], tmp_path / 'k')
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--join', 'a.json'], 'at least two summary.json'),
+    (['--join', 'a.json', 'b.json', '--models', 'R34'],
+     '--join trains nothing: drop --models'),
+    (['--join', 'a.json', 'b.json', '--paper-scale', '6', '16'],
+     'drop --paper-scale'),
+    (['--join', 'a.json', 'nothing.json'], 'a.json is not a demo summary'),
+])
+def test_join_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        load_tool('demo.py').main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / 'work_dirs').exists()
+
+
 def test_summary_says_where_this_run_trained(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'get_device_name',
@@ -725,16 +847,43 @@ def test_models_picks_a_subset_in_the_demo_order(monkeypatch, tmp_path):
     assert trained == ['R34', 'G-Ghost-R34 w/o mix']
     assert out['bench'] == trained and out['vis'] == 'G-Ghost-R34 w/o mix'
     assert [r['name'] for r in out['records']] == trained
+    # one model alone (to join the others' runs later): it is also drawn
+    trained.clear()
+    out = demo.run_demo(tmp_path / 'w', parts=('det', ), paper=True,
+                        seeds=[1], model_names=['R34-0.8x'])
+    assert trained == out['bench'] == ['R34-0.8x'] == [out['vis']]
+
+
+def test_models_without_r34_still_check_the_recipe_against_r34(monkeypatch,
+                                                                tmp_path):
+    """--models 'R34-0.8x' 'G-Ghost-R34 w/o mix': those two train (the
+    first the reference of the ratios), and only if R34 -- whose runs of
+    another call they join -- has their recipe."""
+    odd = tmp_path / 'retinanet_r34_odd.py'
+    odd.write_text(f"_base_ = '{demo.PAPER_MODELS[0].det}'\n"
+                   "optim_wrapper = dict(optimizer=dict(lr=0.5))\n")
+    trained = []
+    monkeypatch.setattr(demo, 'train_model', lambda m, *a, **k: trained.append(
+        m.name) or dict(pretrain=dict(train_s=1.0), det=dict(train_s=1.0)))
+    names = ['G-Ghost-R34 w/o mix', 'R34-0.8x']
+    models = demo.select_models(True, names)
+    runs = demo.train_models(models, tmp_path, [0], True, None, None)
+    assert trained == ['R34-0.8x', 'G-Ghost-R34 w/o mix']
+    assert list(runs[0]) == trained
+    monkeypatch.setattr(demo, 'DEMO_MODELS', (
+        demo.DEMO_MODELS[0]._replace(det=odd), demo.DEMO_MODELS[1]))
+    with pytest.raises(demo.RecipeMismatchError,
+                       match=r'not trained like retinanet_r34_odd.py.*lr'):
+        demo.train_models(models, tmp_path, [0], True, None, None)
+    assert len(trained) == 2  # refused before training
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--paper', '--models', 'G-Ghost-R34', 'R34-0.8x'], "choose 'R34'"),
-    (['--paper', '--models', 'R34'], 'at least one of'),
+    (['--paper', '--models', 'R34-0.8x', 'R34-0.8x'], 'each once'),
     (['--paper', '--models', 'R34', 'R50'], "unknown: ['R50']"),
     (['--models', 'R34', 'R34-0.8x'], 'need --paper'),
 ])
-def test_models_refuses_a_selection_without_comparison(argv, message,
-                                                       capsys):
+def test_models_refuses_unknown_or_repeated_names(argv, message, capsys):
     with pytest.raises(SystemExit) as info:
         load_tool('demo.py').main(argv)
     assert info.value.code == 2

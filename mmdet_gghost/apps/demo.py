@@ -364,6 +364,12 @@ def summary_rows(records, bench):
     return rows
 
 
+def shown(models):
+    """The model whose detections the demo draws: the first one compared
+    with the reference (G-Ghost-R34 in the demo), or the only one."""
+    return models[min(1, len(models) - 1)]
+
+
 def _fmt(value, spec):
     return '—' if value is None else format(value, spec)
 
@@ -393,6 +399,23 @@ def _trained_here(runs):
     call (not only found its checkpoints)."""
     return any(run[part]['train_s'] for by_model in runs.values()
                for run in by_model.values() for part in ('pretrain', 'det'))
+
+
+def curve_lines(records):
+    """The Markdown on where each run of ``records`` stopped on its curves
+    and which models are flat by the rule."""
+    flat = [r['name'] for r in records if r['flat']]
+    return [
+        '', 'Where each run stopped on its learning curve (`curves.png`): '
+        '"last quarter" = the final value minus the value at 3/4 of the '
+        'schedule; a curve counts as flat when its last quarter adds less '
+        f"than {FLAT_GAIN[MAP_KEY]} mAP (detector) and "
+        f"{FLAT_GAIN[TOP1_KEY]:.0f} point top-1 (pre-training).", '',
+        '| model | seed | pre-training top-1 | its last quarter | mAP | AP50 '
+        '| its last quarter |', '|---|---|---|---|---|---|---|',
+    ] + [f'| {row} |' for row in curve_rows(records)] + [
+        '', 'Flat by this rule: ' + (', '.join(flat) if flat else
+                                     'none (still learning)') + '.']
 
 
 def write_summary(work_dir, records, bench, vis=None, cls=None,
@@ -425,24 +448,14 @@ def write_summary(work_dir, records, bench, vis=None, cls=None,
         '',
         '| ' + header + ' |', '|' + '---|' * len(header.split(' | ')),
     ] + [f'| {row} |' for row in summary_rows(records, bench)]
-    lines += [
-        '', 'Where each run stopped on its learning curve (`curves.png`): '
-        '"last quarter" = the final value minus the value at 3/4 of the '
-        'schedule; a curve counts as flat when its last quarter adds less '
-        f"than {FLAT_GAIN[MAP_KEY]} mAP (detector) and "
-        f"{FLAT_GAIN[TOP1_KEY]:.0f} point top-1 (pre-training).", '',
-        '| model | seed | pre-training top-1 | its last quarter | mAP | AP50 '
-        '| its last quarter |', '|---|---|---|---|---|---|---|',
-    ] + [f'| {row} |' for row in curve_rows(records)]
-    flat = [r['name'] for r in records if r['flat']]
-    lines += ['', 'Flat by this rule: ' + (', '.join(flat) if flat else
-                                           'none (still learning)') + '.']
+    lines += curve_lines(records)
     for key, label in (('plot', 'Plot'), ('md', 'Benchmark report')):
         if bench['paths'].get(key):
             lines += ['', f"{label}: `{bench['paths'][key]}`"]
     lines += ['', f"Learning curves: `{work_dir / 'curves.png'}`"]
     if vis:
-        lines += ['', f"Detections of {records[1]['name']} (DetInferencer): "
+        lines += ['', f"Detections of {shown(records)['name']} "
+                  '(DetInferencer): '
                   f'`{vis}`']
     if cls:
         lines += ['', f"Classification demo: G-Ghost-R34 val top-1 "
@@ -571,8 +584,11 @@ def train_models(models, work_dir, seeds, paper, det_data, cls_data,
     planned = []
     for seed in seeds:
         options = demo_options(models[0], paper, seed, paper_scale)
-        check_same_recipe([m.pretrain for m in models], options['pretrain'])
-        check_same_recipe([m.det for m in models], options['det'])
+        # against the reference R34 too when it is not among them: what
+        # trains here joins R34's runs of other calls (--merge)
+        checked = tuple(dict.fromkeys(DEMO_MODELS[:1] + tuple(models)))
+        check_same_recipe([m.pretrain for m in checked], options['pretrain'])
+        check_same_recipe([m.det for m in checked], options['det'])
         root = Path(work_dir) / ('' if seed is None else f'seed{seed}')
         planned += [(seed, (m, root, options)) for m in models]
     if jobs > 1:
@@ -607,23 +623,24 @@ def read_summaries(paths, models, seeds, paper, paper_scale):
 
 def select_models(paper, names=None):
     """The demo's models (:data:`PAPER_MODELS` with ``paper``, else
-    :data:`DEMO_MODELS`), or those named in ``names``, in that order: the
-    reference R34 and at least one more (e.g. a paper-scale comparison of
-    two models, or the models a session had time to train).
+    :data:`DEMO_MODELS`), or those named in ``names``, in that order; the
+    first is the reference of the ratios (R34 when named). A part of the
+    models trains e.g. what a session has time for, to join the runs of
+    the others later (:func:`join_summaries`).
 
     Raises:
-        ValueError: an unknown name, or no reference / nothing to compare.
+        ValueError: an unknown or repeated name.
     """
     models = PAPER_MODELS if paper else DEMO_MODELS
     if names is None:
         return models
     known = [m.name for m in models]
     unknown = [n for n in names if n not in known]
-    if unknown or models[0].name not in names or len(set(names)) < 2:
+    if unknown or len(set(names)) < len(names):
         raise ValueError(
-            f'--models {" ".join(names)}: choose {models[0].name!r} (the '
-            'reference every ratio is relative to) and at least one of '
-            f'{", ".join(repr(n) for n in known[1:])}'
+            f'--models {" ".join(names)}: choose from '
+            f'{", ".join(repr(n) for n in known)}, each once (the first in '
+            'this order is the reference every ratio is relative to)'
             + (f'; unknown: {unknown}' if unknown else '')
             + ('' if paper else ' (the other paper models need --paper)'))
     return tuple(m for m in models if m.name in names)
@@ -658,8 +675,8 @@ def run_demo(work_dir='work_dirs/demo', parts=('det', 'cls'), paper=False,
         log('timing the trained detectors (interleaved, deploy form)')
         bench = benchmark_detectors(models, trained, work_dir / 'benchmark',
                                     rounds=bench_rounds)
-        gghost = trained[models[1].name]['det']['checkpoint']
-        vis = visualise(models[1], gghost, example_image('data/demo_det'),
+        gghost = trained[shown(models).name]['det']['checkpoint']
+        vis = visualise(shown(models), gghost, example_image('data/demo_det'),
                         work_dir)
         result.update(models=models, runs=runs, trained=trained,
                       records=records, bench=bench, vis=vis,
