@@ -400,8 +400,8 @@ def test_curves_one_line_per_model_and_seed(monkeypatch, tmp_path):
     assert saved[3]['mAP_mean'] == pytest.approx(0.4)
     assert saved[3]['fps'] == 1.0 and saved[3]['fps_ratio'] == 1.0
     text = summary.read_text()
-    assert '| G-Ghost-R34 w/o mix | 1 | 50.0% | — | 0.400 | 0.700 | +0.200 |' \
-        in text
+    row = '| G-Ghost-R34 w/o mix | 1 | 50.0% | — | 0.400 | 0.700 | +0.200 |'
+    assert row in text
     assert 'Flat by this rule: none' in text
 
 
@@ -786,7 +786,8 @@ def test_join_never_overwrites_a_training_runs_summary(monkeypatch,
     bad = tmp_path / 'bad.json'
     bad.write_text(json.dumps([{'name': 'R34'}]))
     with pytest.raises(demo.SummaryMergeError,
-                       match=r"bad.json is not a demo summary.*KeyError\('AP50'"):
+                       match=r"bad.json is not a demo summary"
+                             r".*KeyError\('AP50'"):
         join_summaries([a, bad], tmp_path / 'k')
 
 
@@ -830,7 +831,8 @@ def test_models_picks_a_subset_in_the_demo_order(monkeypatch, tmp_path):
     monkeypatch.setattr(demo, 'train_model', lambda m, *a, **k: trained.append(
         m.name) or dict(pretrain=dict(train_s=1.0),
                         det=dict(checkpoint=f'{m.slug}.pth', train_s=1.0)))
-    monkeypatch.setattr(demo, 'model_record', lambda m, runs: dict(name=m.name))
+    monkeypatch.setattr(demo, 'model_record',
+                        lambda m, runs: dict(name=m.name))
     monkeypatch.setattr(demo, 'plot_learning_curves', lambda *a: None)
     monkeypatch.setattr(demo, 'benchmark_detectors',
                         lambda models, *a, **k: [m.name for m in models])

@@ -106,7 +106,8 @@ def main(argv=None):
     parts = (args.only, ) if args.only else ('det', 'cls')
     run_demo(args.work_dir or 'work_dirs/demo', parts=parts, paper=args.paper,
              seeds=args.seeds or (None, ), bench_rounds=args.rounds,
-             paper_scale=scale, merge=args.merge, model_names=args.models, jobs=args.jobs)
+             paper_scale=scale, merge=args.merge, model_names=args.models,
+             jobs=args.jobs)
     return 0
 
 
